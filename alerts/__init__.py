@@ -1,0 +1,1 @@
+"""Alert model, lifecycle and notifiers (land with the alerts issue)."""

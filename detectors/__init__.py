@@ -1,0 +1,1 @@
+"""Pure, synchronous detectors and the canary judge (windowed detectors land in a later issue)."""

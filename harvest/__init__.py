@@ -1,0 +1,1 @@
+"""Pure failure rules and failure records: which calls failed, why, and where they came from."""

@@ -1,0 +1,1 @@
+"""Parquet sink and DuckDB query layer (land with the harvest issue)."""

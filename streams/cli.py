@@ -1,0 +1,124 @@
+"""The ``driftnet`` command: every subcommand a user runs.
+
+Errors a user can cause (a bad setting, a missing file, a busy port) print one line and
+exit non-zero; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import click
+
+from streams.settings import ConfigError, Settings, load_settings
+
+
+class _Context:
+    """Lazily loaded settings, shared by the subcommands."""
+
+    def __init__(self, config_file: Path | None) -> None:
+        self.config_file = config_file
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_file)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DRIFTNET_CONFIG",
+    help="TOML settings file (or $DRIFTNET_CONFIG). Environment DRIFTNET_* variables win over it.",
+)
+@click.version_option(package_name="driftnet")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
+    """driftnet watches LLM features in production: it reads inference events from Kafka,
+    flags failing calls and harvests them for evaluation."""
+    ctx.obj = _Context(config_file)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the v1 inference event."""
+    from streams.events import InferenceEvent
+
+    click.echo(json.dumps(InferenceEvent.model_json_schema(), indent=2))
+
+
+@cli.command()
+@pass_context
+def config(context: _Context) -> None:
+    """Print the effective settings (defaults, file, environment), secrets masked."""
+    click.echo(json.dumps(context.settings.masked(), indent=2, sort_keys=True))
+
+
+@cli.command()
+@click.argument("path", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="Print failure records and dead letters as JSON lines.")
+@pass_context
+def check(context: _Context, path: IO[bytes], as_json: bool) -> None:
+    """Run the decoder and the failure rules over PATH (JSON lines: one message per line,
+    an event object or an array of them) and print what failed and why. '-' reads stdin."""
+    from streams.offline import check_lines
+
+    settings = context.settings
+    source = Path(path.name).name if path.name != "<stdin>" else "stdin"
+    report = check_lines(path, source, settings, detected_at=datetime.now(UTC))
+    if as_json:
+        for item in report.items:
+            click.echo(item.model_dump_json())
+        return
+    for line in report.render():
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=9092, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def broker(port: int, host: str) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground."""
+    from streams.broker import BrokerError, EmbeddedBroker
+
+    embedded = EmbeddedBroker(port=port, host=host)
+    try:
+        embedded.start()
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
+    try:
+        code = embedded.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        embedded.stop()
+    if code:
+        raise click.ClickException(f"the broker exited with code {code}")
+    click.echo("broker stopped")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli(prog_name="driftnet")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+__all__ = ["cli", "main"]

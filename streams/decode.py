@@ -1,0 +1,169 @@
+"""Bytes off the events topic -> valid events + dead letters. Pure; never raises.
+
+A message is one event (a JSON object) or a batch (a JSON array of objects). Each element
+is validated on its own, so one bad event in a batch dead-letters alone and the rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from streams.events import SCHEMA_VERSION, InferenceEvent, Lineage
+
+PAYLOAD_CAP_BYTES = 64 * 1024
+"""Dead letters keep at most this much of the original payload (its full size and hash too)."""
+
+DeadLetterReason = Literal[
+    "empty_message",
+    "invalid_json",
+    "not_an_object",
+    "empty_batch",
+    "missing_field",
+    "invalid_field",
+    "unsupported_schema_version",
+    "undecodable",
+]
+
+
+class DeadLetter(BaseModel):
+    """A payload that is not a valid v1 event, with why and where it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: DeadLetterReason
+    field: str | None = None
+    """Dotted path of the offending field (``usage.input_tokens``, ``input.messages.0.role``)."""
+    message: str
+    lineage: Lineage
+    payload: bytes
+    """The original bytes (the element's, for a batch), cut at the cap."""
+    payload_size: int
+    payload_sha256: str
+    payload_truncated: bool
+
+    @property
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        field = f" {self.field}:" if self.field else ""
+        return f"{self.lineage} {self.reason}:{field} {self.message}"
+
+
+class LocatedEvent(NamedTuple):
+    """A valid event and exactly where it came from."""
+
+    event: InferenceEvent
+    lineage: Lineage
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What one message decoded to, in message order."""
+
+    events: list[LocatedEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def decode(
+    payload: bytes | None, lineage: Lineage, *, payload_cap: int = PAYLOAD_CAP_BYTES
+) -> Decoded:
+    """Decode one Kafka message value. Any bytes at all give events or dead letters."""
+    result = Decoded()
+    try:
+        _decode_into(result, payload or b"", lineage, payload_cap)
+    except Exception as exc:  # last line of defence: a monitoring service never crashes
+        result.events.clear()
+        result.dead_letters = [
+            _dead_letter("undecodable", f"{type(exc).__name__}: {exc}", payload or b"", lineage, payload_cap)
+        ]
+    return result
+
+
+def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) -> None:
+    if not payload.strip():
+        result.dead_letters.append(_dead_letter("empty_message", "message value is empty", payload, lineage, cap))
+        return
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        result.dead_letters.append(_dead_letter("invalid_json", str(exc), payload, lineage, cap))
+        return
+    if isinstance(document, list):
+        if not document:
+            result.dead_letters.append(_dead_letter("empty_batch", "batch is an empty JSON array", payload, lineage, cap))
+        for index, element in enumerate(document):
+            _validate_into(result, element, None, lineage.at(index), cap)
+    else:
+        _validate_into(result, document, payload, lineage, cap)
+
+
+def _validate_into(
+    result: Decoded,
+    document: Any,
+    payload: bytes | None,
+    lineage: Lineage,
+    cap: int,
+) -> None:
+    if not isinstance(document, dict):
+        kind = type(document).__name__ if document is not None else "null"
+        result.dead_letters.append(
+            _dead_letter("not_an_object", f"expected a JSON object, got {kind}", payload or orjson.dumps(document), lineage, cap)
+        )
+        return
+    version = document.get("schema_version", SCHEMA_VERSION)
+    if version not in (SCHEMA_VERSION, 1) or isinstance(version, bool):
+        result.dead_letters.append(
+            _dead_letter(
+                "unsupported_schema_version",
+                f"schema_version {version!r} is not supported (this build reads {SCHEMA_VERSION!r})",
+                payload or orjson.dumps(document),
+                lineage,
+                cap,
+                field="schema_version",
+            )
+        )
+        return
+    try:
+        result.events.append(LocatedEvent(InferenceEvent.model_validate(document), lineage))
+    except ValidationError as exc:
+        reason, path, message = _describe(exc)
+        result.dead_letters.append(
+            _dead_letter(reason, message, payload or orjson.dumps(document), lineage, cap, field=path)
+        )
+
+
+def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str, str]:
+    """The first error as (reason, field path, message); later ones are counted in the message."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    path = ".".join(str(part) for part in first["loc"])
+    reason: DeadLetterReason = "missing_field" if first["type"] == "missing" else "invalid_field"
+    message = first["msg"]
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return reason, path, message
+
+
+def _dead_letter(
+    reason: DeadLetterReason,
+    message: str,
+    payload: bytes,
+    lineage: Lineage,
+    cap: int,
+    *,
+    field: str | None = None,
+) -> DeadLetter:
+    return DeadLetter(
+        reason=reason,
+        field=field,
+        message=message,
+        lineage=lineage,
+        payload=payload[:cap],
+        payload_size=len(payload),
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        payload_truncated=len(payload) > cap,
+    )

@@ -1,0 +1,331 @@
+"""The v1 inference event contract: one production LLM call, as producers publish it.
+
+One JSON object (or a JSON array of them) per Kafka message, keyed by the cohort. Names are
+flat snake_case; where OpenTelemetry's GenAI semantic conventions have a name for a field, the
+field's JSON Schema carries it as ``x-otel`` (see :func:`otel_mapping` and the README table).
+
+Validation is deliberately lean. The rules and the windows read a handful of fields (identity,
+cohort, status, latency, usage, cost, scores, feedback, finish reasons, output); those are typed
+and checked. Message *content*, span attributes and request parameters beyond the common ones
+are carried as they came (``Any``): walking them on the hot path would cap a core at a fraction
+of the broker's rate, and nothing downstream needs them typed.
+
+Evolution policy
+----------------
+* ``schema_version`` is ``"1"`` (an integer ``1`` is accepted). Any other value is a dead letter
+  with reason ``unsupported_schema_version``: a consumer never guesses at a format it does not
+  know.
+* Within v1 the contract only grows: new *optional* fields with defaults. Unknown fields are
+  kept (``model_extra``) and travel with the event into failure records, so a producer may send
+  a field before driftnet knows it.
+* A v2 may rename, retype or remove fields. It gets its own model; the decoder dispatches on
+  ``schema_version`` and upgrades v1 payloads through an explicit alias table (old name -> new
+  name), so v1 producers keep working for at least one major release after v2 ships.
+* Required fields never become optional by accident and optional ones never become required
+  within a major version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+
+SCHEMA_VERSION = "1"
+
+_KEEP_UNKNOWN = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True)
+
+
+def otel(name: str, description: str) -> Any:
+    """Describe a field and record the OpenTelemetry attribute it corresponds to."""
+    return {"description": description, "json_schema_extra": {"x-otel": name}}
+
+
+def _rfc3339_string(value: Any) -> Any:
+    """Only RFC 3339 strings are timestamps; numbers are ambiguous (seconds? millis?)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string with a UTC offset, e.g. 2026-11-25T12:00:00Z")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _schema_version(value: Any) -> Any:
+    if value == 1 and not isinstance(value, bool):
+        return SCHEMA_VERSION
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_to_utc)]
+Label = Annotated[str, Field(min_length=1, max_length=256)]
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Usage(BaseModel):
+    """Token counts of one call."""
+
+    model_config = _KEEP_UNKNOWN
+
+    input_tokens: Count | None = Field(None, **otel("gen_ai.usage.input_tokens", "Prompt tokens."))
+    output_tokens: Count | None = Field(
+        None, **otel("gen_ai.usage.output_tokens", "Completion tokens.")
+    )
+    cached_input_tokens: Count | None = Field(
+        None,
+        **otel("gen_ai.usage.cache_read.input_tokens", "Prompt tokens served from a cache."),
+    )
+    reasoning_tokens: Count | None = Field(
+        None, **otel("gen_ai.usage.reasoning.output_tokens", "Hidden reasoning tokens.")
+    )
+
+
+class RequestParams(BaseModel):
+    """Inference parameters of the request; unknown ones are kept as sent."""
+
+    model_config = _KEEP_UNKNOWN
+
+    temperature: float | None = Field(None, **otel("gen_ai.request.temperature", "Sampling temperature."))
+    top_p: float | None = Field(None, **otel("gen_ai.request.top_p", "Nucleus sampling mass."))
+    top_k: float | None = Field(None, **otel("gen_ai.request.top_k", "Top-k sampling."))
+    max_tokens: Count | None = Field(None, **otel("gen_ai.request.max_tokens", "Output token limit."))
+    frequency_penalty: float | None = Field(
+        None, **otel("gen_ai.request.frequency_penalty", "Frequency penalty.")
+    )
+    presence_penalty: float | None = Field(
+        None, **otel("gen_ai.request.presence_penalty", "Presence penalty.")
+    )
+    seed: int | None = Field(None, **otel("gen_ai.request.seed", "Sampling seed."))
+    stop_sequences: list[str] | None = Field(
+        None, **otel("gen_ai.request.stop_sequences", "Stop sequences.")
+    )
+
+
+class Message(BaseModel):
+    """A chat message. ``content`` is a string or a list of parts and is not walked."""
+
+    model_config = _KEEP_UNKNOWN
+
+    role: str
+    content: Any = None
+
+
+class Input(BaseModel):
+    """What the model was given."""
+
+    model_config = _KEEP_UNKNOWN
+
+    messages: list[Message] = Field(
+        default_factory=list, **otel("gen_ai.input.messages", "Chat history sent to the model.")
+    )
+
+
+class Output(BaseModel):
+    """What the model answered: chat messages, or plain text for completion-style calls."""
+
+    model_config = _KEEP_UNKNOWN
+
+    messages: list[Message] = Field(
+        default_factory=list, **otel("gen_ai.output.messages", "Messages the model returned.")
+    )
+    text: str | None = Field(None, description="Plain-text output, when there are no messages.")
+
+
+class Feedback(BaseModel):
+    """End-user feedback on the answer."""
+
+    model_config = _KEEP_UNKNOWN
+
+    rating: float | None = Field(
+        None, ge=-1, le=1, description="-1 (bad) to 1 (good); below 0 counts as negative."
+    )
+    comment: str | None = None
+
+
+class Span(BaseModel):
+    """A child operation of the call (retrieval, tool call...). Attributes are not walked."""
+
+    model_config = _KEEP_UNKNOWN
+
+    name: str
+    span_id: str | None = None
+    kind: str | None = Field(None, description="e.g. retrieval, tool, llm.")
+    start_time: Timestamp | None = None
+    duration_ms: NonNegative | None = None
+    status: Literal["ok", "error"] | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Cohort(NamedTuple):
+    """The unit every detector watches: a release of a service in an environment."""
+
+    service: str
+    environment: str
+    release: str
+    variant: str
+
+    @property
+    def key(self) -> str:
+        """The Kafka message key: stable, human-readable, one per cohort."""
+        return "/".join(self)
+
+
+class InferenceEvent(BaseModel):
+    """One production LLM call (contract v1). Unknown fields are kept in ``model_extra``."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        allow_inf_nan=False,
+        populate_by_name=True,
+        title="driftnet inference event v1",
+    )
+
+    # identity
+    event_id: Label = Field(description="Idempotency key: unique per call, stable on retry.")
+    timestamp: Timestamp = Field(description="When the call started, RFC 3339 with offset.")
+    schema_version: Annotated[Literal["1"], BeforeValidator(_schema_version)] = SCHEMA_VERSION
+
+    # where
+    service: Label = Field(description="The product feature making the call.")
+    environment: Label = Field(
+        "production", **otel("deployment.environment.name", "Deployment environment.")
+    )
+    release: Label = Field(
+        **otel("service.version", "Model setup id: model + provider + prompt + config.")
+    )
+    variant: Label = Field(
+        "baseline",
+        **otel("feature_flag.result.variant", "Rollout arm, e.g. baseline or canary."),
+    )
+    prompt_version: str | None = None
+
+    # model
+    provider: str | None = Field(None, **otel("gen_ai.provider.name", "Model provider."))
+    operation: str | None = Field(None, **otel("gen_ai.operation.name", "chat, embeddings..."))
+    request_model: str | None = Field(None, **otel("gen_ai.request.model", "Model asked for."))
+    response_model: str | None = Field(
+        None, **otel("gen_ai.response.model", "Model that answered.")
+    )
+    request: RequestParams = Field(default_factory=RequestParams)
+
+    # content
+    input: Input = Field(default_factory=Input)
+    output: Output = Field(default_factory=Output)
+    finish_reasons: list[str] = Field(
+        default_factory=list, **otel("gen_ai.response.finish_reasons", "Why generation stopped.")
+    )
+    output_type: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        "text", **otel("gen_ai.output.type", "Expected output format.")
+    )
+
+    # performance and cost
+    latency_ms: NonNegative | None = Field(None, description="Wall time of the call.")
+    ttft_ms: NonNegative | None = Field(
+        None, **otel("gen_ai.response.time_to_first_chunk", "Time to first token (ms here).")
+    )
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: NonNegative | None = Field(
+        None, description="Cost of the call; priced from the token counts when absent."
+    )
+
+    # outcome
+    status: Annotated[Literal["ok", "error"], BeforeValidator(_lower)] = Field(
+        description="ok, or error when the call failed."
+    )
+    error_type: str | None = Field(None, **otel("error.type", "Class of the error."))
+    scores: dict[str, float] = Field(
+        default_factory=dict, **otel("gen_ai.evaluation.score.value", "Evaluation scores by name.")
+    )
+    feedback: Feedback | None = None
+
+    # trace
+    trace_id: str | None = None
+    span_id: str | None = None
+    spans: list[Span] = Field(default_factory=list)
+
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form low-cardinality labels (tenant, route...)."
+    )
+
+    @property
+    def cohort(self) -> Cohort:
+        """The (service, environment, release, variant) this event belongs to."""
+        return Cohort(self.service, self.environment, self.release, self.variant)
+
+    @property
+    def output_text(self) -> str:
+        """The answer as plain text: ``output.text`` or the text of the output messages."""
+        if self.output.text is not None:
+            return self.output.text
+        return "".join(_content_text(m.content) for m in self.output.messages)
+
+    @property
+    def has_tool_calls(self) -> bool:
+        """Whether the model answered with tool calls (an answer even without text)."""
+        return any((m.model_extra or {}).get("tool_calls") for m in self.output.messages)
+
+
+def _content_text(content: Any) -> str:
+    """Text of a message content: a string, or a list of parts with ``text``/``content``."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                text = part.get("text", part.get("content"))
+                if isinstance(text, str):
+                    texts.append(text)
+        return "".join(texts)
+    return ""
+
+
+def otel_mapping(model: type[BaseModel] = InferenceEvent, prefix: str = "") -> dict[str, str]:
+    """Every contract field that has an OpenTelemetry name: ``{"usage.input_tokens": ...}``."""
+    mapping: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and isinstance(extra.get("x-otel"), str):
+            mapping[prefix + name] = str(extra["x-otel"])
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            mapping.update(otel_mapping(annotation, f"{prefix}{name}."))
+    return mapping
+
+
+class Lineage(BaseModel):
+    """Where a payload came from: enough to find it again on the broker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str
+    partition: int
+    offset: int
+    batch_index: int | None = None
+    """Position in the message's JSON array; None when the message held one object."""
+
+    def at(self, index: int) -> Lineage:
+        """The lineage of element ``index`` of a batch message."""
+        return self.model_copy(update={"batch_index": index})
+
+    def __str__(self) -> str:
+        where = f"{self.topic}[{self.partition}]@{self.offset}"
+        return where if self.batch_index is None else f"{where}#{self.batch_index}"
