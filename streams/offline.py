@@ -71,7 +71,7 @@ def check_lines(
             continue
         report.messages += 1
         decoded = decode(
-            line, Lineage(topic=source, partition=0, offset=number),
+            line.rstrip(b"\r\n"), Lineage(topic=source, partition=0, offset=number),
             payload_cap=settings.decode.payload_cap_bytes,
         )
         report.events += len(decoded.events)

@@ -1,0 +1,34 @@
+# driftnet: the front door. Every target installs what it needs from this repo's own files.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint lock clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,embedded]'
+	@touch $@
+
+demo: $(STAMP) ## Run the failure rules over examples/events.jsonl and print what failed and why
+	$(BIN)/driftnet --config examples/driftnet.toml check examples/events.jsonl
+
+test: $(STAMP) ## Create/update the venv from pyproject.toml + constraints.txt and run the whole suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+lock: $(STAMP) ## Re-pin constraints.txt from pyproject.toml (then commit it)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded --python-version 3.11 \
+	    --no-header --annotation-style line --quiet -o constraints.txt
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

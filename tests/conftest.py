@@ -1,0 +1,71 @@
+"""Shared fixtures: a real Kafka-protocol broker for the session, and event factories."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+from tests.factories import make_event
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP_ENV_VAR = "DRIFTNET_TEST_BOOTSTRAP"
+
+
+def _docker_answers() -> bool:
+    """Whether a Docker engine answers (the client alone is not enough)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a real broker: $DRIFTNET_TEST_BOOTSTRAP, else a testcontainers
+    Kafka when a Docker engine answers, else the embedded Tansu broker on a free port."""
+    external = os.environ.get(BOOTSTRAP_ENV_VAR)
+    if external:
+        yield external
+        return
+    if _docker_answers():
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    with tempfile.TemporaryDirectory(prefix="driftnet-broker-") as folder:
+        log = Path(folder) / "tansu.log"
+        broker = EmbeddedBroker(log=log)
+        try:
+            broker.start()
+        except Exception as exc:
+            pytest.fail(f"embedded broker did not start: {exc}\n{_tail(log)}")
+        try:
+            yield broker.bootstrap_servers
+        finally:
+            broker.stop()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def event_factory() -> Callable[..., dict[str, Any]]:
+    """Build valid v1 event dicts with overrides."""
+    return make_event
