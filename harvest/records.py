@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from streams.events import InferenceEvent, Lineage
 
-RECORD_VERSION = "1"
+RECORD_VERSION: Final = "1"
 
 RecordKind = Literal["rule", "evidence", "regression"]
 """``rule``: a per-event rule fired. ``evidence``: an example kept to back a detector finding
@@ -55,7 +55,9 @@ class FailureRecord(BaseModel):
     detected_at: AwareDatetime
 
 
-def record_id(event_id: str, kind: RecordKind, finding_id: str | None = None, arm: str | None = None) -> str:
+def record_id(
+    event_id: str, kind: RecordKind, finding_id: str | None = None, arm: str | None = None
+) -> str:
     """Deterministic id of a record: the same inputs always give the same 32 hex digits."""
     key = "\x1f".join((event_id, kind, finding_id or "", arm or ""))
     return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -171,7 +171,11 @@ def _empty_output(event: InferenceEvent, _: _Compiled) -> Iterator[Reason]:
 def _truncated(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:
     hits = [r for r in event.finish_reasons if r in compiled.settings.truncation_finish_reasons]
     if hits:
-        yield Reason(rule_id="truncated", message=f"output truncated (finish reason {hits[0]!r})", subject=hits[0])
+        yield Reason(
+            rule_id="truncated",
+            message=f"output truncated (finish reason {hits[0]!r})",
+            subject=hits[0],
+        )
 
 
 def _refusal(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:

@@ -97,14 +97,19 @@ class EmbeddedBroker:
         """Start the broker and return once it answers Kafka requests."""
         binary = broker_binary()
         if _port_taken(self.host, self.port):
-            raise BrokerError(f"port {self.port} on {self.host} is already in use; pick another with --port")
+            raise BrokerError(
+                f"port {self.port} on {self.host} is already in use; pick another with --port"
+            )
         url = f"tcp://{self.host}:{self.port}"
         command = [
             binary,
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         output: IO[bytes] | int | None = None
         if isinstance(self.log, Path):
@@ -134,7 +139,9 @@ class EmbeddedBroker:
             if self._answers_metadata():
                 return
             time.sleep(0.1)
-        raise BrokerError(f"the broker did not answer on {self.bootstrap_servers} within {timeout_s:.0f} s")
+        raise BrokerError(
+            f"the broker did not answer on {self.bootstrap_servers} within {timeout_s:.0f} s"
+        )
 
     def _answers_metadata(self) -> bool:
         try:
@@ -146,7 +153,9 @@ class EmbeddedBroker:
 
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000, client_id="driftnet-probe"
+                bootstrap_servers=self.bootstrap_servers,
+                request_timeout_ms=2000,
+                client_id="driftnet-probe",
             )
         except Exception:
             return False

@@ -7,6 +7,7 @@ exit non-zero; they never print a traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +71,9 @@ def config(context: _Context) -> None:
 
 @cli.command()
 @click.argument("path", type=click.File("rb"))
-@click.option("--json", "as_json", is_flag=True, help="Print failure records and dead letters as JSON lines.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print failure records and dead letters as JSON lines."
+)
 @pass_context
 def check(context: _Context, path: IO[bytes], as_json: bool) -> None:
     """Run the decoder and the failure rules over PATH (JSON lines: one message per line,
@@ -101,6 +104,7 @@ def broker(port: int, host: str) -> None:
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = embedded.wait()
     except KeyboardInterrupt:
@@ -110,6 +114,11 @@ def broker(port: int, host: str) -> None:
     if code:
         raise click.ClickException(f"the broker exited with code {code}")
     click.echo("broker stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:

@@ -78,14 +78,18 @@ def decode(
     except Exception as exc:  # last line of defence: a monitoring service never crashes
         result.events.clear()
         result.dead_letters = [
-            _dead_letter("undecodable", f"{type(exc).__name__}: {exc}", payload or b"", lineage, payload_cap)
+            _dead_letter(
+                "undecodable", f"{type(exc).__name__}: {exc}", payload or b"", lineage, payload_cap
+            )
         ]
     return result
 
 
 def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) -> None:
     if not payload.strip():
-        result.dead_letters.append(_dead_letter("empty_message", "message value is empty", payload, lineage, cap))
+        result.dead_letters.append(
+            _dead_letter("empty_message", "message value is empty", payload, lineage, cap)
+        )
         return
     try:
         document = orjson.loads(payload)
@@ -94,7 +98,9 @@ def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) ->
         return
     if isinstance(document, list):
         if not document:
-            result.dead_letters.append(_dead_letter("empty_batch", "batch is an empty JSON array", payload, lineage, cap))
+            result.dead_letters.append(
+                _dead_letter("empty_batch", "batch is an empty JSON array", payload, lineage, cap)
+            )
         for index, element in enumerate(document):
             _validate_into(result, element, None, lineage.at(index), cap)
     else:
@@ -111,7 +117,13 @@ def _validate_into(
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "null"
         result.dead_letters.append(
-            _dead_letter("not_an_object", f"expected a JSON object, got {kind}", payload or orjson.dumps(document), lineage, cap)
+            _dead_letter(
+                "not_an_object",
+                f"expected a JSON object, got {kind}",
+                payload or orjson.dumps(document),
+                lineage,
+                cap,
+            )
         )
         return
     version = document.get("schema_version", SCHEMA_VERSION)
@@ -132,7 +144,9 @@ def _validate_into(
     except ValidationError as exc:
         reason, path, message = _describe(exc)
         result.dead_letters.append(
-            _dead_letter(reason, message, payload or orjson.dumps(document), lineage, cap, field=path)
+            _dead_letter(
+                reason, message, payload or orjson.dumps(document), lineage, cap, field=path
+            )
         )
 
 

@@ -28,7 +28,7 @@ Evolution policy
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -39,7 +39,7 @@ from pydantic import (
     Field,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Final = "1"
 
 _KEEP_UNKNOWN = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True)
 
@@ -101,10 +101,14 @@ class RequestParams(BaseModel):
 
     model_config = _KEEP_UNKNOWN
 
-    temperature: float | None = Field(None, **otel("gen_ai.request.temperature", "Sampling temperature."))
+    temperature: float | None = Field(
+        None, **otel("gen_ai.request.temperature", "Sampling temperature.")
+    )
     top_p: float | None = Field(None, **otel("gen_ai.request.top_p", "Nucleus sampling mass."))
     top_k: float | None = Field(None, **otel("gen_ai.request.top_k", "Top-k sampling."))
-    max_tokens: Count | None = Field(None, **otel("gen_ai.request.max_tokens", "Output token limit."))
+    max_tokens: Count | None = Field(
+        None, **otel("gen_ai.request.max_tokens", "Output token limit.")
+    )
     frequency_penalty: float | None = Field(
         None, **otel("gen_ai.request.frequency_penalty", "Frequency penalty.")
     )
@@ -202,7 +206,7 @@ class InferenceEvent(BaseModel):
     schema_version: Annotated[Literal["1"], BeforeValidator(_schema_version)] = SCHEMA_VERSION
 
     # where
-    service: Label = Field(description="The product feature making the call.")
+    service: Label = Field(**otel("service.name", "The product feature making the call."))
     environment: Label = Field(
         "production", **otel("deployment.environment.name", "Deployment environment.")
     )

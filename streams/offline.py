@@ -57,7 +57,9 @@ class CheckReport:
         if rules:
             yield "  failures by rule:     " + ", ".join(f"{k} {v}" for k, v in rules.most_common())
         if dead:
-            yield "  dead letters by reason: " + ", ".join(f"{k} {v}" for k, v in dead.most_common())
+            yield "  dead letters by reason: " + ", ".join(
+                f"{k} {v}" for k, v in dead.most_common()
+            )
 
 
 def check_lines(
@@ -71,7 +73,8 @@ def check_lines(
             continue
         report.messages += 1
         decoded = decode(
-            line.rstrip(b"\r\n"), Lineage(topic=source, partition=0, offset=number),
+            line.rstrip(b"\r\n"),
+            Lineage(topic=source, partition=0, offset=number),
             payload_cap=settings.decode.payload_cap_bytes,
         )
         report.events += len(decoded.events)

@@ -122,5 +122,7 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
         problems.append(f"{key}: {message}")
-    origin = f" (from {path} or DRIFTNET_* environment)" if path else " (from DRIFTNET_* environment)"
+    origin = (
+        f" (from {path} or DRIFTNET_* environment)" if path else " (from DRIFTNET_* environment)"
+    )
     return "invalid setting " + "; ".join(problems) + origin

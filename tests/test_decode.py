@@ -69,12 +69,36 @@ def test_bad_element_in_batch_dead_letters_alone() -> None:
         pytest.param(b"42", "not_an_object", None, id="json-number"),
         pytest.param(b"null", "not_an_object", None, id="json-null"),
         pytest.param(b"[]", "empty_batch", None, id="empty-array"),
-        pytest.param(_dumps(make_event(schema_version="2")), "unsupported_schema_version", "schema_version", id="schema-v2"),
-        pytest.param(_dumps(make_event(schema_version=True)), "unsupported_schema_version", "schema_version", id="schema-bool"),
-        pytest.param(_dumps({"event_id": "e"}), "missing_field", "timestamp", id="missing-required"),
-        pytest.param(_dumps(make_event(latency_ms=-1)), "invalid_field", "latency_ms", id="negative-latency"),
-        pytest.param(_dumps(make_event(usage={"input_tokens": "many"})), "invalid_field", "usage.input_tokens", id="nested-path"),
-        pytest.param(_dumps(make_event(input={"messages": [{"content": "x"}]})), "missing_field", "input.messages.0.role", id="message-path"),
+        pytest.param(
+            _dumps(make_event(schema_version="2")),
+            "unsupported_schema_version",
+            "schema_version",
+            id="schema-v2",
+        ),
+        pytest.param(
+            _dumps(make_event(schema_version=True)),
+            "unsupported_schema_version",
+            "schema_version",
+            id="schema-bool",
+        ),
+        pytest.param(
+            _dumps({"event_id": "e"}), "missing_field", "timestamp", id="missing-required"
+        ),
+        pytest.param(
+            _dumps(make_event(latency_ms=-1)), "invalid_field", "latency_ms", id="negative-latency"
+        ),
+        pytest.param(
+            _dumps(make_event(usage={"input_tokens": "many"})),
+            "invalid_field",
+            "usage.input_tokens",
+            id="nested-path",
+        ),
+        pytest.param(
+            _dumps(make_event(input={"messages": [{"content": "x"}]})),
+            "missing_field",
+            "input.messages.0.role",
+            id="message-path",
+        ),
     ],
 )
 def test_dead_letter_reasons(payload: bytes | None, reason: str, field: str | None) -> None:
@@ -129,7 +153,9 @@ def test_dead_letter_round_trips_as_json() -> None:
 def _json_values(numbers: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.recursive(
         st.none() | st.booleans() | numbers | st.text(),
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+        ),
         max_leaves=20,
     )
 
@@ -138,7 +164,8 @@ def _json_values(numbers: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 json_values = _json_values(st.integers() | st.floats(allow_nan=False))
 # What orjson parses: 64-bit integers and finite floats.
 parseable = _json_values(
-    st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 
 
@@ -164,11 +191,15 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
             {},
             optional={
                 "event_id": st.text(max_size=5) | st.integers(),
-                "timestamp": st.sampled_from(["2026-11-25T12:00:00Z", "2026-11-25", "", "2026-13-01T00:00:00Z"]) | st.integers(),
+                "timestamp": st.sampled_from(
+                    ["2026-11-25T12:00:00Z", "2026-11-25", "", "2026-13-01T00:00:00Z"]
+                )
+                | st.integers(),
                 "service": st.text(max_size=5) | st.none(),
                 "release": st.text(max_size=5),
                 "status": st.sampled_from(["ok", "error", "OK", "nope"]) | st.integers(),
-                "latency_ms": st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=3),
+                "latency_ms": st.floats(allow_nan=False, allow_infinity=False)
+                | st.text(max_size=3),
                 "usage": parseable,
                 "scores": parseable,
                 "feedback": parseable,
@@ -187,7 +218,6 @@ def test_near_valid_batches_account_for_every_element(batch: list[dict[str, Any]
     if not batch:
         assert [d.reason for d in decoded.dead_letters] == ["empty_batch"]
         return
-    indexes = sorted(
-        [lin.batch_index for _, lin in decoded.events] + [d.lineage.batch_index for d in decoded.dead_letters]
-    )
-    assert indexes == list(range(len(batch)))
+    lineages = [lin for _, lin in decoded.events] + [d.lineage for d in decoded.dead_letters]
+    assert sorted(lin.batch_index or 0 for lin in lineages) == list(range(len(batch)))
+    assert all(lin.batch_index is not None for lin in lineages)

@@ -15,7 +15,13 @@ from tests.factories import make_event
 def test_minimal_event_gets_defaults() -> None:
     """Only event_id, timestamp, service, release and status are required; the rest defaults."""
     event = InferenceEvent.model_validate(
-        {"event_id": "e", "timestamp": "2026-11-25T12:00:00Z", "service": "s", "release": "r", "status": "ok"}
+        {
+            "event_id": "e",
+            "timestamp": "2026-11-25T12:00:00Z",
+            "service": "s",
+            "release": "r",
+            "status": "ok",
+        }
     )
     assert event.schema_version == "1"
     assert event.environment == "production"
@@ -28,7 +34,9 @@ def test_minimal_event_gets_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "missing", ["event_id", "timestamp", "service", "release", "status"], ids=lambda name: f"without-{name}"
+    "missing",
+    ["event_id", "timestamp", "service", "release", "status"],
+    ids=lambda name: f"without-{name}",
 )
 def test_required_fields(missing: str) -> None:
     """Each required field, when absent, is reported by its name."""
@@ -54,8 +62,14 @@ def test_unknown_fields_are_kept_and_serialised() -> None:
     ("timestamp", "expected"),
     [
         pytest.param("2026-11-25T12:00:00Z", datetime(2026, 11, 25, 12, tzinfo=UTC), id="zulu"),
-        pytest.param("2026-11-25T13:30:00+01:30", datetime(2026, 11, 25, 12, tzinfo=UTC), id="offset-to-utc"),
-        pytest.param("2026-11-25T12:00:00.250000Z", datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=UTC), id="fraction"),
+        pytest.param(
+            "2026-11-25T13:30:00+01:30", datetime(2026, 11, 25, 12, tzinfo=UTC), id="offset-to-utc"
+        ),
+        pytest.param(
+            "2026-11-25T12:00:00.250000Z",
+            datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=UTC),
+            id="fraction",
+        ),
     ],
 )
 def test_timestamps_are_rfc3339_in_utc(timestamp: str, expected: datetime) -> None:
@@ -112,9 +126,33 @@ def test_lenient_spellings(field: str, value: Any, expected: str) -> None:
     ("output", "text", "tool_calls"),
     [
         pytest.param({"text": "plain"}, "plain", False, id="completion-text"),
-        pytest.param({"messages": [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]}, "ab", False, id="messages-joined"),
-        pytest.param({"messages": [{"role": "assistant", "content": [{"type": "text", "text": "x"}, "y"]}]}, "xy", False, id="content-parts"),
-        pytest.param({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"name": "lookup"}]}]}, "", True, id="tool-call-only"),
+        pytest.param(
+            {
+                "messages": [
+                    {"role": "assistant", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                ]
+            },
+            "ab",
+            False,
+            id="messages-joined",
+        ),
+        pytest.param(
+            {"messages": [{"role": "assistant", "content": [{"type": "text", "text": "x"}, "y"]}]},
+            "xy",
+            False,
+            id="content-parts",
+        ),
+        pytest.param(
+            {
+                "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": [{"name": "lookup"}]}
+                ]
+            },
+            "",
+            True,
+            id="tool-call-only",
+        ),
         pytest.param({}, "", False, id="no-output"),
     ],
 )

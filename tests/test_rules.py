@@ -17,7 +17,9 @@ SCORES = {
     "faithfulness": {"threshold": 0.5},
     "toxicity": {"threshold": 0.3, "direction": "lower_is_better"},
 }
-RULES_UNDER_TEST = FailureRules(RulesConfig.model_validate({"defaults": {"scores": SCORES, "latency_slo_ms": 5000}}))
+RULES_UNDER_TEST = FailureRules(
+    RulesConfig.model_validate({"defaults": {"scores": SCORES, "latency_slo_ms": 5000}})
+)
 
 
 def _event(**overrides: Any) -> InferenceEvent:
@@ -32,7 +34,11 @@ CASES = [
     # (name, overrides, expected rule ids in order)
     ("healthy-call", {}, []),
     ("error-status", {"status": "error", "error_type": "timeout", "output": {}}, ["status_error"]),
-    ("error-status-does-not-also-flag-empty-output", {"status": "error", "output": {}}, ["status_error"]),
+    (
+        "error-status-does-not-also-flag-empty-output",
+        {"status": "error", "output": {}},
+        ["status_error"],
+    ),
     ("empty-text", {"output": {"text": ""}}, ["empty_output"]),
     ("whitespace-message", {"output": _assistant("  \n ")}, ["empty_output"]),
     ("no-output-at-all", {"output": {}}, ["empty_output"]),
@@ -40,12 +46,32 @@ CASES = [
     ("truncated-by-length", {"finish_reasons": ["length"]}, ["truncated"]),
     ("stop-is-not-truncated", {"finish_reasons": ["stop"]}, []),
     ("refusal-phrase", {"output": _assistant("I'm sorry, but I can't share that.")}, ["refusal"]),
-    ("refusal-curly-apostrophe", {"output": _assistant("I\u2019m sorry, but I can\u2019t share that.")}, ["refusal"]),
-    ("refusal-case-insensitive", {"output": {"text": "I CANNOT HELP WITH that request."}}, ["refusal"]),
-    ("refusal-beyond-scan-window-ignored", {"output": {"text": "x" * 500 + " i cannot help with"}}, []),
+    (
+        "refusal-curly-apostrophe",
+        {"output": _assistant("I\u2019m sorry, but I can\u2019t share that.")},
+        ["refusal"],
+    ),
+    (
+        "refusal-case-insensitive",
+        {"output": {"text": "I CANNOT HELP WITH that request."}},
+        ["refusal"],
+    ),
+    (
+        "refusal-beyond-scan-window-ignored",
+        {"output": {"text": "x" * 500 + " i cannot help with"}},
+        [],
+    ),
     ("json-valid", {"output_type": "json", "output": _assistant('{"total": 12}')}, []),
-    ("json-invalid", {"output_type": "json", "output": _assistant('{"total": 12')}, ["invalid_json"]),
-    ("json-in-code-fence", {"output_type": "json", "output": _assistant('```json\n{"a": 1}\n```')}, ["invalid_json"]),
+    (
+        "json-invalid",
+        {"output_type": "json", "output": _assistant('{"total": 12')},
+        ["invalid_json"],
+    ),
+    (
+        "json-in-code-fence",
+        {"output_type": "json", "output": _assistant('```json\n{"a": 1}\n```')},
+        ["invalid_json"],
+    ),
     ("json-empty-is-only-empty", {"output_type": "json", "output": {"text": ""}}, ["empty_output"]),
     ("text-output-not-parsed", {"output": _assistant("{not json")}, []),
     ("score-below-threshold", {"scores": {"faithfulness": 0.2}}, ["score_threshold"]),
@@ -53,7 +79,11 @@ CASES = [
     ("lower-is-better-score-above", {"scores": {"toxicity": 0.9}}, ["score_threshold"]),
     ("lower-is-better-score-below", {"scores": {"toxicity": 0.1}}, []),
     ("unconfigured-score-ignored", {"scores": {"helpfulness": 0.0}}, []),
-    ("two-scores-breached", {"scores": {"faithfulness": 0.1, "toxicity": 0.8}}, ["score_threshold", "score_threshold"]),
+    (
+        "two-scores-breached",
+        {"scores": {"faithfulness": 0.1, "toxicity": 0.8}},
+        ["score_threshold", "score_threshold"],
+    ),
     ("negative-feedback", {"feedback": {"rating": -1}}, ["negative_feedback"]),
     ("neutral-feedback", {"feedback": {"rating": 0}}, []),
     ("feedback-without-rating", {"feedback": {"comment": "meh"}}, []),
@@ -93,7 +123,9 @@ def test_default_config_judges_without_scores() -> None:
 def test_every_registered_rule_can_be_disabled() -> None:
     """With no rule enabled nothing fires, whatever the event."""
     config = RulesConfig.model_validate({"defaults": {"enabled": []}})
-    worst = _event(status="error", latency_ms=1e9, feedback={"rating": -1}, finish_reasons=["length"])
+    worst = _event(
+        status="error", latency_ms=1e9, feedback={"rating": -1}, finish_reasons=["length"]
+    )
     assert FailureRules(config).reasons(worst) == []
     assert set(RuleSettings().enabled) == set(RULES)
 
@@ -101,12 +133,21 @@ def test_every_registered_rule_can_be_disabled() -> None:
 def test_configurable_finish_reasons_and_phrases() -> None:
     """Truncation reasons and refusal phrases come from settings."""
     config = RulesConfig.model_validate(
-        {"defaults": {"truncation_finish_reasons": ["max_tokens"], "refusal_phrases": ["computer says no"]}}
+        {
+            "defaults": {
+                "truncation_finish_reasons": ["max_tokens"],
+                "refusal_phrases": ["computer says no"],
+            }
+        }
     )
     rules = FailureRules(config)
-    assert [r.rule_id for r in rules.reasons(_event(finish_reasons=["max_tokens"]))] == ["truncated"]
+    assert [r.rule_id for r in rules.reasons(_event(finish_reasons=["max_tokens"]))] == [
+        "truncated"
+    ]
     assert rules.reasons(_event(finish_reasons=["length"])) == []
-    assert [r.rule_id for r in rules.reasons(_event(output={"text": "Computer says no."}))] == ["refusal"]
+    assert [r.rule_id for r in rules.reasons(_event(output={"text": "Computer says no."}))] == [
+        "refusal"
+    ]
 
 
 def test_service_override_inherits_defaults() -> None:
@@ -114,7 +155,12 @@ def test_service_override_inherits_defaults() -> None:
     config = RulesConfig.model_validate(
         {
             "defaults": {"latency_slo_ms": 1000, "scores": {"faithfulness": {"threshold": 0.5}}},
-            "services": {"batch-summaries": {"latency_slo_ms": 60000, "scores": {"coverage": {"threshold": 0.7}}}},
+            "services": {
+                "batch-summaries": {
+                    "latency_slo_ms": 60000,
+                    "scores": {"coverage": {"threshold": 0.7}},
+                }
+            },
         }
     )
     effective = config.for_service("batch-summaries")
@@ -124,7 +170,9 @@ def test_service_override_inherits_defaults() -> None:
     rules = FailureRules(config)
     slow = {"latency_ms": 5000}
     assert rules.reasons(_event(service="batch-summaries", **slow)) == []
-    assert [r.rule_id for r in rules.reasons(_event(service="support-chat", **slow))] == ["latency_slo"]
+    assert [r.rule_id for r in rules.reasons(_event(service="support-chat", **slow))] == [
+        "latency_slo"
+    ]
 
 
 def test_service_override_can_switch_a_rule_off() -> None:
@@ -138,10 +186,24 @@ def test_service_override_can_switch_a_rule_off() -> None:
 @pytest.mark.parametrize(
     ("config", "location"),
     [
-        pytest.param({"defaults": {"enabled": ["status_error", "vibes"]}}, ("defaults", "enabled", 1), id="unknown-rule-id"),
-        pytest.param({"defaults": {"latency_slo": 5}}, ("defaults", "latency_slo"), id="unknown-key"),
-        pytest.param({"services": {"x": {"scores": {"f": {"threshold": 0.5, "direction": "up"}}}}}, ("services", "x", "scores", "f", "direction"), id="bad-direction"),
-        pytest.param({"services": {"x": {"latency_slo_ms": -1}}}, ("services", "x", "latency_slo_ms"), id="negative-slo"),
+        pytest.param(
+            {"defaults": {"enabled": ["status_error", "vibes"]}},
+            ("defaults", "enabled", 1),
+            id="unknown-rule-id",
+        ),
+        pytest.param(
+            {"defaults": {"latency_slo": 5}}, ("defaults", "latency_slo"), id="unknown-key"
+        ),
+        pytest.param(
+            {"services": {"x": {"scores": {"f": {"threshold": 0.5, "direction": "up"}}}}},
+            ("services", "x", "scores", "f", "direction"),
+            id="bad-direction",
+        ),
+        pytest.param(
+            {"services": {"x": {"latency_slo_ms": -1}}},
+            ("services", "x", "latency_slo_ms"),
+            id="negative-slo",
+        ),
     ],
 )
 def test_bad_config_names_the_key(config: dict[str, Any], location: tuple[Any, ...]) -> None:
