@@ -27,7 +27,9 @@ Evolution policy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
@@ -272,7 +274,7 @@ class InferenceEvent(BaseModel):
         """The (service, environment, release, variant) this event belongs to."""
         return Cohort(self.service, self.environment, self.release, self.variant)
 
-    @property
+    @cached_property
     def output_text(self) -> str:
         """The answer as plain text: ``output.text`` or the text of the output messages."""
         if self.output.text is not None:
@@ -315,10 +317,12 @@ def otel_mapping(model: type[BaseModel] = InferenceEvent, prefix: str = "") -> d
     return mapping
 
 
-class Lineage(BaseModel):
-    """Where a payload came from: enough to find it again on the broker."""
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a payload came from: enough to find it again on the broker.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain dataclass rather than a model: one is made per event of a batch, on the hot path.
+    """
 
     topic: str
     partition: int
@@ -328,7 +332,7 @@ class Lineage(BaseModel):
 
     def at(self, index: int) -> Lineage:
         """The lineage of element ``index`` of a batch message."""
-        return self.model_copy(update={"batch_index": index})
+        return Lineage(self.topic, self.partition, self.offset, index)
 
     def __str__(self) -> str:
         where = f"{self.topic}[{self.partition}]@{self.offset}"
