@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,16 +65,8 @@ class RuleSettings(BaseModel):
 
     model_config = _STRICT
 
-    enabled: tuple[RuleId, ...] = (
-        "status_error",
-        "empty_output",
-        "truncated",
-        "refusal",
-        "invalid_json",
-        "score_threshold",
-        "negative_feedback",
-        "latency_slo",
-    )
+    enabled: tuple[RuleId, ...] = get_args(RuleId)
+    """Rules to apply, by id; every rule by default."""
     truncation_finish_reasons: frozenset[str] = frozenset({"length"})
     refusal_phrases: tuple[str, ...] = DEFAULT_REFUSAL_PHRASES
     """Matched case-insensitively in the first ``refusal_scan_chars`` of the output."""

@@ -7,6 +7,8 @@ is validated on its own, so one bad event in a batch dead-letters alone and the 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -91,20 +93,29 @@ def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) ->
             _dead_letter("empty_message", "message value is empty", payload, lineage, cap)
         )
         return
+    lenient = False
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        result.dead_letters.append(_dead_letter("invalid_json", str(exc), payload, lineage, cap))
-        return
+        try:
+            # NaN, Infinity and 1e400 are not JSON, but Python's json.dumps writes them. Parse
+            # such a message leniently so that only the elements holding them are dead-lettered.
+            document = json.loads(payload)
+        except (ValueError, RecursionError):
+            result.dead_letters.append(
+                _dead_letter("invalid_json", str(exc), payload, lineage, cap)
+            )
+            return
+        lenient = True
     if isinstance(document, list):
         if not document:
             result.dead_letters.append(
                 _dead_letter("empty_batch", "batch is an empty JSON array", payload, lineage, cap)
             )
         for index, element in enumerate(document):
-            _validate_into(result, element, None, lineage.at(index), cap)
+            _validate_into(result, element, None, lineage.at(index), cap, lenient)
     else:
-        _validate_into(result, document, payload, lineage, cap)
+        _validate_into(result, document, payload, lineage, cap, lenient)
 
 
 def _validate_into(
@@ -113,14 +124,27 @@ def _validate_into(
     payload: bytes | None,
     lineage: Lineage,
     cap: int,
+    lenient: bool,
 ) -> None:
+    if lenient and (path := _non_finite_path(document)) is not None:
+        result.dead_letters.append(
+            _dead_letter(
+                "invalid_json",
+                "NaN and Infinity are not JSON numbers",
+                payload or _dumps(document, lenient),
+                lineage,
+                cap,
+                field=path or None,
+            )
+        )
+        return
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "null"
         result.dead_letters.append(
             _dead_letter(
                 "not_an_object",
                 f"expected a JSON object, got {kind}",
-                payload or orjson.dumps(document),
+                payload or _dumps(document, lenient),
                 lineage,
                 cap,
             )
@@ -132,7 +156,7 @@ def _validate_into(
             _dead_letter(
                 "unsupported_schema_version",
                 f"schema_version {version!r} is not supported (this build reads {SCHEMA_VERSION!r})",
-                payload or orjson.dumps(document),
+                payload or _dumps(document, lenient),
                 lineage,
                 cap,
                 field="schema_version",
@@ -145,9 +169,33 @@ def _validate_into(
         reason, path, message = _describe(exc)
         result.dead_letters.append(
             _dead_letter(
-                reason, message, payload or orjson.dumps(document), lineage, cap, field=path
+                reason, message, payload or _dumps(document, lenient), lineage, cap, field=path
             )
         )
+
+
+def _non_finite_path(value: Any, path: str = "") -> str | None:
+    """Dotted path of the first NaN or infinite number in ``value`` ("" for the value itself)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _dumps(document: Any, lenient: bool) -> bytes:
+    """Bytes of one element of a batch, for its dead letter (NaN kept as written when lenient)."""
+    if lenient:
+        return json.dumps(document, ensure_ascii=False).encode()
+    return orjson.dumps(document)
 
 
 def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str, str]:

@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from click.testing import CliRunner
 
 from harvest.records import FailureRecord
+from harvest.rules import RuleId
 from streams.cli import cli
 from streams.decode import DeadLetter
 from tests.conftest import ROOT
@@ -68,16 +70,7 @@ def test_check_reports_every_rule_and_dead_letter(runner: CliRunner) -> None:
         cli, ["--config", str(EXAMPLES / "driftnet.toml"), "check", str(EXAMPLES / "events.jsonl")]
     )
     assert result.exit_code == 0, result.output
-    for rule in (
-        "status_error",
-        "empty_output",
-        "truncated",
-        "refusal",
-        "invalid_json",
-        "score_threshold",
-        "negative_feedback",
-        "latency_slo",
-    ):
+    for rule in get_args(RuleId):
         assert f"    {rule}" in result.output, rule
     for reason in (
         "invalid_json",

@@ -63,7 +63,14 @@ def test_bad_element_in_batch_dead_letters_alone() -> None:
         pytest.param(b"  \n", "empty_message", None, id="whitespace"),
         pytest.param(b'{"event_id": "e", "timest', "invalid_json", None, id="truncated-json"),
         pytest.param(b"\xff\xfe{}", "invalid_json", None, id="invalid-utf8"),
-        pytest.param(b'{"latency_ms": NaN}', "invalid_json", None, id="nan-literal"),
+        pytest.param(b'{"latency_ms": NaN}', "invalid_json", "latency_ms", id="nan-literal"),
+        pytest.param(
+            b'{"attributes": {"x": [1, Infinity]}}',
+            "invalid_json",
+            "attributes.x.1",
+            id="infinity-nested",
+        ),
+        pytest.param(b"1e400", "invalid_json", None, id="overflowing-number"),
         pytest.param(b"[" * 5000 + b"]" * 5000, "invalid_json", None, id="deep-nesting"),
         pytest.param(b'"a string"', "not_an_object", None, id="json-string"),
         pytest.param(b"42", "not_an_object", None, id="json-number"),
@@ -110,6 +117,17 @@ def test_dead_letter_reasons(payload: bytes | None, reason: str, field: str | No
     assert dead.field == field
     assert dead.lineage == LINEAGE
     assert dead.message
+
+
+def test_nan_in_one_element_spares_the_rest_of_the_batch() -> None:
+    """Python's json.dumps writes NaN; only the element holding it is dead-lettered."""
+    good = _dumps(make_event(event_id="good"))
+    payload = b"[" + good + b', {"event_id": "bad", "latency_ms": NaN}, ' + good + b"]"
+    decoded = decode(payload, LINEAGE)
+    assert [lin.batch_index for _, lin in decoded.events] == [0, 2]
+    [dead] = decoded.dead_letters
+    assert (dead.reason, dead.field, dead.lineage.batch_index) == ("invalid_json", "latency_ms", 1)
+    assert b"NaN" in dead.payload
 
 
 def test_dead_letter_counts_further_problems() -> None:
