@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,10 @@ from pydantic_settings import (
 from harvest.rules import RulesConfig
 from streams.decode import PAYLOAD_CAP_BYTES
 
+ENV_PREFIX = "DRIFTNET_"
 CONFIG_ENV_VAR = "DRIFTNET_CONFIG"
+OTHER_ENV_VARS = frozenset({CONFIG_ENV_VAR, "DRIFTNET_TEST_BOOTSTRAP"})
+"""DRIFTNET_* variables that are not settings: the config file, the test suite's broker."""
 
 _config_file: ContextVar[Path | None] = ContextVar("driftnet_config_file", default=None)
 
@@ -68,7 +72,7 @@ class Settings(BaseSettings):
     """Everything driftnet can be told."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DRIFTNET_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
@@ -105,6 +109,7 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     path = Path(path_text) if path_text else None
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    _refuse_unknown_variables(os.environ)
     token = _config_file.set(path)
     try:
         return Settings()
@@ -114,6 +119,18 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
         raise ConfigError(_one_line(exc, path)) from None
     finally:
         _config_file.reset(token)
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A misspelt DRIFTNET_* variable would otherwise be ignored without a word."""
+    sections = {name.upper() for name in Settings.model_fields}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in OTHER_ENV_VARS:
+            continue
+        section = name.removeprefix(ENV_PREFIX).split("__")[0]
+        if section not in sections:
+            known = ", ".join(f"{ENV_PREFIX}{s}__..." for s in sorted(sections))
+            raise ConfigError(f"unknown environment variable {name} (settings are {known})")
 
 
 def _one_line(exc: ValidationError, path: Path | None) -> str:

@@ -118,6 +118,16 @@ def test_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch) ->
         load_settings()
 
 
+def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DRIFTNET_KAFAK__... is an error naming the variable, not silently ignored."""
+    monkeypatch.setenv("DRIFTNET_KAFAK__BOOTSTRAP_SERVERS", "k:9092")
+    with pytest.raises(
+        ConfigError,
+        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_DECODE__\.\.\., DRIFTNET_KAFKA__",
+    ):
+        load_settings()
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     """A config path that does not exist says so."""
     with pytest.raises(ConfigError, match="does not exist"):
