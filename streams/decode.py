@@ -126,52 +126,37 @@ def _validate_into(
     cap: int,
     lenient: bool,
 ) -> None:
+    """Validate one event; ``payload`` is its original bytes, None for a batch element."""
+    problem = _precheck(document, lenient)
+    if problem is None:
+        try:
+            result.events.append(LocatedEvent(InferenceEvent.model_validate(document), lineage))
+            return
+        except ValidationError as exc:
+            problem = _describe(exc)
+    reason, message, path = problem
+    original = payload if payload is not None else _dumps(document, lenient)
+    result.dead_letters.append(_dead_letter(reason, message, original, lineage, cap, field=path))
+
+
+Problem = tuple[DeadLetterReason, str, str | None]
+"""(reason, message, field path) of a dead letter."""
+
+
+def _precheck(document: Any, lenient: bool) -> Problem | None:
+    """What must be refused before the model sees the document."""
     if lenient and (path := _non_finite_path(document)) is not None:
-        result.dead_letters.append(
-            _dead_letter(
-                "invalid_json",
-                "NaN and Infinity are not JSON numbers",
-                payload or _dumps(document, lenient),
-                lineage,
-                cap,
-                field=path or None,
-            )
-        )
-        return
+        return "invalid_json", "NaN and Infinity are not JSON numbers", path or None
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "null"
-        result.dead_letters.append(
-            _dead_letter(
-                "not_an_object",
-                f"expected a JSON object, got {kind}",
-                payload or _dumps(document, lenient),
-                lineage,
-                cap,
-            )
-        )
-        return
+        return "not_an_object", f"expected a JSON object, got {kind}", None
     version = document.get("schema_version", SCHEMA_VERSION)
     if version not in (SCHEMA_VERSION, 1) or isinstance(version, bool):
-        result.dead_letters.append(
-            _dead_letter(
-                "unsupported_schema_version",
-                f"schema_version {version!r} is not supported (this build reads {SCHEMA_VERSION!r})",
-                payload or _dumps(document, lenient),
-                lineage,
-                cap,
-                field="schema_version",
-            )
+        message = (
+            f"schema_version {version!r} is not supported (this build reads {SCHEMA_VERSION!r})"
         )
-        return
-    try:
-        result.events.append(LocatedEvent(InferenceEvent.model_validate(document), lineage))
-    except ValidationError as exc:
-        reason, path, message = _describe(exc)
-        result.dead_letters.append(
-            _dead_letter(
-                reason, message, payload or _dumps(document, lenient), lineage, cap, field=path
-            )
-        )
+        return "unsupported_schema_version", message, "schema_version"
+    return None
 
 
 def _non_finite_path(value: Any, path: str = "") -> str | None:
@@ -198,8 +183,8 @@ def _dumps(document: Any, lenient: bool) -> bytes:
     return orjson.dumps(document)
 
 
-def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str, str]:
-    """The first error as (reason, field path, message); later ones are counted in the message."""
+def _describe(exc: ValidationError) -> Problem:
+    """The first error as a problem; later ones are counted in the message."""
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
     path = ".".join(str(part) for part in first["loc"])
@@ -207,7 +192,7 @@ def _describe(exc: ValidationError) -> tuple[DeadLetterReason, str, str]:
     message = first["msg"]
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return reason, path, message
+    return reason, message, path
 
 
 def _dead_letter(
