@@ -68,7 +68,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 class EmbeddedBroker:
     """A Tansu broker on ``host:port``, started by :meth:`start` (or ``with``), stopped by
-    :meth:`stop`. ``port=None`` picks a free port."""
+    :meth:`stop`. ``port=None`` picks a free port.
+
+    Linux delivers the parent-death signal when the *thread* that started the broker ends, so
+    start it from a thread that lives as long as the broker should (the main thread, usually).
+    """
 
     def __init__(
         self,

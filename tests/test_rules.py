@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from harvest.records import FailureRecord, record_id, rule_failure
@@ -240,3 +242,58 @@ def test_failure_record_carries_event_reasons_and_lineage() -> None:
     assert again == record
     assert again.event.model_extra == {"custom_tag": "kept"}
     assert again.lineage.batch_index == 4
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | finite | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    status=st.sampled_from(["ok", "error"]),
+    output=st.fixed_dictionaries(
+        {},
+        optional={
+            "text": st.text(max_size=600) | st.none(),
+            "messages": st.lists(
+                st.fixed_dictionaries({"role": st.text(max_size=8), "content": any_json}),
+                max_size=3,
+            ),
+        },
+    ),
+    output_type=st.sampled_from(["text", "json"]),
+    finish_reasons=st.lists(st.text(max_size=10), max_size=3),
+    scores=st.dictionaries(
+        st.sampled_from(["faithfulness", "toxicity", "other"]), finite, max_size=3
+    ),
+    rating=st.none() | st.floats(min_value=-1, max_value=1),
+    latency=st.none() | st.floats(min_value=0, max_value=1e12),
+)
+@settings(max_examples=300)
+def test_rules_never_raise_on_a_valid_event(
+    status: str,
+    output: dict[str, Any],
+    output_type: str,
+    finish_reasons: list[str],
+    scores: dict[str, float],
+    rating: float | None,
+    latency: float | None,
+) -> None:
+    """Whatever a valid event holds, the rules return reasons (possibly none) and never raise."""
+    event = _event(
+        status=status,
+        output=output,
+        output_type=output_type,
+        finish_reasons=finish_reasons,
+        scores=scores,
+        feedback={"rating": rating},
+        latency_ms=latency,
+    )
+    reasons = RULES_UNDER_TEST.reasons(event)
+    assert all(reason.rule_id in RULES for reason in reasons)
+    assert ("status_error" in {r.rule_id for r in reasons}) == (status == "error")
