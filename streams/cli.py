@@ -43,7 +43,6 @@ pass_context = click.make_pass_decorator(_Context)
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="DRIFTNET_CONFIG",
     help="TOML settings file (or $DRIFTNET_CONFIG). Environment DRIFTNET_* variables win over it.",
 )
 @click.version_option(package_name="driftnet")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from streams.broker import EmbeddedBroker
-from tests.factories import make_event
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP_ENV_VAR = "DRIFTNET_TEST_BOOTSTRAP"
@@ -63,9 +61,3 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@pytest.fixture
-def event_factory() -> Callable[..., dict[str, Any]]:
-    """Build valid v1 event dicts with overrides."""
-    return make_event
