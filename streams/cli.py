@@ -115,6 +115,80 @@ def broker(port: int, host: str) -> None:
     click.echo("broker stopped")
 
 
+@cli.group()
+def topics() -> None:
+    """Kafka topics driftnet uses."""
+
+
+@topics.command("create")
+@pass_context
+def topics_create(context: _Context) -> None:
+    """Create every topic driftnet uses (names, partitions, retention from settings).
+    Topics that exist are left as they are."""
+    from streams.topics import TopicsError, create_topics
+
+    settings = context.settings
+    try:
+        outcomes = create_topics(settings.kafka, settings.topics.by_role())
+    except TopicsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for outcome in outcomes:
+        click.echo(outcome.line)
+    failed = [o.spec.name for o in outcomes if o.status == "failed"]
+    if failed:
+        raise click.ClickException(f"could not create {', '.join(failed)}")
+
+
+@cli.command()
+@click.argument("path", type=click.File("rb"))
+@click.option("--topic", help="Topic to publish to [default: topics.events from settings].")
+@click.option(
+    "--batch/--no-batch",
+    default=True,
+    show_default=True,
+    help="Group events per cohort into JSON-array messages, or send each line as it is.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for Kafka to acknowledge everything at the end.",
+)
+@pass_context
+def publish(
+    context: _Context, path: IO[bytes], topic: str | None, batch: bool, timeout: float
+) -> None:
+    """Publish PATH (JSON lines: an event object or an array of them per line) to Kafka.
+    With --batch (the default) object lines are batched per cohort; other lines, including
+    malformed ones, are sent as they are, so the worker can dead-letter them. '-' reads stdin."""
+    from streams.publish_file import publish_lines
+
+    settings = context.settings
+    target = topic or settings.topics.events.name
+    source = path.name if path.name != "<stdin>" else "stdin"
+    result = publish_lines(path, settings, target, batch=batch, timeout_s=timeout)
+    click.echo(result.summary(source, settings.kafka.bootstrap_servers))
+    if result.stats.dropped_total:
+        raise click.ClickException(
+            f"{result.stats.dropped_total} events were not delivered to Kafka at "
+            f"{settings.kafka.bootstrap_servers} (is a broker running? `driftnet broker`)"
+        )
+
+
+@cli.command()
+@pass_context
+def worker(context: _Context) -> None:
+    """Run the stream worker: decode, dead-letter and flag failures on the events topic
+    until Ctrl-C / SIGTERM. Counts by reason are logged every worker.report_interval_s."""
+    from streams.worker import WorkerError, run_worker
+
+    try:
+        run_worker(context.settings)
+    except WorkerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Turn SIGTERM into the same clean stop as Ctrl-C."""
     raise KeyboardInterrupt

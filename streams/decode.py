@@ -29,6 +29,7 @@ DeadLetterReason = Literal[
     "invalid_field",
     "unsupported_schema_version",
     "undecodable",
+    "processing_failed",
 ]
 
 
@@ -80,7 +81,7 @@ def decode(
     except Exception as exc:  # last line of defence: a monitoring service never crashes
         result.events.clear()
         result.dead_letters = [
-            _dead_letter(
+            make_dead_letter(
                 "undecodable", f"{type(exc).__name__}: {exc}", payload or b"", lineage, payload_cap
             )
         ]
@@ -90,7 +91,7 @@ def decode(
 def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) -> None:
     if not payload.strip():
         result.dead_letters.append(
-            _dead_letter("empty_message", "message value is empty", payload, lineage, cap)
+            make_dead_letter("empty_message", "message value is empty", payload, lineage, cap)
         )
         return
     lenient = False
@@ -103,14 +104,16 @@ def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) ->
             document = json.loads(payload)
         except (ValueError, RecursionError):
             result.dead_letters.append(
-                _dead_letter("invalid_json", str(exc), payload, lineage, cap)
+                make_dead_letter("invalid_json", str(exc), payload, lineage, cap)
             )
             return
         lenient = True
     if isinstance(document, list):
         if not document:
             result.dead_letters.append(
-                _dead_letter("empty_batch", "batch is an empty JSON array", payload, lineage, cap)
+                make_dead_letter(
+                    "empty_batch", "batch is an empty JSON array", payload, lineage, cap
+                )
             )
         for index, element in enumerate(document):
             _validate_into(result, element, None, lineage.at(index), cap, lenient)
@@ -136,7 +139,9 @@ def _validate_into(
             problem = _describe(exc)
     reason, message, path = problem
     original = payload if payload is not None else _dumps(document, lenient)
-    result.dead_letters.append(_dead_letter(reason, message, original, lineage, cap, field=path))
+    result.dead_letters.append(
+        make_dead_letter(reason, message, original, lineage, cap, field=path)
+    )
 
 
 Problem = tuple[DeadLetterReason, str, str | None]
@@ -195,7 +200,7 @@ def _describe(exc: ValidationError) -> Problem:
     return reason, message, path
 
 
-def _dead_letter(
+def make_dead_letter(
     reason: DeadLetterReason,
     message: str,
     payload: bytes,

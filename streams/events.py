@@ -27,6 +27,7 @@ Evolution policy
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -190,6 +191,21 @@ class Cohort(NamedTuple):
     def key(self) -> str:
         """The Kafka message key: stable, human-readable, one per cohort."""
         return "/".join(self)
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> Cohort:
+        """The cohort a raw (not yet validated) event document claims, with the contract's
+        defaults for what it leaves out. Used to key messages before any validation."""
+        fields = InferenceEvent.model_fields
+        return cls(
+            *(
+                str(
+                    document.get(name)
+                    or ("" if fields[name].is_required() else fields[name].default)
+                )
+                for name in cls._fields
+            )
+        )
 
 
 class InferenceEvent(BaseModel):

@@ -5,16 +5,15 @@ Each line stands for one Kafka message; its lineage is (file name, partition 0, 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from harvest.records import FailureRecord, rule_failure
-from harvest.rules import FailureRules
-from streams.decode import DeadLetter, decode
+from harvest.records import FailureRecord
+from streams.decode import DeadLetter
 from streams.events import Lineage
 from streams.settings import Settings
+from streams.triage import Tally, Triage
 
 
 @dataclass(slots=True)
@@ -22,8 +21,7 @@ class CheckReport:
     """Failures and dead letters found in a file, in file order."""
 
     source: str
-    messages: int = 0
-    events: int = 0
+    tally: Tally = field(default_factory=Tally)
     items: list[FailureRecord | DeadLetter] = field(default_factory=list)
 
     @property
@@ -47,40 +45,25 @@ class CheckReport:
                     yield f"    {reason.rule_id:<18} {reason.message}"
             else:
                 yield f"DEAD   {item.summary}"
-        rules = Counter(r.rule_id for f in self.failures for r in f.reasons)
-        dead = Counter(d.reason for d in self.dead_letters)
         yield ""
-        yield (
-            f"{self.source}: {self.messages} messages, {self.events} valid events, "
-            f"{len(self.failures)} failures, {len(self.dead_letters)} dead letters"
-        )
-        if rules:
-            yield "  failures by rule:     " + ", ".join(f"{k} {v}" for k, v in rules.most_common())
-        if dead:
-            yield "  dead letters by reason: " + ", ".join(
-                f"{k} {v}" for k, v in dead.most_common()
-            )
+        yield f"{self.source}: {self.tally.summary()}"
+        for line in self.tally.breakdown():
+            yield f"  {line}"
 
 
 def check_lines(
     lines: Iterable[bytes], source: str, settings: Settings, *, detected_at: datetime
 ) -> CheckReport:
     """Decode every non-blank line and apply the failure rules to every valid event."""
-    rules = FailureRules(settings.rules)
+    triage = Triage(settings.rules, payload_cap=settings.decode.payload_cap_bytes)
     report = CheckReport(source=source)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        report.messages += 1
-        decoded = decode(
-            line.rstrip(b"\r\n"),
-            Lineage(topic=source, partition=0, offset=number),
-            payload_cap=settings.decode.payload_cap_bytes,
+        triaged = triage(
+            line.rstrip(b"\r\n"), Lineage(topic=source, partition=0, offset=number), detected_at
         )
-        report.events += len(decoded.events)
-        for event, lineage in decoded.events:
-            reasons = rules.reasons(event)
-            if reasons:
-                report.items.append(rule_failure(event, reasons, lineage, detected_at))
-        report.items.extend(decoded.dead_letters)
+        report.tally.add(triaged)
+        report.items.extend(triaged.failures)
+        report.items.extend(triaged.dead_letters)
     return report

@@ -13,13 +13,14 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -46,19 +47,73 @@ class KafkaSettings(_Section):
     """How to reach the brokers."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated ``host:port`` list."""
     client_id: str = "driftnet"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    """CA bundle for SSL / SASL_SSL; the system's trust store when unset."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
 
+    @property
+    def servers(self) -> list[str]:
+        """``bootstrap_servers`` as a list."""
+        return [part.strip() for part in self.bootstrap_servers.split(",") if part.strip()]
+
+
+TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class TopicSpec(_Section):
+    """One topic: its name and how ``driftnet topics create`` makes it."""
+
+    name: TopicName
+    partitions: int = Field(gt=0, le=10_000)
+    replication_factor: int = Field(1, gt=0)
+    retention_hours: float | None = Field(gt=0)
+    """How long the broker keeps messages; None leaves it to the broker's default."""
+
+    @property
+    def retention_ms(self) -> int | None:
+        return None if self.retention_hours is None else round(self.retention_hours * 3_600_000)
+
+
+_DEFAULT_TOPICS = {
+    "events": TopicSpec(name="llm.inference.events", partitions=4, retention_hours=72),
+    "dlq": TopicSpec(name="llm.inference.dlq", partitions=1, retention_hours=14 * 24),
+    "failures": TopicSpec(name="driftnet.failures", partitions=2, retention_hours=7 * 24),
+}
+
 
 class TopicSettings(_Section):
-    """Topic names."""
+    """Every topic driftnet reads or writes. ``events = "name"`` is short for
+    ``[topics.events] name = "name"``; a table inherits every key it leaves out."""
 
-    events: str = "llm.inference.events"
-    dlq: str = "llm.inference.dlq"
-    failures: str = "driftnet.failures"
+    events: TopicSpec = _DEFAULT_TOPICS["events"]
+    """Inference events from production (input)."""
+    dlq: TopicSpec = _DEFAULT_TOPICS["dlq"]
+    """Dead letters: messages that are not valid v1 events, with why in the headers."""
+    failures: TopicSpec = _DEFAULT_TOPICS["failures"]
+    """Failure records, keyed by ``record_id`` (read by the harvest sink)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        merged = dict(data)
+        for role, default in _DEFAULT_TOPICS.items():
+            value = merged.get(role)
+            if isinstance(value, str):
+                merged[role] = default.model_copy(update={"name": value})
+            elif isinstance(value, Mapping):
+                merged[role] = {**default.model_dump(), **value}
+        return merged
+
+    def by_role(self) -> dict[str, TopicSpec]:
+        """``{"events": spec, "dlq": spec, ...}`` in a stable order."""
+        return {role: getattr(self, role) for role in type(self).model_fields}
 
 
 class DecodeSettings(_Section):
@@ -66,6 +121,41 @@ class DecodeSettings(_Section):
 
     payload_cap_bytes: int = Field(PAYLOAD_CAP_BYTES, gt=0)
     """Dead letters keep at most this many bytes of the original payload."""
+
+
+class PublisherSettings(_Section):
+    """How :class:`streams.publisher.EventPublisher` batches and buffers."""
+
+    batch_max_events: int = Field(100, ge=1)
+    """Events per message (a JSON array); 1 sends each event as a JSON object."""
+    batch_max_bytes: int = Field(900_000, ge=1024)
+    """Bytes per message; keep it under the topic's ``max.message.bytes`` (1 MiB by default)."""
+    linger_ms: float = Field(50.0, ge=0)
+    """How long a partial batch waits for more events of its cohort."""
+    buffer_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    """Events waiting or in flight; past it new events are dropped (and counted), never blocked."""
+    acks: Literal["all", "1", "0"] = "all"
+    compression: Literal["none", "gzip"] = "none"
+    delivery_timeout_s: float = Field(120.0, gt=0)
+    """A message not acknowledged by then is dropped and counted."""
+
+
+class WorkerSettings(_Section):
+    """The ``driftnet worker`` stream processor (a faust app)."""
+
+    app_id: str = Field("driftnet", min_length=1)
+    """Consumer group id: workers with the same id share the partitions."""
+    data_dir: Path = Path("driftnet-data/worker")
+    """Where faust keeps its local state."""
+    offset_reset: Literal["earliest", "latest"] = "earliest"
+    """Where a new consumer group starts reading the events topic."""
+    report_interval_s: float = Field(30.0, gt=0)
+    """How often counts by reason are logged."""
+    commit_interval_s: float = Field(2.8, gt=0)
+    session_timeout_s: float = Field(10.0, gt=0)
+    rebalance_timeout_s: float = Field(5.0, gt=0)
+    """How long a rebalance waits for members to rejoin (a first join waits this long too)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class Settings(BaseSettings):
@@ -81,6 +171,8 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    publisher: PublisherSettings = Field(default_factory=PublisherSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     rules: RulesConfig = Field(default_factory=RulesConfig)
 
     @classmethod
@@ -117,6 +209,13 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, path)) from None
+    except SettingsError as exc:
+        # A table-valued setting given a plain value in the environment, e.g.
+        # DRIFTNET_TOPICS__EVENTS=x (where DRIFTNET_TOPICS__EVENTS__NAME=x was meant).
+        raise ConfigError(
+            f"invalid setting in the DRIFTNET_* environment: {exc} (a table is set key by key, "
+            "e.g. DRIFTNET_TOPICS__EVENTS__NAME=..., or as JSON)"
+        ) from None
     finally:
         _config_file.reset(token)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def test_defaults() -> None:
     """With no file and no environment, settings are the documented defaults."""
     settings = load_settings()
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
-    assert settings.topics.events == "llm.inference.events"
-    assert settings.topics.dlq == "llm.inference.dlq"
-    assert settings.topics.failures == "driftnet.failures"
+    assert settings.topics.events.name == "llm.inference.events"
+    assert settings.topics.dlq.name == "llm.inference.dlq"
+    assert settings.topics.failures.name == "driftnet.failures"
     assert settings.decode.payload_cap_bytes == 64 * 1024
 
 
@@ -59,7 +60,43 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     """DRIFTNET_CONFIG names the file when no path is passed."""
     path = _toml(tmp_path, '[topics]\nevents = "prod.llm.events"\n')
     monkeypatch.setenv("DRIFTNET_CONFIG", str(path))
-    assert load_settings().topics.events == "prod.llm.events"
+    assert load_settings().topics.events.name == "prod.llm.events"
+
+
+def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A topic is a name (shorthand) or a table; a table keeps every default it leaves out,
+    and the environment sets one key of it."""
+    path = _toml(
+        tmp_path,
+        '[topics]\nfailures = "prod.failures"\n[topics.events]\npartitions = 12\n',
+    )
+    monkeypatch.setenv("DRIFTNET_TOPICS__DLQ__RETENTION_HOURS", "48")
+    topics = load_settings(path).topics
+    assert (topics.events.name, topics.events.partitions) == ("llm.inference.events", 12)
+    assert topics.events.retention_ms == 72 * 3_600_000
+    assert (topics.failures.name, topics.failures.partitions) == ("prod.failures", 2)
+    assert topics.dlq.retention_ms == 48 * 3_600_000
+    assert list(topics.by_role()) == ["events", "dlq", "failures"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DRIFTNET_TOPICS__EVENTS__NAME", "bad name!", "topics.events.name: String should match"),
+        ("DRIFTNET_TOPICS__EVENTS__PARTITIONS", "0", "topics.events.partitions"),
+        ("DRIFTNET_TOPICS__EVENTS", "plain-name", "DRIFTNET_TOPICS__EVENTS__NAME=..."),
+        ("DRIFTNET_PUBLISHER__BATCH_MAX_EVENTS", "0", "publisher.batch_max_events"),
+        ("DRIFTNET_WORKER__OFFSET_RESET", "middle", "worker.offset_reset"),
+    ],
+)
+def test_bad_stream_settings_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    """Topic, publisher and worker settings are checked like the rest: one line, the key."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
 
 
 def test_per_service_rules_from_file(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""One place that turns :class:`KafkaSettings` into client options for kafka-python and faust.
+
+kafka-python (admin, producer) and faust (aiokafka underneath) spell the same connection
+settings differently; every client driftnet makes gets them from here.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from streams.settings import KafkaSettings
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context for SSL / SASL_SSL, None for plaintext."""
+    if not kafka.security_protocol.endswith("SSL"):
+        return None
+    cafile = str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def kafka_python_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments for kafka-python's ``KafkaAdminClient`` and ``KafkaProducer``."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    context = ssl_context(kafka)
+    if context is not None:
+        options["ssl_context"] = context
+    if kafka.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = kafka.sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return options
+
+
+def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """``broker`` and ``broker_credentials`` for a ``faust.App``."""
+    import faust
+
+    options: dict[str, Any] = {"broker": [f"kafka://{server}" for server in kafka.servers]}
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=password,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    elif context is not None:
+        options["broker_credentials"] = faust.SSLCredentials(context)
+    return options

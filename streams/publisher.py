@@ -1,0 +1,376 @@
+"""``EventPublisher``: how a production service sends inference events to driftnet.
+
+It must never be the thing that breaks the service that embeds it, so:
+
+- :meth:`EventPublisher.publish` never blocks and never raises. It encodes the event, adds it
+  to the batch of its cohort and returns True, or counts it as dropped and returns False
+  (buffer full, not encodable, publisher closed).
+- A background thread owns the Kafka producer (kafka-python): it connects, reconnects, sends
+  due batches and counts what Kafka does not acknowledge within ``delivery_timeout_s``.
+- Memory is bounded: events waiting or in flight never exceed ``buffer_max_bytes``; past it
+  new events are dropped and counted. Drops are logged at most every ``DROP_LOG_INTERVAL_S``.
+- :meth:`close` (or the ``with`` block, or interpreter exit) flushes what it can in the time
+  it is given.
+
+Messages are keyed by cohort (``service/environment/release/variant``) so a cohort's events
+stay in order on one partition, and batched per key as a JSON array (see ``batching.py``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import orjson
+
+from streams.batching import Batch, Batcher
+from streams.events import Cohort, InferenceEvent
+from streams.kafka_config import kafka_python_options
+from streams.settings import KafkaSettings, PublisherSettings
+
+log = logging.getLogger("driftnet.publisher")
+
+DROP_LOG_INTERVAL_S = 10.0
+RECONNECT_BACKOFF_S = (0.5, 30.0)
+"""First and longest wait between attempts to create the producer."""
+CONNECT_TIMEOUT_MS = 10_000
+EXIT_FLUSH_S = 2.0
+"""How long interpreter exit waits for a publisher nobody closed."""
+
+DropReason = Literal["buffer_full", "unencodable", "send_failed", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """Counts since the publisher was made. ``accepted = sent + dropped(after accept) + pending``."""
+
+    accepted: int
+    """Events :meth:`EventPublisher.publish` took (returned True for)."""
+    sent: int
+    """Events Kafka acknowledged."""
+    messages: int
+    """Kafka messages acknowledged (one per batch)."""
+    pending: int
+    """Events accepted, not yet acknowledged or dropped."""
+    dropped: Mapping[DropReason, int]
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+ProducerFactory = Callable[[], Any]
+
+
+class EventPublisher:
+    """Publish events to Kafka from any thread, batched per cohort, without ever blocking.
+
+    >>> with EventPublisher(settings.kafka, settings.topics.events.name) as publisher:
+    ...     publisher.publish({"event_id": "...", "service": "support-chat", ...})
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        options: PublisherSettings | None = None,
+        *,
+        producer_factory: ProducerFactory | None = None,
+    ) -> None:
+        self.topic = topic
+        self.options = options or PublisherSettings()
+        self._kafka = kafka
+        self._producer_factory = producer_factory or self._kafka_producer
+        self._batcher = Batcher(
+            max_events=self.options.batch_max_events,
+            max_bytes=self.options.batch_max_bytes,
+            linger_s=self.options.linger_ms / 1000,
+        )
+        self._cond = threading.Condition()
+        self._ready: deque[Batch] = deque()
+        self._buffered_bytes = 0
+        self._pending = 0
+        self._accepted = 0
+        self._sent = 0
+        self._messages = 0
+        self._dropped: Counter[DropReason] = Counter()
+        self._logged_drops = 0
+        self._last_error: str | None = None
+        self._closing = False
+        self._closed = False
+        self._close_deadline = 0.0
+        self._thread = threading.Thread(target=self._run, name="driftnet-publisher", daemon=True)
+        self._thread.start()
+        self._at_exit = _exit_hook(self)
+        atexit.register(self._at_exit)
+
+    # -- the application's side: never blocks, never raises ---------------------------------
+
+    def publish(self, event: InferenceEvent | Mapping[str, Any]) -> bool:
+        """Queue one event (a model or a JSON-ready mapping) for its cohort's next batch."""
+        try:
+            if isinstance(event, InferenceEvent):
+                document: Mapping[str, Any] = event.model_dump(mode="json", exclude_none=True)
+            else:
+                document = event
+            encoded = orjson.dumps(document)
+            key = Cohort.of(document).key
+        except Exception as exc:
+            self._drop_one("unencodable", f"{type(exc).__name__}: {exc}")
+            return False
+        return self._offer(key.encode(), encoded, verbatim=False)
+
+    def publish_encoded(self, event: bytes, key: str) -> bool:
+        """Queue one event already encoded as a JSON object, batched under ``key``."""
+        return self._offer(key.encode(), event, verbatim=False)
+
+    def publish_raw(self, value: bytes, key: str | None = None, *, events: int = 1) -> bool:
+        """Send ``value`` as one message exactly as it is (a batch already built, or bytes
+        that are not an event at all: the worker dead-letters those). ``events`` is what the
+        stats count it as."""
+        encoded_key = key.encode() if key is not None else None
+        return self._offer(encoded_key, value, verbatim=True, events=events)
+
+    @property
+    def stats(self) -> PublisherStats:
+        with self._cond:
+            return PublisherStats(
+                accepted=self._accepted,
+                sent=self._sent,
+                messages=self._messages,
+                pending=self._pending,
+                dropped=dict(self._dropped),
+            )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send every open batch now and wait until all accepted events are acknowledged or
+        dropped; False when ``timeout`` (seconds) ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._ready.extend(self._batcher.drain())
+            self._cond.notify_all()
+            while self._pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self, timeout: float = 10.0) -> PublisherStats:
+        """Flush for up to ``timeout`` seconds, then stop; what is still pending is dropped
+        (counted as ``closed``). Safe to call more than once, from any thread."""
+        with self._cond:
+            if self._closing:
+                already = True
+            else:
+                already = False
+                self._close_deadline = time.monotonic() + timeout
+        if already:
+            self._thread.join(max(0.0, self._close_deadline - time.monotonic()) + 1.0)
+            return self.stats
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(max(0.0, self._close_deadline - time.monotonic()) + 1.0)
+        atexit.unregister(self._at_exit)
+        with self._cond:
+            self._closed = True
+            if self._pending:
+                self._dropped["closed"] += self._pending
+                log.warning(
+                    "publisher closed with %d events not delivered to %s",
+                    self._pending,
+                    self.topic,
+                )
+                self._pending = 0
+            self._cond.notify_all()
+        return self.stats
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _offer(self, key: bytes | None, item: bytes, *, verbatim: bool, events: int = 1) -> bool:
+        with self._cond:
+            if self._closing:
+                self._dropped["closed"] += events
+                return False
+            if self._buffered_bytes + len(item) > self.options.buffer_max_bytes:
+                self._dropped["buffer_full"] += events
+                return False
+            self._buffered_bytes += len(item)
+            self._pending += events
+            self._accepted += events
+            was_idle = self._batcher.next_due() is None
+            if verbatim:
+                ready = self._batcher.add_verbatim(key, item, events=events)
+            else:
+                ready = self._batcher.add(key, item, time.monotonic())
+            if ready:
+                self._ready.extend(ready)
+            if ready or was_idle:
+                self._cond.notify_all()
+            return True
+
+    def _drop_one(self, reason: DropReason, detail: str) -> None:
+        with self._cond:
+            self._dropped[reason] += 1
+            self._last_error = detail
+
+    # -- the background thread: owns the producer -------------------------------------------
+
+    def _run(self) -> None:
+        producer: Any = None
+        backoff = RECONNECT_BACKOFF_S[0]
+        next_log = time.monotonic() + DROP_LOG_INTERVAL_S
+        while True:
+            ready, stopping = self._next_work(next_log)
+            if time.monotonic() >= next_log:
+                self._log_drops()
+                next_log = time.monotonic() + DROP_LOG_INTERVAL_S
+            if ready and producer is None and not stopping:
+                producer = self._connect()
+                if producer is None:
+                    with self._cond:
+                        self._ready.extendleft(reversed(ready))
+                        self._cond.wait_for(lambda: self._closing, backoff)
+                    backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
+                    continue
+                backoff = RECONNECT_BACKOFF_S[0]
+            if producer is None:
+                for batch in ready:
+                    self._settle(batch, None)
+            else:
+                for batch in ready:
+                    self._send(producer, batch)
+            if stopping:
+                break
+        if producer is not None:
+            try:
+                producer.close(timeout=max(0.0, self._close_deadline - time.monotonic()))
+            except Exception as exc:  # closing must never raise into the host
+                log.warning("closing the Kafka producer failed: %s", exc)
+        self._log_drops()
+
+    def _next_work(self, next_log: float) -> tuple[list[Batch], bool]:
+        """Wait for batches to send; also returns when it is time to log or to stop."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                self._ready.extend(self._batcher.due(now))
+                if self._closing:
+                    self._ready.extend(self._batcher.drain())
+                if self._ready or self._closing or now >= next_log:
+                    ready = list(self._ready)
+                    self._ready.clear()
+                    return ready, self._closing
+                due = self._batcher.next_due()
+                self._cond.wait(min(next_log, due if due is not None else next_log) - now)
+
+    def _connect(self) -> Any:
+        try:
+            return self._producer_factory()
+        except Exception as exc:
+            message = f"cannot reach Kafka at {self._kafka.bootstrap_servers}: {exc}"
+            with self._cond:
+                first = self._last_error != message
+                self._last_error = message
+            if first:
+                log.warning(
+                    "%s; events are kept up to %d bytes, then dropped and counted",
+                    message,
+                    self.options.buffer_max_bytes,
+                )
+            return None
+
+    def _send(self, producer: Any, batch: Batch) -> None:
+        try:
+            future = producer.send(self.topic, key=batch.key, value=batch.value())
+        except Exception as exc:
+            self._settle(batch, exc)
+            return
+        future.add_callback(lambda _metadata: self._settle(batch, None, delivered=True))
+        future.add_errback(lambda exc: self._settle(batch, exc))
+
+    def _settle(
+        self, batch: Batch, error: BaseException | None, *, delivered: bool = False
+    ) -> None:
+        """A batch is done: acknowledged, failed (``error``), or given up at close."""
+        with self._cond:
+            if self._closed:
+                return  # already counted as dropped by close()
+            self._pending -= batch.events
+            self._buffered_bytes -= batch.item_bytes
+            if delivered:
+                self._sent += batch.events
+                self._messages += 1
+            elif error is not None:
+                self._dropped["send_failed"] += batch.events
+                self._last_error = f"{type(error).__name__}: {error}"
+            else:
+                self._dropped["closed"] += batch.events
+            self._cond.notify_all()
+
+    def _log_drops(self) -> None:
+        with self._cond:
+            total = sum(self._dropped.values())
+            new = total - self._logged_drops
+            self._logged_drops = total
+            breakdown = ", ".join(f"{k} {v}" for k, v in sorted(self._dropped.items()))
+            last_error = self._last_error
+        if new:
+            log.warning(
+                "dropped %d events for %s since the last report (in all: %s); last error: %s",
+                new,
+                self.topic,
+                breakdown,
+                last_error,
+            )
+
+    def _kafka_producer(self) -> Any:
+        from kafka import KafkaProducer
+
+        acks: int | str = "all" if self.options.acks == "all" else int(self.options.acks)
+        return KafkaProducer(
+            **kafka_python_options(self._kafka),
+            acks=acks,
+            enable_idempotence=acks == "all",
+            compression_type=None
+            if self.options.compression == "none"
+            else self.options.compression,
+            linger_ms=5,
+            batch_size=1024 * 1024,
+            max_request_size=max(1024 * 1024, self.options.batch_max_bytes + 64 * 1024),
+            delivery_timeout_ms=int(self.options.delivery_timeout_s * 1000),
+            request_timeout_ms=min(30_000, int(self.options.delivery_timeout_s * 1000)),
+            max_block_ms=CONNECT_TIMEOUT_MS,
+            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+        )
+
+
+def _exit_hook(publisher: EventPublisher) -> Callable[[], None]:
+    """Flush a publisher nobody closed when the interpreter exits, without keeping it alive."""
+    ref = weakref.ref(publisher)
+
+    def hook() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.close(EXIT_FLUSH_S)
+
+    return hook

@@ -1,0 +1,216 @@
+"""``driftnet worker``: the faust app that puts the core on Kafka.
+
+For every message on the events topic (one event or a JSON array of them) it runs the
+:class:`~streams.triage.Triage` (decode, validate, failure rules) and produces
+
+- each failure record to the failures topic, keyed by ``record_id`` (value: the record as JSON);
+- each dead letter to the DLQ: the capped original payload, why and where in headers
+  (``streams/dlq.py``), keyed like the source message.
+
+Delivery is at least once: faust attaches what an event produces to the event's offset and
+publishes it before that offset is committed, so a killed worker replays, never loses; a
+replayed failure has the same ``record_id``, which is how the harvest counts it once.
+Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streams.dlq import dead_letter_headers
+from streams.events import Lineage
+from streams.kafka_config import faust_broker_options, kafka_python_options
+from streams.settings import Settings
+from streams.triage import Tally, Triage
+
+log = logging.getLogger("driftnet.worker")
+
+GC_GEN0_THRESHOLD = 50_000
+"""Batches allocate many small objects; CPython's default (700) spends a third of the time in
+the collector (``make bench-core`` shows the difference). Raised once the app is built."""
+
+QUIET_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
+"""Libraries whose INFO lines (partition tables, service start/stop) only matter when debugging."""
+
+
+class WorkerError(Exception):
+    """The worker cannot start; ``str()`` is one line saying why."""
+
+
+class Counters:
+    """The worker's tally and what was last reported, for the periodic log line."""
+
+    def __init__(self) -> None:
+        self.total = Tally()
+        self._reported = Tally()
+        self._reported_at = time.monotonic()
+        self.started_at = self._reported_at
+
+    def report(self) -> list[str]:
+        """Lines for the log: what happened since the last report, then the totals; nothing
+        when no message came in since."""
+        now = time.monotonic()
+        elapsed = max(now - self._reported_at, 1e-9)
+        delta = _difference(self.total, self._reported)
+        if not delta.messages:
+            return []
+        self._reported = self.total.copy()
+        self._reported_at = now
+        head = f"last {elapsed:.0f} s: {delta.summary()} ({delta.events / elapsed:,.0f} events/s)"
+        return [
+            head,
+            *(f"  {line}" for line in delta.breakdown()),
+            f"  total: {self.total.summary()}",
+        ]
+
+
+def _difference(now: Tally, before: Tally) -> Tally:
+    return Tally(
+        now.messages - before.messages,
+        now.events - before.events,
+        now.failures - before.failures,
+        now.failures_by_rule - before.failures_by_rule,
+        now.dead_letters_by_reason - before.dead_letters_by_reason,
+    )
+
+
+def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
+    """Fail fast, in one line, when Kafka is unreachable or a topic is missing."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            **kafka_python_options(settings.kafka), request_timeout_ms=int(timeout_s * 1000)
+        )
+    except KafkaError as exc:
+        raise WorkerError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers} "
+            f"({type(exc).__name__}); is a broker running? (`driftnet broker` starts one)"
+        ) from None
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    missing = [
+        spec.name for spec in settings.topics.by_role().values() if spec.name not in existing
+    ]
+    if missing:
+        raise WorkerError(
+            f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found on "
+            f"{settings.kafka.bootstrap_servers}: run `driftnet topics create` first"
+        )
+
+
+def build_app(settings: Settings, counters: Counters | None = None) -> Any:
+    """The faust app: one agent on the events topic, a timer that logs the counts."""
+    import faust
+
+    worker = settings.worker
+    counters = counters if counters is not None else Counters()
+    triage = Triage(settings.rules, payload_cap=settings.decode.payload_cap_bytes)
+    app = faust.App(
+        worker.app_id,
+        **faust_broker_options(settings.kafka),
+        broker_client_id=settings.kafka.client_id,
+        store="memory://",
+        datadir=str(Path(worker.data_dir)),
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset=worker.offset_reset,
+        broker_commit_interval=worker.commit_interval_s,
+        broker_session_timeout=worker.session_timeout_s,
+        broker_rebalance_timeout=worker.rebalance_timeout_s,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
+        producer_acks=-1,
+    )
+    events, dlq, failures = (
+        app.topic(name, key_serializer="raw", value_serializer="raw")
+        for name in (
+            settings.topics.events.name,
+            settings.topics.dlq.name,
+            settings.topics.failures.name,
+        )
+    )
+
+    @app.agent(events, name="triage")
+    async def triage_agent(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            now = datetime.now(UTC)
+            triaged = triage(
+                message.value, Lineage(message.topic, message.partition, message.offset), now
+            )
+            counters.total.add(triaged)
+            for record in triaged.failures:
+                await failures.send(
+                    key=record.record_id.encode(), value=record.model_dump_json().encode()
+                )
+            for dead in triaged.dead_letters:
+                await dlq.send(
+                    key=message.key, value=dead.payload, headers=dead_letter_headers(dead, now)
+                )
+
+    @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
+    async def report_counts() -> None:
+        for line in counters.report():
+            log.info("%s", line)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.topics.events.name)
+        log.info("%s: assigned partitions %s", settings.topics.events.name, mine or "none")
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Run until SIGINT / SIGTERM, then stop cleanly and log the totals."""
+    import faust
+
+    preflight(settings)
+    Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    counters = Counters()
+    app = build_app(settings, counters)
+    topics = settings.topics
+
+    class _Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            if level > logging.DEBUG:
+                for name in QUIET_LOGGERS:
+                    logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            log.info(
+                "driftnet worker %r consuming %s -> failures %s, dead letters %s (Ctrl-C stops)",
+                settings.worker.app_id,
+                topics.events.name,
+                topics.failures.name,
+                topics.dlq.name,
+            )
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    try:
+        _Worker(
+            app,
+            loglevel=settings.worker.log_level,
+            quiet=True,
+            redirect_stdouts=False,
+        ).execute_from_commandline()
+    finally:
+        log.info(
+            "driftnet worker stopped after %.0f s: %s",
+            time.monotonic() - counters.started_at,
+            counters.total.summary(),
+        )
