@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import get_args
 
@@ -19,9 +18,9 @@ from harvest.rules import RuleId
 from streams.cli import cli
 from streams.decode import DeadLetter
 from tests.conftest import ROOT
+from tests.kafka_helpers import DRIFTNET
 
 EXAMPLES = ROOT / "examples"
-DRIFTNET = Path(sys.executable).parent / "driftnet"
 
 
 @pytest.fixture
