@@ -8,7 +8,7 @@ It must never be the thing that breaks the service that embeds it, so:
 - A background thread owns the Kafka producer (kafka-python): it connects, reconnects, sends
   due batches and counts what Kafka does not acknowledge within ``delivery_timeout_s``.
 - Memory is bounded: events waiting or in flight never exceed ``buffer_max_bytes``; past it
-  new events are dropped and counted. Drops are logged at most every ``DROP_LOG_INTERVAL_S``.
+  new events are dropped and counted. Drops are logged as they start, then at most every ``DROP_LOG_INTERVAL_S``, and at close.
 - :meth:`close` (or the ``with`` block, or interpreter exit) flushes what it can in the time
   it is given.
 
@@ -103,7 +103,9 @@ class EventPublisher:
         self._messages = 0
         self._dropped: Counter[DropReason] = Counter()
         self._logged_drops = 0
+        self._next_drop_log = 0.0
         self._last_error: str | None = None
+        self._close_started = False
         self._closing = False
         self._closed = False
         self._close_deadline = 0.0
@@ -168,31 +170,24 @@ class EventPublisher:
         """Flush for up to ``timeout`` seconds, then stop; what is still pending is dropped
         (counted as ``closed``). Safe to call more than once, from any thread."""
         with self._cond:
-            if self._closing:
-                already = True
-            else:
-                already = False
+            first = not self._close_started
+            if first:
+                self._close_started = True
                 self._close_deadline = time.monotonic() + timeout
-        if already:
-            self._thread.join(max(0.0, self._close_deadline - time.monotonic()) + 1.0)
-            return self.stats
-        self.flush(timeout)
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join(max(0.0, self._close_deadline - time.monotonic()) + 1.0)
-        atexit.unregister(self._at_exit)
-        with self._cond:
-            self._closed = True
-            if self._pending:
-                self._dropped["closed"] += self._pending
-                log.warning(
-                    "publisher closed with %d events not delivered to %s",
-                    self._pending,
-                    self.topic,
-                )
+        if first:
+            self.flush(timeout)
+            with self._cond:
+                self._closing = True
+                self._cond.notify_all()
+        self._thread.join(max(0.1, self._close_deadline - time.monotonic()))
+        if first:
+            atexit.unregister(self._at_exit)
+            with self._cond:
+                self._closed = True
+                self._count_drop("closed", self._pending)
                 self._pending = 0
-            self._cond.notify_all()
+                self._cond.notify_all()
+            self._log_drops(force=True)
         return self.stats
 
     def __enter__(self) -> Self:
@@ -209,11 +204,17 @@ class EventPublisher:
     def _offer(self, key: bytes | None, item: bytes, *, verbatim: bool, events: int = 1) -> bool:
         with self._cond:
             if self._closing:
-                self._dropped["closed"] += events
+                self._count_drop("closed", events)
                 return False
             if self._buffered_bytes + len(item) > self.options.buffer_max_bytes:
-                self._dropped["buffer_full"] += events
-                return False
+                self._count_drop("buffer_full", events)
+                full = True
+            else:
+                full = False
+        if full:
+            self._log_drops()
+            return False
+        with self._cond:
             self._buffered_bytes += len(item)
             self._pending += events
             self._accepted += events
@@ -230,8 +231,16 @@ class EventPublisher:
 
     def _drop_one(self, reason: DropReason, detail: str) -> None:
         with self._cond:
-            self._dropped[reason] += 1
-            self._last_error = detail
+            self._count_drop(reason, 1, detail)
+        self._log_drops()
+
+    def _count_drop(self, reason: DropReason, events: int, error: str | None = None) -> None:
+        """Count dropped events (the caller holds the lock)."""
+        if events <= 0:
+            return
+        self._dropped[reason] += events
+        if error is not None:
+            self._last_error = error
 
     # -- the background thread: owns the producer -------------------------------------------
 
@@ -321,27 +330,33 @@ class EventPublisher:
                 self._sent += batch.events
                 self._messages += 1
             elif error is not None:
-                self._dropped["send_failed"] += batch.events
-                self._last_error = f"{type(error).__name__}: {error}"
+                self._count_drop("send_failed", batch.events, f"{type(error).__name__}: {error}")
             else:
-                self._dropped["closed"] += batch.events
+                self._count_drop("closed", batch.events)
             self._cond.notify_all()
+        if not delivered:
+            self._log_drops()
 
-    def _log_drops(self) -> None:
+    def _log_drops(self, *, force: bool = False) -> None:
+        """Log the drops not logged yet: at most once per ``DROP_LOG_INTERVAL_S`` (a drop, the
+        background thread's regular check), or now when ``force`` (close)."""
         with self._cond:
             total = sum(self._dropped.values())
             new = total - self._logged_drops
+            now = time.monotonic()
+            if not new or (not force and now < self._next_drop_log):
+                return
             self._logged_drops = total
+            self._next_drop_log = now + DROP_LOG_INTERVAL_S
             breakdown = ", ".join(f"{k} {v}" for k, v in sorted(self._dropped.items()))
             last_error = self._last_error
-        if new:
-            log.warning(
-                "dropped %d events for %s since the last report (in all: %s); last error: %s",
-                new,
-                self.topic,
-                breakdown,
-                last_error,
-            )
+        log.warning(
+            "dropped %d events for %s (in all so far: %s); last error: %s",
+            new,
+            self.topic,
+            breakdown,
+            last_error or "none",
+        )
 
     def _kafka_producer(self) -> Any:
         from kafka import KafkaProducer
