@@ -55,3 +55,26 @@ def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
     elif context is not None:
         options["broker_credentials"] = faust.SSLCredentials(context)
     return options
+
+
+class KafkaUnreachable(Exception):
+    """No broker answered; ``str()`` is one line naming the address."""
+
+
+def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
+    """A kafka-python ``KafkaAdminClient``, or :class:`KafkaUnreachable` within ``timeout_s``."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        return KafkaAdminClient(
+            **kafka_python_options(kafka),
+            request_timeout_ms=max(timeout_ms, 1000),
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    except KafkaError as exc:
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(exc).__name__}); "
+            "is a broker running? (`driftnet broker` starts one)"
+        ) from None

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from streams.kafka_config import kafka_python_options
+from streams.kafka_config import KafkaUnreachable, admin_client
 from streams.settings import KafkaSettings, TopicSpec
 
-TIMEOUT_S = 30.0
+TIMEOUT_S = 10.0
 
 
 class TopicsError(Exception):
@@ -54,17 +54,12 @@ def create_topics(
     kafka: KafkaSettings, topics: dict[str, TopicSpec], *, timeout_s: float = TIMEOUT_S
 ) -> list[TopicOutcome]:
     """Create each topic that does not exist yet; report every one."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     try:
-        admin = KafkaAdminClient(
-            **kafka_python_options(kafka), request_timeout_ms=int(timeout_s * 1000)
-        )
-    except KafkaError as exc:
-        raise TopicsError(
-            f"cannot reach Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}"
-        ) from None
+        admin = admin_client(kafka, timeout_s=timeout_s)
+    except KafkaUnreachable as exc:
+        raise TopicsError(str(exc)) from None
     try:
         request = {
             spec.name: {

@@ -24,7 +24,7 @@ from typing import Any
 
 from streams.dlq import dead_letter_headers
 from streams.events import Lineage
-from streams.kafka_config import faust_broker_options, kafka_python_options
+from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
 from streams.settings import Settings
 from streams.triage import Tally, Triage
 
@@ -79,20 +79,12 @@ def _difference(now: Tally, before: Tally) -> Tally:
     )
 
 
-def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
+def preflight(settings: Settings, *, timeout_s: float = 10.0) -> None:
     """Fail fast, in one line, when Kafka is unreachable or a topic is missing."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     try:
-        admin = KafkaAdminClient(
-            **kafka_python_options(settings.kafka), request_timeout_ms=int(timeout_s * 1000)
-        )
-    except KafkaError as exc:
-        raise WorkerError(
-            f"cannot reach Kafka at {settings.kafka.bootstrap_servers} "
-            f"({type(exc).__name__}); is a broker running? (`driftnet broker` starts one)"
-        ) from None
+        admin = admin_client(settings.kafka, timeout_s=timeout_s)
+    except KafkaUnreachable as exc:
+        raise WorkerError(str(exc)) from None
     try:
         existing = set(admin.list_topics())
     finally:

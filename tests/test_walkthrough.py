@@ -1,0 +1,73 @@
+"""The README's "On Kafka" steps, run as a new user would: ``driftnet topics create``,
+``driftnet worker``, ``driftnet publish examples/events.jsonl``. What lands in the failures
+topic and the DLQ is exactly what ``driftnet check`` says about the same file offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from streams.dlq import read_dead_letter
+from tests.conftest import ROOT
+from tests.kafka_helpers import (
+    DRIFTNET,
+    WorkerProcess,
+    read_topic,
+    settings_env,
+    stream_settings,
+    unique_topics,
+)
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = ROOT / "examples" / "events.jsonl"
+
+
+def _driftnet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DRIFTNET), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_readme_steps_put_the_expected_records_on_kafka(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = stream_settings(kafka_bootstrap, unique_topics("readme"), tmp_path / "data")
+    env = settings_env(settings)
+    topics = settings.topics
+
+    offline = _driftnet(env, "check", "--json", str(EXAMPLE))
+    assert offline.returncode == 0, offline.stderr
+    items = [json.loads(line) for line in offline.stdout.splitlines()]
+    expected_failures = {i["record_id"] for i in items if "record_id" in i}
+    expected_dead = Counter((i["reason"], i["field"]) for i in items if "reason" in i)
+    assert expected_failures
+    assert expected_dead
+
+    created = _driftnet(env, "topics", "create")
+    assert created.returncode == 0, created.stderr
+    assert [line.split()[0] for line in created.stdout.splitlines()] == ["created"] * 3
+
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+        published = _driftnet(env, "publish", str(EXAMPLE))
+        assert published.returncode == 0, published.stderr
+        match = re.search(r"67 lines -> (\d+) events in (\d+) messages", published.stdout)
+        assert match, published.stdout
+        failures = read_topic(
+            kafka_bootstrap, topics.failures.name, expected=len(expected_failures)
+        )
+        dead = read_topic(kafka_bootstrap, topics.dlq.name, expected=expected_dead.total())
+        worker.wait_for("failures by rule: ")
+        assert worker.stop(signal.SIGINT) == 0, worker.log
+
+    assert {r.key.decode() for r in failures} == expected_failures
+    assert len(failures) == len(expected_failures)
+    letters = [read_dead_letter(r.value, r.headers) for r in dead]
+    assert Counter((d.reason, d.field) for d in letters) == expected_dead
+    assert "Traceback" not in worker.log
