@@ -38,6 +38,10 @@ QUIET_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
 """Libraries whose INFO lines (partition tables, service start/stop) only matter when debugging."""
 
 
+PREFLIGHT_TIMEOUT_S = 10.0
+"""How long start-up waits for a broker to answer before saying it cannot reach one."""
+
+
 class WorkerError(Exception):
     """The worker cannot start; ``str()`` is one line saying why."""
 
@@ -79,10 +83,10 @@ def _difference(now: Tally, before: Tally) -> Tally:
     )
 
 
-def preflight(settings: Settings, *, timeout_s: float = 10.0) -> None:
+def preflight(settings: Settings) -> None:
     """Fail fast, in one line, when Kafka is unreachable or a topic is missing."""
     try:
-        admin = admin_client(settings.kafka, timeout_s=timeout_s)
+        admin = admin_client(settings.kafka, timeout_s=PREFLIGHT_TIMEOUT_S)
     except KafkaUnreachable as exc:
         raise WorkerError(str(exc)) from None
     try:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from harvest.records import FailureRecord
 from harvest.rules import RuleId
+from streams.broker import free_port
 from streams.cli import cli
 from streams.decode import DeadLetter
 from tests.conftest import ROOT
@@ -170,3 +171,29 @@ def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> 
         socket.create_connection(("127.0.0.1", port), timeout=1),
     ):
         pass
+
+
+def test_publish_with_no_broker_is_one_line_and_exit_1(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`driftnet publish` to an address nobody listens on gives up after --timeout, says how
+    many events were not delivered, and exits 1."""
+    monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    result = runner.invoke(cli, ["publish", "--timeout", "0.5", str(EXAMPLES / "events.jsonl")])
+    assert result.exit_code == 1
+    assert "67 lines -> 0 events in 0 messages" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: 69 events were not delivered")
+    assert "Traceback" not in result.output
+
+
+def test_worker_with_no_broker_is_one_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streams import worker
+
+    monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setattr(worker, "PREFLIGHT_TIMEOUT_S", 0.5)
+    result = runner.invoke(cli, ["worker"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot reach Kafka at 127.0.0.1:")
+    assert len(result.output.strip().splitlines()) == 1
