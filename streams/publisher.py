@@ -41,7 +41,7 @@ log = logging.getLogger("driftnet.publisher")
 DROP_LOG_INTERVAL_S = 10.0
 RECONNECT_BACKOFF_S = (0.5, 30.0)
 """First and longest wait between attempts to create the producer."""
-CONNECT_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_MS = 5_000
 EXIT_FLUSH_S = 2.0
 """How long interpreter exit waits for a publisher nobody closed."""
 

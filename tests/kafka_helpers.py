@@ -153,3 +153,14 @@ class WorkerProcess:
 
 def headers_of(record: Any) -> Mapping[str, bytes]:
     return dict(record.headers or ())
+
+
+def join_publisher_threads(timeout_s: float = 20.0) -> None:
+    """Wait for publisher threads still trying to reach an absent broker (close() returns on
+    time; the thread finishes its connection attempt afterwards), so that they do not run into
+    the next test."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "driftnet-publisher":
+            thread.join(timeout_s)

@@ -19,7 +19,7 @@ from streams.broker import free_port
 from streams.cli import cli
 from streams.decode import DeadLetter
 from tests.conftest import ROOT
-from tests.kafka_helpers import DRIFTNET
+from tests.kafka_helpers import DRIFTNET, join_publisher_threads
 
 EXAMPLES = ROOT / "examples"
 
@@ -184,6 +184,7 @@ def test_publish_with_no_broker_is_one_line_and_exit_1(
     assert "67 lines -> 0 events in 0 messages" in result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: 69 events were not delivered")
     assert "Traceback" not in result.output
+    join_publisher_threads()
 
 
 def test_worker_with_no_broker_is_one_line(

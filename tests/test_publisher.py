@@ -18,7 +18,7 @@ from streams.events import Cohort, InferenceEvent
 from streams.publisher import EventPublisher
 from streams.settings import KafkaSettings, PublisherSettings
 from tests.factories import make_event
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import join_publisher_threads, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,7 @@ def test_broker_down_the_host_keeps_running_and_drops_are_counted(
     assert "buffer_full" in caplog.text
     assert publisher.publish(events[0]) is False
     assert publisher.stats.dropped["closed"] == accepted + 1
+    join_publisher_threads()
 
 
 def test_unencodable_and_oversized_events_are_dropped_alone(kafka_bootstrap: str) -> None:
