@@ -19,6 +19,10 @@ IO_MODULES = ("faust", "aiokafka", "kafka", "slack_sdk", "duckdb", "pyarrow", "t
         "streams.events",
         "streams.decode",
         "streams.settings",
+        "streams.triage",
+        "streams.batching",
+        "streams.dlq",
+        "streams.offline",
     ],
 )
 def test_pure_modules_import_no_io_library(module: str) -> None:

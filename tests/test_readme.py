@@ -25,3 +25,37 @@ def test_front_door_commands() -> None:
     assert re.search(r"^demo:", makefile, flags=re.MULTILINE)
     assert re.search(r"^test:", makefile, flags=re.MULTILINE)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_command_table_lists_every_command() -> None:
+    """Every `driftnet` subcommand (and group subcommand) has a row in the README's table."""
+    import click
+
+    from streams.cli import cli
+
+    table = README.split("## The `driftnet` command")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^\| `driftnet ([a-z]+(?: [a-z]+)?)", table, flags=re.MULTILINE))
+    commands = set()
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            commands |= {f"{name} {sub}" for sub in command.commands}
+        else:
+            commands.add(name)
+    assert {c.split(" [")[0] for c in listed} == commands
+
+
+def test_dlq_header_table_matches_the_code() -> None:
+    from datetime import UTC, datetime
+
+    from streams.decode import decode
+    from streams.dlq import PREFIX, dead_letter_headers
+    from streams.events import Lineage
+
+    [letter] = decode(b'[{"event_id": 1}]', Lineage("t", 0, 0)).dead_letters
+    names = {
+        name.removeprefix(PREFIX) for name, _ in dead_letter_headers(letter, datetime.now(UTC))
+    }
+    section = README.split("## The worker")[1].split("\n## ")[0]
+    documented = set(re.findall(r"`(?:driftnet\.dlq)?\.([a-z_0-9]+)`", section))
+    assert names <= documented
+    assert {"field", "batch_index"} <= documented
