@@ -132,14 +132,22 @@ class EventPublisher:
 
     def publish_encoded(self, event: bytes, key: str) -> bool:
         """Queue one event already encoded as a JSON object, batched under ``key``."""
-        return self._offer(key.encode(), event, verbatim=False)
+        try:
+            return self._offer(key.encode(), bytes(event), verbatim=False)
+        except Exception as exc:
+            self._drop_one("unencodable", f"{type(exc).__name__}: {exc}")
+            return False
 
     def publish_raw(self, value: bytes, key: str | None = None, *, events: int = 1) -> bool:
         """Send ``value`` as one message exactly as it is (a batch already built, or bytes
         that are not an event at all: the worker dead-letters those). ``events`` is what the
         stats count it as."""
-        encoded_key = key.encode() if key is not None else None
-        return self._offer(encoded_key, value, verbatim=True, events=events)
+        try:
+            encoded_key = key.encode() if key is not None else None
+            return self._offer(encoded_key, bytes(value), verbatim=True, events=max(1, events))
+        except Exception as exc:
+            self._drop_one("unencodable", f"{type(exc).__name__}: {exc}")
+            return False
 
     @property
     def stats(self) -> PublisherStats:

@@ -13,7 +13,7 @@ from datetime import datetime
 from harvest.records import FailureRecord, rule_failure
 from harvest.rules import FailureRules, RulesConfig
 from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode, make_dead_letter
-from streams.events import Lineage
+from streams.events import InferenceEvent, Lineage
 
 
 @dataclass(slots=True)
@@ -23,35 +23,60 @@ class Triaged:
     events: int
     failures: list[FailureRecord]
     dead_letters: list[DeadLetter]
+    encoded: list[bytes] = field(default_factory=list)
+    """Each failure record as JSON, in ``failures`` order (when the triage encodes)."""
 
 
 class Triage:
-    """Decode a message and run the failure rules over each valid event."""
+    """Decode a message and run the failure rules over each valid event.
 
-    def __init__(self, rules: RulesConfig, *, payload_cap: int = PAYLOAD_CAP_BYTES) -> None:
+    With ``record_max_bytes`` set, failure records are also encoded as JSON, and a record
+    larger than that (a huge event could not travel as a Kafka message) becomes a
+    ``processing_failed`` dead letter instead of a poison message for the producer.
+    """
+
+    def __init__(
+        self,
+        rules: RulesConfig,
+        *,
+        payload_cap: int = PAYLOAD_CAP_BYTES,
+        record_max_bytes: int | None = None,
+    ) -> None:
         self._rules = FailureRules(rules)
         self._payload_cap = payload_cap
+        self._record_max_bytes = record_max_bytes
 
     def __call__(self, payload: bytes | None, lineage: Lineage, detected_at: datetime) -> Triaged:
         decoded = decode(payload, lineage, payload_cap=self._payload_cap)
-        failures = []
-        dead_letters = decoded.dead_letters
+        result = Triaged(len(decoded.events), [], decoded.dead_letters)
         for event, event_lineage in decoded.events:
             try:
                 reasons = self._rules.reasons(event)
                 if reasons:
-                    failures.append(rule_failure(event, reasons, event_lineage, detected_at))
+                    self._keep(result, rule_failure(event, reasons, event_lineage, detected_at))
             except Exception as exc:  # a bug in a rule must not stop the stream or lose the event
-                dead_letters.append(
-                    make_dead_letter(
-                        "processing_failed",
-                        f"{type(exc).__name__}: {exc}",
-                        event.model_dump_json().encode(),
-                        event_lineage,
-                        self._payload_cap,
-                    )
-                )
-        return Triaged(len(decoded.events), failures, dead_letters)
+                self._dead(result, event, event_lineage, f"{type(exc).__name__}: {exc}")
+        return result
+
+    def _keep(self, result: Triaged, record: FailureRecord) -> None:
+        if self._record_max_bytes is None:
+            result.failures.append(record)
+            return
+        value = record.model_dump_json().encode()
+        if len(value) > self._record_max_bytes:
+            message = (
+                f"its failure record is {len(value):,} bytes, over the "
+                f"{self._record_max_bytes:,}-byte message limit"
+            )
+            self._dead(result, record.event, record.lineage, message)
+            return
+        result.failures.append(record)
+        result.encoded.append(value)
+
+    def _dead(self, result: Triaged, event: InferenceEvent, lineage: Lineage, why: str) -> None:
+        original = event.model_dump_json().encode()
+        dead = make_dead_letter("processing_failed", why, original, lineage, self._payload_cap)
+        result.dead_letters.append(dead)
 
 
 @dataclass(slots=True)

@@ -138,3 +138,18 @@ def test_events_wait_for_a_broker_that_comes_up_later(tmp_path: Path) -> None:
         assert publisher.flush(timeout=60), publisher.stats
         stats = publisher.close(timeout=10)
     assert (stats.sent, stats.dropped_total) == (200, 0)
+
+
+def test_nothing_the_host_passes_makes_publish_raise() -> None:
+    """Wrong types and unencodable values are counted drops, never exceptions."""
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    publisher = EventPublisher(kafka, "nowhere")
+    results = [
+        publisher.publish({"event_id": "x", "payload": {1, 2}}),
+        publisher.publish("not an event"),  # type: ignore[arg-type]
+        publisher.publish_encoded(b"{}", None),  # type: ignore[arg-type]
+        publisher.publish_raw("text, not bytes"),  # type: ignore[arg-type]
+    ]
+    assert results == [False] * 4
+    assert publisher.close(timeout=0.1).dropped == {"unencodable": 4}
+    join_publisher_threads()
