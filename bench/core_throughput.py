@@ -1,5 +1,6 @@
 """Core hot-path throughput on one core, no broker: parse, decode (parse + validate), and
-decode + failure rules, for single-event messages and 100-event batches.
+decode + failure rules, for single-event messages and 100-event batches of the valid example
+events (healthy and failing).
 
 Reported as events/s and as a ratio to the raw JSON parse of the same messages in the same
 run, since these machines are noisy. Usage: python -m bench.core_throughput [--seconds 2]
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import orjson
 
-from bench.corpus import ROOT, realistic_events
+from bench.corpus import ROOT, classified
 from harvest.rules import FailureRules
 from streams.decode import decode
 from streams.events import Lineage
@@ -40,7 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     args = parser.parse_args()
-    events = realistic_events()
+    kinds = classified()
+    events = kinds["healthy"] + kinds["failing"]
     singles = [orjson.dumps(e) for e in events]
     batch = orjson.dumps([events[i % len(events)] for i in range(100)])
     rules = FailureRules(load_settings(ROOT / "examples" / "driftnet.toml").rules)

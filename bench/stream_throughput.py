@@ -10,6 +10,7 @@ The worker's rate is read from its own count reports (every 0.5 s), from the fir
 with events in it to the one that reaches the total. Usage:
 
     python -m bench.stream_throughput [--events 300000] [--single 40000] [--bootstrap HOST:PORT]
+                                      [--failing 0.05] [--invalid 0.001]
 
 Without ``--bootstrap`` it starts the embedded broker. Writes bench/stream_throughput.json.
 """
@@ -148,6 +149,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000, help="events in 100-event batches")
     parser.add_argument("--single", type=int, default=40_000, help="events one per message")
     parser.add_argument("--bootstrap", help="an external broker (default: start the embedded one)")
+    parser.add_argument("--failing", type=float, default=0.05, help="share of failing events")
+    parser.add_argument("--invalid", type=float, default=0.001, help="share of invalid events")
     args = parser.parse_args()
 
     rows = []
@@ -163,7 +166,7 @@ def main() -> None:
                 continue
             topics = _topics(f"{shape}-{uuid.uuid4().hex[:6]}")
             create_topics(kafka, topics.by_role())
-            events = unique_events(count)
+            events = unique_events(count, failing=args.failing, invalid=args.invalid)
             size = sum(len(orjson.dumps(e)) for e in events[:1000]) / min(count, 1000)
             published = publish(kafka, topics.events.name, events, batch)
             raw = raw_consume(bootstrap, topics.events.name, count)
@@ -180,7 +183,10 @@ def main() -> None:
                 }
             )
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"{machine}, broker: {'external' if args.bootstrap else 'embedded Tansu'}")
+    print(
+        f"{machine}, broker: {'external' if args.bootstrap else 'embedded Tansu'}; "
+        f"{args.failing:.1%} of events fail a rule, {args.invalid:.1%} are invalid"
+    )
     print(
         f"{'messages':<10}{'events':>9}{'bytes':>7}{'publisher/s':>13}{'(a) raw/s':>11}"
         f"{'(b) worker/s':>14}{'b/a':>7}"
@@ -191,7 +197,7 @@ def main() -> None:
             f"{row['publisher_events_per_s']:>13,}{row['raw_consume_parse_events_per_s']:>11,}"
             f"{row['worker_events_per_s']:>14,}{row['worker_ratio_to_raw']:>7.3f}"
         )
-    result = {"machine": machine, "rows": rows}
+    result = {"machine": machine, "failing": args.failing, "invalid": args.invalid, "rows": rows}
     (ROOT / "bench" / "stream_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
