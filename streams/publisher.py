@@ -67,9 +67,6 @@ class PublisherStats:
         return sum(self.dropped.values())
 
 
-ProducerFactory = Callable[[], Any]
-
-
 class EventPublisher:
     """Publish events to Kafka from any thread, batched per cohort, without ever blocking.
 
@@ -82,13 +79,10 @@ class EventPublisher:
         kafka: KafkaSettings,
         topic: str,
         options: PublisherSettings | None = None,
-        *,
-        producer_factory: ProducerFactory | None = None,
     ) -> None:
         self.topic = topic
         self.options = options or PublisherSettings()
         self._kafka = kafka
-        self._producer_factory = producer_factory or self._kafka_producer
         self._batcher = Batcher(
             max_events=self.options.batch_max_events,
             max_bytes=self.options.batch_max_bytes,
@@ -302,7 +296,7 @@ class EventPublisher:
 
     def _connect(self) -> Any:
         try:
-            return self._producer_factory()
+            return self._kafka_producer()
         except Exception as exc:
             message = f"cannot reach Kafka at {self._kafka.bootstrap_servers}: {exc}"
             with self._cond:
