@@ -249,12 +249,9 @@ class EventPublisher:
     def _run(self) -> None:
         producer: Any = None
         backoff = RECONNECT_BACKOFF_S[0]
-        next_log = time.monotonic() + DROP_LOG_INTERVAL_S
         while True:
-            ready, stopping = self._next_work(next_log)
-            if time.monotonic() >= next_log:
-                self._log_drops()
-                next_log = time.monotonic() + DROP_LOG_INTERVAL_S
+            ready, stopping = self._next_work()
+            self._log_drops()  # rate-limited: logs only what is new, at most every interval
             if ready and producer is None and not stopping:
                 producer = self._connect()
                 if producer is None:
@@ -279,20 +276,21 @@ class EventPublisher:
                 log.warning("closing the Kafka producer failed: %s", exc)
         self._log_drops()
 
-    def _next_work(self, next_log: float) -> tuple[list[Batch], bool]:
-        """Wait for batches to send; also returns when it is time to log or to stop."""
+    def _next_work(self) -> tuple[list[Batch], bool]:
+        """Wait for batches to send, or to stop; returns at least every drop-log interval."""
+        wake_by = time.monotonic() + DROP_LOG_INTERVAL_S
         with self._cond:
             while True:
                 now = time.monotonic()
                 self._ready.extend(self._batcher.due(now))
                 if self._closing:
                     self._ready.extend(self._batcher.drain())
-                if self._ready or self._closing or now >= next_log:
+                if self._ready or self._closing or now >= wake_by:
                     ready = list(self._ready)
                     self._ready.clear()
                     return ready, self._closing
                 due = self._batcher.next_due()
-                self._cond.wait(min(next_log, due if due is not None else next_log) - now)
+                self._cond.wait(min(wake_by, due if due is not None else wake_by) - now)
 
     def _connect(self) -> Any:
         try:

@@ -102,12 +102,16 @@ class Tally:
         return self.dead_letters_by_reason.total()
 
     def copy(self) -> Tally:
+        return self - Tally()
+
+    def __sub__(self, before: Tally) -> Tally:
+        """What happened since ``before`` (an earlier copy of this tally)."""
         return Tally(
-            self.messages,
-            self.events,
-            self.failures,
-            Counter(self.failures_by_rule),
-            Counter(self.dead_letters_by_reason),
+            self.messages - before.messages,
+            self.events - before.events,
+            self.failures - before.failures,
+            self.failures_by_rule - before.failures_by_rule,
+            self.dead_letters_by_reason - before.dead_letters_by_reason,
         )
 
     def summary(self) -> str:

@@ -70,7 +70,7 @@ class Counters:
         when no message came in since."""
         now = time.monotonic()
         elapsed = max(now - self._reported_at, 1e-9)
-        delta = _difference(self.total, self._reported)
+        delta = self.total - self._reported
         if not delta.messages:
             return []
         self._reported = self.total.copy()
@@ -81,16 +81,6 @@ class Counters:
             *(f"  {line}" for line in delta.breakdown()),
             f"  total: {self.total.summary()}",
         ]
-
-
-def _difference(now: Tally, before: Tally) -> Tally:
-    return Tally(
-        now.messages - before.messages,
-        now.events - before.events,
-        now.failures - before.failures,
-        now.failures_by_rule - before.failures_by_rule,
-        now.dead_letters_by_reason - before.dead_letters_by_reason,
-    )
 
 
 def preflight(settings: Settings) -> None:
