@@ -1,7 +1,7 @@
 """Failure records: a failing call, every reason it failed, and where it came from.
 
-The record schema is frozen (``record_version`` "1"): later detectors add *kinds*, never
-fields. ``record_id`` is deterministic, so producing the same record twice (a replay, a
+The record schema is stable (``record_version`` "1"): later detectors add *kinds*; a field is
+only ever added with a default, so older records still read. ``record_id`` is deterministic, so producing the same record twice (a replay, a
 restarted worker) yields the same id and queries can count it once.
 """
 
@@ -51,6 +51,8 @@ class FailureRecord(BaseModel):
     """``canary`` or ``baseline`` for evidence of a comparison; None otherwise."""
     reasons: tuple[Reason, ...]
     event: InferenceEvent
+    redacted: bool = False
+    """Whether personal data was masked in the event's content before the record was written."""
     lineage: Lineage
     detected_at: AwareDatetime
 

@@ -189,6 +189,20 @@ def worker(context: _Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@cli.command()
+@pass_context
+def sink(context: _Context) -> None:
+    """Run the Parquet sink alone: failure records from the failures topic into the harvest
+    (harvest.location) until Ctrl-C / SIGTERM. Set harvest.sink_in_worker = false when the
+    sink runs this way."""
+    from streams.harvest_sink import SinkError, run_sink
+
+    try:
+        run_sink(context.settings)
+    except SinkError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Turn SIGTERM into the same clean stop as Ctrl-C."""
     raise KeyboardInterrupt

@@ -30,6 +30,7 @@ DeadLetterReason = Literal[
     "unsupported_schema_version",
     "undecodable",
     "processing_failed",
+    "invalid_record",
 ]
 
 

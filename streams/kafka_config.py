@@ -1,6 +1,7 @@
-"""One place that turns :class:`KafkaSettings` into client options for kafka-python and faust.
+"""One place that turns :class:`KafkaSettings` into client options for kafka-python, aiokafka
+and faust.
 
-kafka-python (admin, producer) and faust (aiokafka underneath) spell the same connection
+kafka-python and aiokafka (admin, producers, the harvest sink's consumer) and faust spell the same connection
 settings differently; every client driftnet makes gets them from here.
 """
 
@@ -21,7 +22,8 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
 
 
 def kafka_python_options(kafka: KafkaSettings) -> dict[str, Any]:
-    """Keyword arguments for kafka-python's ``KafkaAdminClient`` and ``KafkaProducer``."""
+    """Keyword arguments for kafka-python's ``KafkaAdminClient`` and ``KafkaProducer``, and for
+    aiokafka's consumer and producer (which spell these options the same way)."""
     options: dict[str, Any] = {
         "bootstrap_servers": kafka.servers,
         "client_id": kafka.client_id,

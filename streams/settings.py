@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from harvest.rules import RulesConfig
+from storage.settings import HarvestSettings
 from streams.decode import PAYLOAD_CAP_BYTES
 
 ENV_PREFIX = "DRIFTNET_"
@@ -182,6 +183,7 @@ class Settings(BaseSettings):
     publisher: PublisherSettings = Field(default_factory=PublisherSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    harvest: HarvestSettings = Field(default_factory=HarvestSettings)
 
     @classmethod
     def settings_customise_sources(

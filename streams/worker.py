@@ -169,6 +169,14 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         for line in counters.report():
             log.info("%s", line)
 
+    if settings.harvest.sink_in_worker:
+        from streams.harvest_sink import SinkError, sink_service
+
+        try:
+            app.service(sink_service(settings))
+        except SinkError as exc:
+            raise WorkerError(str(exc)) from None
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
@@ -209,6 +217,12 @@ def run_worker(settings: Settings) -> None:
                 topics.failures.name,
                 topics.dlq.name,
             )
+            if settings.harvest.sink_in_worker:
+                log.info(
+                    "harvest sink consuming %s -> %s",
+                    topics.failures.name,
+                    settings.harvest.location,
+                )
 
     gc.collect()
     gc.freeze()

@@ -1,0 +1,249 @@
+"""DuckDB over the harvest: the ``failures`` view every query and export reads.
+
+Views on a connection from :meth:`Harvest.connect`:
+
+``failures_all``
+    every row of every readable harvest file, physical duplicates included (a replay can
+    write a record twice until ``driftnet harvest compact`` runs);
+``labels``
+    the latest label of each event (``driftnet label``: latest wins);
+``failures``
+    each ``record_id`` once, with its event's label joined in (``label``, ``correction``,
+    ``label_note``, ``labelled_at``): what users query.
+
+Local datasets are read by DuckDB directly (Hive partitions ``date=`` and ``service=``
+become columns and prune files; files are unioned by column name, so files written before a
+column existed read it as NULL). Object-store datasets are scanned through pyarrow's
+filesystem (DuckDB's own S3 support needs an extension download, which driftnet never does).
+
+A file that is not readable Parquet (a copy cut short, junk) is skipped with a warning naming
+it. A file deleted while a query runs (compaction replaced it) makes the query run again on
+the new file list, so a query never misses rows nor, through ``record_id``, counts one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from storage.schema import FAILURE_SCHEMA
+from storage.target import Target
+
+log = logging.getLogger("driftnet.query")
+
+LABELS_DIR: Final = "labels"
+LABEL_SCHEMA: Final = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("correction", pa.string()),
+        pa.field("note", pa.string()),
+        pa.field("labelled_by", pa.string()),
+        pa.field("labelled_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+HIVE_TYPES: Final = "{'date': 'DATE', 'service': 'VARCHAR'}"
+RETRIES: Final = 3
+
+
+class QueryError(Exception):
+    """A query cannot run; ``str()`` is one line (DuckDB's own message for bad SQL)."""
+
+
+class MissingDataset(QueryError):
+    """Nothing has been harvested at the location yet."""
+
+
+@dataclass
+class Harvest:
+    """A harvest dataset at ``target`` (see :class:`storage.target.Target`)."""
+
+    target: Target
+    skipped: list[str] = field(default_factory=list)
+    """Files left out of the last listing because they are not readable harvest files."""
+
+    @classmethod
+    def at(cls, location: str) -> Harvest:
+        return cls(Target.of(location))
+
+    def require(self) -> None:
+        """:class:`MissingDataset` when the location holds no harvest at all."""
+        if not self.target.exists():
+            raise MissingDataset(
+                f"no harvest at {self.target.uri}: nothing harvested yet (run `driftnet worker` "
+                "with the sink on, or `driftnet sink`), or set harvest.location"
+            )
+
+    # -- files ------------------------------------------------------------------------------
+
+    def failure_files(self) -> list[str]:
+        """Readable failure files (relative paths); unreadable ones are skipped, with a warning."""
+        self.skipped = []
+        files = []
+        for relative in self.target.list_parquet():
+            if not relative.startswith("date="):
+                continue
+            problem = self._problem(relative)
+            if problem is None:
+                files.append(relative)
+            else:
+                self.skipped.append(relative)
+                log.warning("skipping %s: %s", self.target.path(relative), problem)
+        return files
+
+    def label_files(self) -> list[str]:
+        return [f for f in self.target.list_parquet(LABELS_DIR) if self._problem(f) is None]
+
+    def _problem(self, relative: str) -> str | None:
+        try:
+            with self.target.open_input(relative) as handle:
+                schema = pq.read_schema(handle)
+        except FileNotFoundError:
+            return "deleted while listing"
+        except (pa.ArrowException, OSError) as exc:
+            text = str(exc).strip().splitlines()
+            return f"not a readable Parquet file ({text[0] if text else type(exc).__name__})"
+        if "record_id" not in schema.names and "event_id" not in schema.names:
+            return "not a driftnet harvest file (no record_id column)"
+        return None
+
+    # -- DuckDB -----------------------------------------------------------------------------
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the views above over the current files."""
+        self.require()
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        self._create_views(con, self.failure_files(), self.label_files())
+        return con
+
+    def _create_views(
+        self, con: duckdb.DuckDBPyConnection, files: list[str], labels: list[str]
+    ) -> None:
+        con.execute(f"CREATE OR REPLACE VIEW failures_all AS {self._failures_source(con, files)}")
+        con.execute(f"CREATE OR REPLACE VIEW labels_all AS {self._labels_source(con, labels)}")
+        con.execute(
+            """
+            CREATE OR REPLACE VIEW labels AS
+            SELECT * FROM labels_all
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY labelled_at DESC) = 1
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE VIEW failures AS
+            SELECT f.*, l.label, l.correction, l.note AS label_note, l.labelled_at
+            FROM (
+                SELECT * FROM failures_all
+                QUALIFY row_number() OVER (
+                    PARTITION BY record_id ORDER BY detected_at, lineage.offset
+                ) = 1
+            ) AS f
+            LEFT JOIN labels AS l ON l.event_id = f.event_id
+            """
+        )
+
+    def _failures_source(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
+        if not files:
+            con.register("_empty_failures", FAILURE_SCHEMA.empty_table())
+            return "SELECT *, CAST(NULL AS DATE) AS date FROM _empty_failures"
+        if self.target.is_local:
+            paths = ", ".join(_quote(self.target.local_path(f)) for f in files)
+            return (
+                f"SELECT * FROM read_parquet([{paths}], hive_partitioning = true, "
+                f"union_by_name = true, hive_types = {HIVE_TYPES})"
+            )
+        dataset = pads.dataset(
+            [self.target.path(f) for f in files],
+            schema=FAILURE_SCHEMA,
+            format="parquet",
+            filesystem=self.target.filesystem,
+        )
+        con.register("_remote_failures", dataset)
+        return "SELECT *, CAST(timestamp AS DATE) AS date FROM _remote_failures"
+
+    def _labels_source(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
+        if not files:
+            con.register("_empty_labels", LABEL_SCHEMA.empty_table())
+            return "SELECT * FROM _empty_labels"
+        if self.target.is_local:
+            paths = ", ".join(_quote(self.target.local_path(f)) for f in files)
+            return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
+        dataset = pads.dataset(
+            [self.target.path(f) for f in files],
+            schema=LABEL_SCHEMA,
+            format="parquet",
+            filesystem=self.target.filesystem,
+        )
+        con.register("_remote_labels", dataset)
+        return "SELECT * FROM _remote_labels"
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def run(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """Run ``sql`` and return its result as an Arrow table (retried when compaction
+        swaps files underneath it)."""
+        return self._retrying(lambda con: con.execute(sql, params or []).to_arrow_table())
+
+    def render(self, sql: str, params: list[Any] | None = None, max_rows: int = 100) -> str:
+        """``sql``'s result as a readable box table."""
+
+        def draw(con: duckdb.DuckDBPyConnection) -> str:
+            relation = con.sql(sql, params=params or None)
+            if relation is None:
+                return "ok"
+            return str(relation.limit(max_rows)) if max_rows else str(relation)
+
+        return self._retrying(draw)
+
+    def copy(self, sql: str, destination: str, file_format: str) -> None:
+        """``COPY (sql) TO destination`` in ``csv``, ``json`` (lines) or ``parquet``."""
+        options = {
+            "csv": "FORMAT csv, HEADER true",
+            "json": "FORMAT json",
+            "parquet": "FORMAT parquet, COMPRESSION zstd",
+        }[file_format]
+        self._retrying(
+            lambda con: con.execute(f"COPY ({sql}) TO {_quote(destination)} ({options})")
+        )
+
+    def _retrying(self, action: Any) -> Any:
+        for attempt in range(RETRIES):
+            with self.session() as con:
+                try:
+                    return action(con)
+                except duckdb.IOException as exc:
+                    if attempt == RETRIES - 1 or not _vanished(exc):
+                        raise QueryError(_first_line(exc)) from None
+                    log.debug("a file changed under the query (%s); running it again", exc)
+                except duckdb.Error as exc:
+                    raise QueryError(_first_line(exc)) from None
+        raise AssertionError("unreachable")
+
+
+def _vanished(exc: Exception) -> bool:
+    text = str(exc)
+    return "No such file" in text or "not found" in text.lower()
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

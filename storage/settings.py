@@ -1,0 +1,43 @@
+"""Settings of the harvest: where it lives, when files are written, how the sink runs.
+
+Pure pydantic (no pyarrow, no Kafka), so ``streams.settings`` can hold it without pulling in
+the storage libraries.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_LOCATION = "driftnet-data/harvest"
+
+
+class RotationPolicy(BaseModel):
+    """When a harvest file is written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rows: int = Field(10_000, ge=1)
+    """Rows per file."""
+    max_event_span_s: float = Field(3600.0, gt=0)
+    """Event-time span of one file (first to last event timestamp)."""
+    idle_s: float = Field(10.0, gt=0)
+    """A file no row was added to for this long is written (wall clock, no new record needed)."""
+    max_age_s: float = Field(60.0, gt=0)
+    """A file is written at the latest this long after its first row (wall clock)."""
+    max_buffered_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Rows held in memory across all open files; past it the largest files are written."""
+
+
+class HarvestSettings(BaseModel):
+    """The failure harvest: a Parquet dataset written by the sink, read by ``driftnet query``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    location: str = Field(DEFAULT_LOCATION, min_length=1)
+    """A local directory, or a pyarrow filesystem URI such as ``s3://bucket/prefix`` (add
+    ``?endpoint_override=host:port&scheme=http`` for an S3-compatible server)."""
+    sink_in_worker: bool = True
+    """Run the Parquet sink inside ``driftnet worker``; false when ``driftnet sink`` runs alone."""
+    group_id: str = Field("driftnet-harvest", min_length=1)
+    """Consumer group of the sink on the failures topic (offsets committed only once durable)."""
+    rotation: RotationPolicy = Field(default_factory=RotationPolicy)

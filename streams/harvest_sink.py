@@ -1,0 +1,101 @@
+"""Wiring of the Parquet sink: alone (``driftnet sink``) or inside ``driftnet worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from storage.sink import ParquetSink
+from storage.target import Target, TargetError
+from streams.settings import Settings
+
+log = logging.getLogger("driftnet.sink")
+
+
+class SinkError(Exception):
+    """The sink cannot start; ``str()`` is one line saying why."""
+
+
+def make_sink(settings: Settings) -> ParquetSink:
+    """A sink for the settings' failures topic and harvest location."""
+    return ParquetSink(
+        settings.kafka,
+        settings.harvest,
+        failures_topic=settings.topics.failures.name,
+        dlq_topic=settings.topics.dlq.name,
+        session_timeout_s=settings.worker.session_timeout_s,
+        rebalance_timeout_s=settings.worker.rebalance_timeout_s,
+    )
+
+
+def check_location(settings: Settings) -> Target:
+    """The harvest target, checked writable now rather than at the first file."""
+    location = settings.harvest.location
+    try:
+        target = Target.of(location)
+        target.filesystem.create_dir(target.root, recursive=True)
+    except (TargetError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SinkError(f"cannot write the harvest at {location}: {reason}") from None
+    return target
+
+
+def run_sink(settings: Settings) -> None:
+    """Run the sink in the foreground until SIGINT / SIGTERM."""
+    from streams.worker import WorkerError, preflight
+
+    logging.basicConfig(
+        level=settings.worker.log_level.upper(),
+        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+    )
+    for name in ("aiokafka", "kafka"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        preflight(settings)
+    except WorkerError as exc:
+        raise SinkError(str(exc)) from None
+    target = check_location(settings)
+    sink = make_sink(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        log.info(
+            "driftnet sink consuming %s -> %s (Ctrl-C stops)",
+            settings.topics.failures.name,
+            target.uri,
+        )
+        await sink.run(stop)
+
+    asyncio.run(main())
+
+
+def sink_service(settings: Settings) -> type[Any]:
+    """A faust/mode service that runs the sink inside the worker's event loop."""
+    import mode
+
+    check_location(settings)
+    sink = make_sink(settings)
+
+    class HarvestSink(mode.Service):
+        """Starts the sink with the worker; on stop writes what it holds and commits."""
+
+        _stop: asyncio.Event
+        _task: asyncio.Future[None]
+
+        async def on_start(self) -> None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.ensure_future(sink.run(self._stop))
+
+        async def on_stop(self) -> None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(self._task, timeout=30.0)
+            except Exception:
+                log.exception("harvest sink did not stop cleanly")
+
+    return HarvestSink
