@@ -197,7 +197,13 @@ class Harvest:
     def run(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         """Run ``sql`` and return its result as an Arrow table (retried when compaction
         swaps files underneath it)."""
-        return self._retrying(lambda con: con.execute(sql, params or []).to_arrow_table())
+
+        def fetch(con: duckdb.DuckDBPyConnection) -> pa.Table:
+            relation = con.sql(sql, params=params or None)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+
+        table: pa.Table = self._retrying(fetch)
+        return table
 
     def render(self, sql: str, params: list[Any] | None = None, max_rows: int = 100) -> str:
         """``sql``'s result as a readable box table."""
@@ -208,7 +214,8 @@ class Harvest:
                 return "ok"
             return str(relation.limit(max_rows)) if max_rows else str(relation)
 
-        return self._retrying(draw)
+        text: str = self._retrying(draw)
+        return text
 
     def copy(self, sql: str, destination: str, file_format: str) -> None:
         """``COPY (sql) TO destination`` in ``csv``, ``json`` (lines) or ``parquet``."""

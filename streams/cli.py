@@ -15,27 +15,8 @@ from typing import IO
 
 import click
 
-from streams.settings import ConfigError, Settings, load_settings
-
-
-class _Context:
-    """Lazily loaded settings, shared by the subcommands."""
-
-    def __init__(self, config_file: Path | None) -> None:
-        self.config_file = config_file
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings(self.config_file)
-            except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
-        return self._settings
-
-
-pass_context = click.make_pass_decorator(_Context)
+from streams.cli_context import Context, pass_context
+from streams.harvest_cli import COMMANDS as HARVEST_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +31,7 @@ pass_context = click.make_pass_decorator(_Context)
 def cli(ctx: click.Context, config_file: Path | None) -> None:
     """driftnet watches LLM features in production: it reads inference events from Kafka,
     flags failing calls and harvests them for evaluation."""
-    ctx.obj = _Context(config_file)
+    ctx.obj = Context(config_file)
 
 
 @cli.command()
@@ -63,7 +44,7 @@ def schema() -> None:
 
 @cli.command()
 @pass_context
-def config(context: _Context) -> None:
+def config(context: Context) -> None:
     """Print the effective settings (defaults, file, environment), secrets masked."""
     click.echo(json.dumps(context.settings.masked(), indent=2, sort_keys=True))
 
@@ -74,7 +55,7 @@ def config(context: _Context) -> None:
     "--json", "as_json", is_flag=True, help="Print failure records and dead letters as JSON lines."
 )
 @pass_context
-def check(context: _Context, path: IO[bytes], as_json: bool) -> None:
+def check(context: Context, path: IO[bytes], as_json: bool) -> None:
     """Run the decoder and the failure rules over PATH (JSON lines: one message per line,
     an event object or an array of them) and print what failed and why. '-' reads stdin."""
     from streams.offline import check_lines
@@ -122,7 +103,7 @@ def topics() -> None:
 
 @topics.command("create")
 @pass_context
-def topics_create(context: _Context) -> None:
+def topics_create(context: Context) -> None:
     """Create every topic driftnet uses (names, partitions, retention from settings).
     Topics that exist are left as they are."""
     from streams.topics import TopicsError, create_topics
@@ -157,7 +138,7 @@ def topics_create(context: _Context) -> None:
 )
 @pass_context
 def publish(
-    context: _Context, path: IO[bytes], topic: str | None, batch: bool, timeout: float
+    context: Context, path: IO[bytes], topic: str | None, batch: bool, timeout: float
 ) -> None:
     """Publish PATH (JSON lines: an event object or an array of them per line) to Kafka.
     With --batch (the default) object lines are batched per cohort; other lines, including
@@ -178,7 +159,7 @@ def publish(
 
 @cli.command()
 @pass_context
-def worker(context: _Context) -> None:
+def worker(context: Context) -> None:
     """Run the stream worker: decode, dead-letter and flag failures on the events topic
     until Ctrl-C / SIGTERM. Counts by reason are logged every worker.report_interval_s."""
     from streams.worker import WorkerError, run_worker
@@ -191,7 +172,7 @@ def worker(context: _Context) -> None:
 
 @cli.command()
 @pass_context
-def sink(context: _Context) -> None:
+def sink(context: Context) -> None:
     """Run the Parquet sink alone: failure records from the failures topic into the harvest
     (harvest.location) until Ctrl-C / SIGTERM. Set harvest.sink_in_worker = false when the
     sink runs this way."""
@@ -201,6 +182,10 @@ def sink(context: _Context) -> None:
         run_sink(context.settings)
     except SinkError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+for _command in HARVEST_COMMANDS:
+    cli.add_command(_command)
 
 
 def _interrupt(signum: int, frame: object) -> None:
