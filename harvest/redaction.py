@@ -26,6 +26,7 @@ once and each is skipped when a cheap check (an ``@``, enough digits, a key pref
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple, TypeVar, get_args
@@ -40,12 +41,7 @@ RedactedField = Literal[
 ]
 """Parts of an event that are scanned. ``attributes`` and ``spans`` (each span's attributes and
 unknown fields) are walked recursively: every string value, at any depth, never a key."""
-DEFAULT_FIELDS: tuple[RedactedField, ...] = (
-    "input.messages",
-    "output.messages",
-    "output.text",
-    "feedback.comment",
-)
+DEFAULT_FIELDS: tuple[RedactedField, ...] = get_args(RedactedField)[:4]
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -76,32 +72,22 @@ class RedactionSettings(BaseModel):
 
 
 def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _only_digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
+    doubled = (sum(divmod(2 * int(d), 10)) for d in digits[-2::-2])
+    return (sum(map(int, digits[-1::-2])) + sum(doubled)) % 10 == 0
 
 
 def _card(match: re.Match[str]) -> bool:
-    digits = _only_digits(match[0])
+    digits = "".join(filter(str.isdigit, match[0]))
     return 14 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
 
 
 def _phone(match: re.Match[str]) -> bool:
-    n = len(_only_digits(match[0]))
+    n = sum(map(str.isdigit, match[0]))
     return 8 <= n <= 15 if match["intl"] else 9 <= n <= 12 if match["national"] else True
 
 
-_CLASS = {**dict.fromkeys("0123456789", 0), **dict.fromkeys("abcdefghijklmnopqrstuvwxyz", 1)}
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_DIGIT_RUN = re.compile(r"\d+")
+_CLASS = {**dict.fromkeys(string.digits, 0), **dict.fromkeys(string.ascii_lowercase, 1)}
+_HEX, _DIGIT_RUN = re.compile(r"[0-9a-fA-F]+"), re.compile(r"[0-9]+")
 
 
 def _random_looking(match: re.Match[str]) -> bool:
@@ -116,49 +102,100 @@ def _random_looking(match: re.Match[str]) -> bool:
     return changes >= 0.4 * len(alnum)
 
 
+# Patterns start with a character class where they can, so that sre skips ahead to candidate
+# positions; a lookbehind first would make it try the whole pattern at every position. What may
+# not follow a match includes whatever may start one: redacting twice equals redacting once.
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![A-Za-z0-9-])"
+    r"(?<![\w.%+-])[\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63}(?![\w%+-]|\.[\w.%+-])",
+    re.ASCII,
 )
 _PHONE = re.compile(
-    r"(?<![\w+@.-])(?:"
+    r"(?=[0-9+(])(?<![\w+@.-])(?:"
     r"(?P<intl>\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?[ .-]?\d{1,14}(?:[ .-]\d{1,14}){0,5})"
     r"|(?P<national>(?:\(0\d{1,4}\) ?|0\d{1,4}[ .-])\d{2,8}(?:[ .-]\d{2,8}){0,3})"
     r"|(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}"
-    r")(?![\w@]|[.,:/-]\d)"
+    r")(?![\w+(@]|[.,:/-]\d)",
+    re.ASCII,
 )
-_CARD = re.compile(
-    r"(?<![\w.,+-])(?:"
-    r"[2-6]\d{3}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
-    r"|3\d{3}([ -])\d{6}\2\d{4,5}"
-    r"|[2-6]\d{13,18}"
-    r")(?![\w]|[.,:/-]\d)"
+_CARD = re.compile(  # 4-4-4-4(-1..3), Amex/Diners 4-6-5/4-6-4, or contiguous
+    r"[2-6](?<![\w.,+-].)(?:\d{3}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
+    r"|(?<=3)\d{3}([ -])\d{6}\2\d{4,5}|\d{13,18})(?![\w]|[.,:/-]\d)",
+    re.ASCII,
 )
-_KEY_PREFIXES = ("sk-", "AKIA", "ASIA", "_", "xox", "AIza", "eyJ")
 _PREFIXED_KEY = re.compile(
-    r"(?<![\w-])(?:sk-[A-Za-z0-9_-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
-    r"|github_pat_[A-Za-z0-9_]{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})(?![\w-])"
+    r"(?<![\w-])(?:sk-[\w-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|github_pat_\w{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[\w-]{30,}"
+    r"|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,})(?![\w-])",
+    re.ASCII,
 )
-_BEARER = re.compile(r"(?i)(?<=\bbearer )(?=[\w.~+/-]*\d)[\w.~+/-]{16,}=*")
+_BEARER = re.compile(r"(?<=\b[Bb]earer )(?=[\w.~+/-]*\d)[\w.~+/-]{16,}=*", re.ASCII)
 _LONG_TOKEN = re.compile(r"(?<![\w+/-])[\w+/-]{32,}={0,2}(?![\w+/=-])", re.ASCII)
 
 
-def _digits_at_least(text: str, n: int) -> bool:
-    return sum(map(text.count, "0123456789")) >= n
+def _table(codes: dict[str, bytes]) -> bytes:
+    """A ``bytes.translate`` table: each character of a key becomes its code, any other byte x."""
+    table = bytearray(b"x" * 256)
+    for chars, code in codes.items():
+        for byte in chars.encode():
+            table[byte] = code[0]
+    return bytes(table)
+
+
+_BOUNDARY = "".join(chr(c) for c in range(128) if not re.match(r"[\w+@.-]", chr(c), re.ASCII))
+_SHAPE = _table({string.digits: b"9", " .-": b"s", "+": b"+", "(": b"(", ")": b")"})
+_ZEROS = _table({"0": b"0", "123456789": b"9", _BOUNDARY: b"b"})
+_RUNS = _table({string.ascii_letters + string.digits + "_+/-": b"a"})
+
+
+class _Sketch(NamedTuple):
+    """Byte-per-character sketches of a text, for the pre-checks. ``shape``: digits as 9,
+    separators as s, and + ( ). ``zeros``: 0, other digits as 9, characters that may precede
+    a phone number as b. ``runs``: characters of long tokens as a."""
+
+    text: str
+    shape: bytes
+    zeros: bytes
+    runs: bytes
+
+    @classmethod
+    def of(cls, text: str) -> _Sketch:
+        raw = text.encode("utf-8", "surrogatepass")
+        return cls(text, raw.translate(_SHAPE), raw.translate(_ZEROS), raw.translate(_RUNS))
 
 
 class _Rule(NamedTuple):
     kind: str
     pattern: re.Pattern[str]
-    ready: Callable[[str], bool]
-    """Cheap pre-check: False when the pattern cannot match."""
+    ready: Callable[[_Sketch], bool]
+    """A cheap necessary condition for a match."""
     accept: Callable[[re.Match[str]], bool] | None = None
     """Validation of a match (a checksum, a digit count); None accepts every match."""
 
 
-def _always(_text: str) -> bool:
-    return True
+def _has_key_prefix(s: _Sketch) -> bool:
+    t = s.text
+    return "sk-" in t or "IA" in t or "_" in t or "xox" in t or "AIza" in t or "eyJ" in t
+
+
+def _may_be_card(s: _Sketch) -> bool:
+    shape = s.shape
+    return b"9" * 14 in shape or b"9999s9999s9999s9999" in shape or b"9999s999999s9999" in shape
+
+
+def _may_be_phone(s: _Sketch) -> bool:
+    """``+digit`` (international), ``ddd-ddd-dddd`` or ``(ddd) ddd-dddd`` (North American), or
+    a boundary, 0, digit (national)."""
+    shape, zeros = s.shape, s.zeros
+    return (
+        b"+9" in shape
+        or b"999s999s9999" in shape
+        or b")s999s9999" in shape
+        or b")999s9999" in shape
+        or b"b09" in zeros
+        or b"b00" in zeros
+        or zeros.startswith(b"0")
+    )
 
 
 def _substitute(
@@ -180,14 +217,12 @@ def _substitute(
 
 
 _BUILTIN: tuple[_Rule, ...] = (
-    _Rule("email", _EMAIL, lambda t: "@" in t),
-    _Rule("api_key", _PREFIXED_KEY, lambda t: any(p in t for p in _KEY_PREFIXES)),
-    _Rule("api_key", _BEARER, lambda t: "earer " in t or "EARER " in t),
-    _Rule(
-        "api_key", _LONG_TOKEN, lambda t: len(t) >= 32 and _digits_at_least(t, 2), _random_looking
-    ),
-    _Rule("card", _CARD, lambda t: _digits_at_least(t, 14), _card),
-    _Rule("phone", _PHONE, lambda t: _digits_at_least(t, 8), _phone),
+    _Rule("email", _EMAIL, lambda s: "@" in s.text),
+    _Rule("api_key", _PREFIXED_KEY, _has_key_prefix),
+    _Rule("api_key", _BEARER, lambda s: "earer " in s.text and b"9" in s.shape),
+    _Rule("api_key", _LONG_TOKEN, lambda s: b"a" * 32 in s.runs, _random_looking),
+    _Rule("card", _CARD, _may_be_card, _card),
+    _Rule("phone", _PHONE, _may_be_phone, _phone),
 )
 
 
@@ -214,14 +249,20 @@ class _Pass:
         self.rules, self.counts = rules, dict[str, int]()
 
     def text(self, text: str) -> str:
-        """Redacted ``text``; the very same object when nothing was found."""
+        """Redacted ``text``; the very same object when nothing was found. Rules are applied
+        until nothing changes (a marker can change what a rule that ran earlier sees)."""
         out = text
-        for kind, pattern, ready, accept in self.rules:
-            if ready(out):
-                out, n = _substitute(pattern, f"[REDACTED:{kind}]", accept, out)
-                if n:
-                    self.counts[kind] = self.counts.get(kind, 0) + n
-        return text if out == text else out
+        for _ in range(3 if self.rules else 0):  # bounded: an extra pattern may match markers
+            changed, sketch = False, _Sketch.of(out)
+            for kind, pattern, ready, accept in self.rules:
+                if ready(sketch):
+                    new, n = _substitute(pattern, f"[REDACTED:{kind}]", accept, out)
+                    if n:  # else keep ``out``: sub makes an equal copy when accept said no
+                        out, changed = new, True
+                        self.counts[kind] = self.counts.get(kind, 0) + n
+            if not changed:
+                break
+        return out
 
     def walk(self, value: Any) -> Any:
         """``value`` with every string inside redacted (never a key); the same object when
@@ -237,24 +278,24 @@ class _Pass:
 
     def part(self, part: Any) -> Any:
         """A content part: a string, or a dict whose ``text``/``content`` strings are redacted."""
-        if isinstance(part, str):
-            return self.text(part)
         if not isinstance(part, dict):
-            return part
-        changed = {
-            key: new
-            for key in ("text", "content")
-            if isinstance(old := part.get(key), str) and (new := self.text(old)) is not old
-        }
-        return {**part, **changed} if changed else part
+            return self.text(part) if isinstance(part, str) else part
+        new = {k: self.text(v) for k in ("text", "content") if isinstance(v := part.get(k), str)}
+        return part if all(new[k] is part[k] for k in new) else {**part, **new}
 
-    def message(self, message: Message) -> Message:
+    def messages(self, messages: list[Message]) -> list[Message]:
+        return _map(messages, self._message)
+
+    def _message(self, message: Message) -> Message:
         content = message.content
         if isinstance(content, list):
             return _with(message, content=_map(content, self.part))
         return _with(message, content=self.text(content) if isinstance(content, str) else content)
 
-    def span(self, span: Span) -> Span:
+    def spans(self, spans: list[Span]) -> list[Span]:
+        return _map(spans, self._span)
+
+    def _span(self, span: Span) -> Span:
         extra = {key: self.walk(old) for key, old in (span.model_extra or {}).items()}
         return _with(span, attributes=self.walk(span.attributes), **extra)
 
@@ -264,7 +305,8 @@ class Redactor:
 
     def __init__(self, settings: RedactionSettings | None = None) -> None:
         self.settings = settings or RedactionSettings()
-        rules = [_Rule(n, re.compile(p), _always) for n, p in self.settings.extra_patterns.items()]
+        extra = self.settings.extra_patterns.items()
+        rules = [_Rule(name, re.compile(regex), lambda _: True) for name, regex in extra]
         rules += [r for r in _BUILTIN if r.kind in self.settings.kinds]
         self._rules: tuple[_Rule, ...] = tuple(rules) if self.settings.enabled else ()
         self._fields = frozenset(self.settings.fields)
@@ -277,27 +319,24 @@ class Redactor:
     def redact_event(self, event: InferenceEvent) -> tuple[InferenceEvent, dict[str, int]]:
         """A redacted copy of ``event`` (``event`` itself when nothing was found), and the
         number of hits by kind. The input is never mutated; unknown fields are kept."""
-        if not self._rules:
-            return event, {}
-        run, scan = _Pass(self._rules), self._fields.__contains__
+        run = _Pass(self._rules)
+
+        def scan(field: RedactedField, redact: Callable[[T], T], value: T) -> T:
+            return redact(value) if run.rules and field in self._fields else value
+
         inp, out, feedback = event.input, event.output, event.feedback
         redacted = _with(
             event,
-            input=_with(inp, messages=_map(inp.messages, run.message))
-            if scan("input.messages")
-            else inp,
+            input=_with(inp, messages=scan("input.messages", run.messages, inp.messages)),
             output=_with(
                 out,
-                messages=_map(out.messages, run.message)
-                if scan("output.messages")
-                else out.messages,
-                text=run.walk(out.text) if scan("output.text") else out.text,
+                messages=scan("output.messages", run.messages, out.messages),
+                text=scan("output.text", run.walk, out.text),
             ),
-            feedback=_with(feedback, comment=run.walk(feedback.comment))
-            if feedback is not None and scan("feedback.comment")
-            else feedback,
-            attributes=run.walk(event.attributes) if scan("attributes") else event.attributes,
-            spans=_map(event.spans, run.span) if scan("spans") else event.spans,
+            feedback=feedback
+            and _with(feedback, comment=scan("feedback.comment", run.walk, feedback.comment)),
+            attributes=scan("attributes", run.walk, event.attributes),
+            spans=scan("spans", run.spans, event.spans),
         )
         if redacted is not event:
             # model_copy copies the instance __dict__, cached properties included: a cached
