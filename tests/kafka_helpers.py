@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from kafka import KafkaConsumer, TopicPartition
 
+from storage.settings import HarvestSettings, RotationPolicy
 from streams.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings
 
 DRIFTNET = Path(sys.executable).parent / "driftnet"
@@ -31,12 +32,19 @@ def unique_topics(prefix: str) -> TopicSettings:
 
 
 def stream_settings(bootstrap: str, topics: TopicSettings, data_dir: Path) -> Settings:
-    """Settings for a test: its own topics and consumer group, quick rebalances and reports."""
+    """Settings for a test: its own topics, consumer groups and harvest folder, quick
+    rebalances, reports and file rotation."""
+    tag = uuid.uuid4().hex[:8]
     return Settings(
         kafka=KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-tests"),
         topics=topics,
+        harvest=HarvestSettings(
+            location=str(data_dir / "harvest"),
+            group_id=f"driftnet-test-harvest-{tag}",
+            rotation=RotationPolicy(idle_s=1.0, max_age_s=3.0),
+        ),
         worker=WorkerSettings(
-            app_id=f"driftnet-test-{uuid.uuid4().hex[:8]}",
+            app_id=f"driftnet-test-{tag}",
             data_dir=data_dir,
             report_interval_s=1.0,
             rebalance_timeout_s=1.5,
@@ -54,6 +62,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
     for key, value in settings.worker.model_dump(mode="json").items():
         env[f"DRIFTNET_WORKER__{key.upper()}"] = str(value)
+    harvest = settings.harvest
+    env["DRIFTNET_HARVEST__LOCATION"] = harvest.location
+    env["DRIFTNET_HARVEST__GROUP_ID"] = harvest.group_id
+    env["DRIFTNET_HARVEST__SINK_IN_WORKER"] = str(harvest.sink_in_worker).lower()
+    for key, value in harvest.rotation.model_dump(mode="json").items():
+        env[f"DRIFTNET_HARVEST__ROTATION__{key.upper()}"] = str(value)
     return env
 
 
@@ -87,19 +101,21 @@ def read_topic(
 
 
 class WorkerProcess:
-    """``driftnet worker`` in a subprocess, its output in a log file."""
+    """``driftnet worker`` (or another long-running subcommand such as ``sink``) in a
+    subprocess, its output in a log file."""
 
     READY = "consuming"
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, command: str = "worker") -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 60.0) -> Self:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [str(DRIFTNET), "worker"],
+                [str(DRIFTNET), self.command],
                 env=settings_env(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -107,7 +123,9 @@ class WorkerProcess:
         deadline = time.monotonic() + ready_timeout_s
         while self.READY not in self.log:
             if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log}")
+                raise AssertionError(
+                    f"{self.command} exited with {self.process.returncode}:\n{self.log}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
                 raise AssertionError(f"worker not ready in {ready_timeout_s} s:\n{self.log}")
