@@ -66,14 +66,21 @@ def record_id(
 
 
 def rule_failure(
-    event: InferenceEvent, reasons: list[Reason], lineage: Lineage, detected_at: datetime
+    event: InferenceEvent,
+    reasons: list[Reason],
+    lineage: Lineage,
+    detected_at: datetime,
+    *,
+    redacted: bool = False,
 ) -> FailureRecord:
-    """The record for an event that per-event rules flagged."""
+    """The record for an event that per-event rules flagged (``event`` already redacted when
+    ``redacted``)."""
     return FailureRecord(
         record_id=record_id(event.event_id, "rule"),
         kind="rule",
         reasons=tuple(reasons),
         event=event,
+        redacted=redacted,
         lineage=lineage,
         detected_at=detected_at,
     )

@@ -160,8 +160,10 @@ class FileBuffers:
         return self.take_due(float("-inf"))
 
     def written(self, open_file: OpenFile) -> None:
-        """``open_file`` is durable: its rows no longer hold back the commit."""
-        self._pending.remove(open_file)
+        """``open_file`` is durable: its rows no longer hold back the commit (a file of a
+        partition forgotten meanwhile is already released)."""
+        if open_file in self._pending:
+            self._pending.remove(open_file)
 
     def next_due_in(self, now: float) -> float | None:
         """Seconds until an open file becomes due on the clock; None when none is open."""
@@ -189,8 +191,11 @@ class FileBuffers:
         dropped = 0
         for key in [k for k in self._open if (k[0], k[1]) in gone]:
             dropped += self._open.pop(key).rows
-        for held in [f for f in self._pending if (f.topic, f.partition) in gone]:
-            self._pending.remove(held)
+        for held in (*self._pending, *self._due):
+            if (held.topic, held.partition) in gone:
+                dropped += held.rows
+        self._pending = [f for f in self._pending if (f.topic, f.partition) not in gone]
+        self._due = [f for f in self._due if (f.topic, f.partition) not in gone]
         for tp in gone:
             self._position.pop(tp, None)
         return dropped

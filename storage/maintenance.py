@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.query import LABEL_SCHEMA, LABELS_DIR, Harvest, QueryError
+from storage.query import LABEL_SCHEMA, LABELS_DIR, Harvest
 from storage.schema import FAILURE_SCHEMA
 
 log = logging.getLogger("driftnet.harvest")
@@ -157,34 +157,28 @@ class DeletionResult:
 
 def delete_where(harvest: Harvest, where: str) -> DeletionResult:
     """Remove every failure row matching the SQL predicate ``where`` (over the ``failures``
-    columns, e.g. ``attributes.tenant = 't7'``), and the labels of the events removed."""
+    view's columns, e.g. ``attributes.tenant = 't7'`` or ``label = 'pii'``), every physical
+    copy of those records, and the labels of their events."""
+    doomed = harvest.run(f"SELECT DISTINCT record_id, event_id FROM failures WHERE {where}")
+    record_ids = pa.array(sorted(set(doomed.column("record_id").to_pylist())), pa.string())
+    event_ids = set(doomed.column("event_id").to_pylist())
     rows = rewritten = removed = 0
-    event_ids: set[str] = set()
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    try:
-        for relative in harvest.failure_files():
-            table = _read(harvest, relative)
-            con.register("t", table)
-            try:
-                hit = con.sql(f"SELECT coalesce(({where}), false) AS hit FROM t").to_arrow_table()
-            except duckdb.Error as exc:
-                raise QueryError(str(exc).strip().splitlines()[0]) from None
-            mask = hit.column("hit")
-            matched = int(pc.sum(mask).as_py() or 0)
-            if not matched:
-                continue
-            event_ids.update(table.filter(mask).column("event_id").to_pylist())
-            kept = table.filter(pc.invert(mask))
-            if kept.num_rows:
-                harvest.target.write_parquet(relative, kept)
-                rewritten += 1
-            else:
-                harvest.target.delete(relative)
-                removed += 1
-            rows += matched
-    finally:
-        con.close()
+    if not len(record_ids):
+        return DeletionResult(0, 0, 0, 0)
+    for relative in harvest.failure_files():
+        table = _read(harvest, relative)
+        mask = pc.is_in(table.column("record_id"), value_set=record_ids)
+        matched = int(pc.sum(mask).as_py() or 0)
+        if not matched:
+            continue
+        kept = table.filter(pc.invert(mask))
+        if kept.num_rows:
+            harvest.target.write_parquet(relative, kept)
+            rewritten += 1
+        else:
+            harvest.target.delete(relative)
+            removed += 1
+        rows += matched
     labels = _delete_labels(harvest, event_ids) if event_ids else 0
     return DeletionResult(rows, rewritten, removed, labels)
 

@@ -24,6 +24,7 @@ the new file list, so a query never misses rows nor, through ``record_id``, coun
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ LABEL_SCHEMA: Final = pa.schema(
     ]
 )
 HIVE_TYPES: Final = "{'date': 'DATE', 'service': 'VARCHAR'}"
-RETRIES: Final = 3
+RETRIES: Final = 5
 
 
 class QueryError(Exception):
@@ -60,6 +61,10 @@ class QueryError(Exception):
 
 class MissingDataset(QueryError):
     """Nothing has been harvested at the location yet."""
+
+
+class _ListingChanged(Exception):
+    """A listed file was gone when opened: compaction replaced it; list again."""
 
 
 @dataclass
@@ -85,13 +90,14 @@ class Harvest:
     # -- files ------------------------------------------------------------------------------
 
     def failure_files(self) -> list[str]:
-        """Readable failure files (relative paths); unreadable ones are skipped, with a warning."""
+        """Readable failure files (relative paths); unreadable ones are skipped, with a warning.
+        Raises ``_ListingChanged`` when a listed file vanished before it could be checked."""
         self.skipped = []
         files = []
         for relative in self.target.list_parquet():
             if not relative.startswith("date="):
                 continue
-            problem = self._problem(relative)
+            problem = self._problem(relative, "record_id")
             if problem is None:
                 files.append(relative)
             else:
@@ -100,19 +106,21 @@ class Harvest:
         return files
 
     def label_files(self) -> list[str]:
-        return [f for f in self.target.list_parquet(LABELS_DIR) if self._problem(f) is None]
+        return [
+            f for f in self.target.list_parquet(LABELS_DIR) if self._problem(f, "label") is None
+        ]
 
-    def _problem(self, relative: str) -> str | None:
+    def _problem(self, relative: str, required: str) -> str | None:
         try:
             with self.target.open_input(relative) as handle:
                 schema = pq.read_schema(handle)
         except FileNotFoundError:
-            return "deleted while listing"
+            raise _ListingChanged(relative) from None
         except (pa.ArrowException, OSError) as exc:
             text = str(exc).strip().splitlines()
             return f"not a readable Parquet file ({text[0] if text else type(exc).__name__})"
-        if "record_id" not in schema.names and "event_id" not in schema.names:
-            return "not a driftnet harvest file (no record_id column)"
+        if required not in schema.names:
+            return f"not a driftnet harvest file (no {required} column)"
         return None
 
     # -- DuckDB -----------------------------------------------------------------------------
@@ -230,21 +238,29 @@ class Harvest:
 
     def _retrying(self, action: Any) -> Any:
         for attempt in range(RETRIES):
-            with self.session() as con:
-                try:
+            last = attempt == RETRIES - 1
+            try:
+                with self.session() as con:
                     return action(con)
-                except duckdb.IOException as exc:
-                    if attempt == RETRIES - 1 or not _vanished(exc):
-                        raise QueryError(_first_line(exc)) from None
-                    log.debug("a file changed under the query (%s); running it again", exc)
-                except duckdb.Error as exc:
+            except _ListingChanged as exc:
+                if last:
+                    raise QueryError(f"the harvest kept changing while listing ({exc})") from None
+            except duckdb.IOException as exc:
+                if last or not _vanished(exc):
                     raise QueryError(_first_line(exc)) from None
+            except duckdb.Error as exc:
+                raise QueryError(_first_line(exc)) from None
+            log.debug("files changed under the query (compaction); running it again")
+            time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
 
 def _vanished(exc: Exception) -> bool:
+    """Whether DuckDB failed because a listed file no longer exists."""
     text = str(exc)
-    return "No such file" in text or "not found" in text.lower()
+    return any(
+        marker in text for marker in ("No such file", "No files found", "not found", "Cannot open")
+    )
 
 
 def _first_line(exc: Exception) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harvest.redaction import RedactionSettings
+
 DEFAULT_LOCATION = "driftnet-data/harvest"
 
 
@@ -41,3 +43,5 @@ class HarvestSettings(BaseModel):
     group_id: str = Field("driftnet-harvest", min_length=1)
     """Consumer group of the sink on the failures topic (offsets committed only once durable)."""
     rotation: RotationPolicy = Field(default_factory=RotationPolicy)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    """Personal data masked in failing events before their records are written anywhere."""

@@ -186,7 +186,7 @@ def harvest_delete(context: Context, where: str, yes: bool) -> None:
 
     harvest_ = _harvest(context)
     count = _run(
-        lambda: harvest_.run(f"SELECT count(*) AS n FROM failures_all WHERE {where}")
+        lambda: harvest_.run(f"SELECT count(*) AS n FROM failures WHERE {where}")
     ).to_pylist()[0]["n"]
     if not count:
         click.echo("no rows match; nothing deleted")

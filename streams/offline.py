@@ -55,7 +55,11 @@ def check_lines(
     lines: Iterable[bytes], source: str, settings: Settings, *, detected_at: datetime
 ) -> CheckReport:
     """Decode every non-blank line and apply the failure rules to every valid event."""
-    triage = Triage(settings.rules, payload_cap=settings.decode.payload_cap_bytes)
+    triage = Triage(
+        settings.rules,
+        payload_cap=settings.decode.payload_cap_bytes,
+        redaction=settings.harvest.redaction,
+    )
     report = CheckReport(source=source)
     for number, line in enumerate(lines, start=1):
         if not line.strip():

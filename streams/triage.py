@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from harvest.records import FailureRecord, rule_failure
+from harvest.redaction import RedactionSettings, Redactor
 from harvest.rules import FailureRules, RulesConfig
 from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode, make_dead_letter
 from streams.events import InferenceEvent, Lineage
@@ -30,6 +31,10 @@ class Triaged:
 class Triage:
     """Decode a message and run the failure rules over each valid event.
 
+    A failing event's content is redacted (``redaction``, on by default) before its failure
+    record is built: nothing downstream -- the failures topic, the harvest -- sees what was
+    masked.
+
     With ``record_max_bytes`` set, failure records are also encoded as JSON, and a record
     larger than that (a huge event could not travel as a Kafka message) becomes a
     ``processing_failed`` dead letter instead of a poison message for the producer.
@@ -41,8 +46,11 @@ class Triage:
         *,
         payload_cap: int = PAYLOAD_CAP_BYTES,
         record_max_bytes: int | None = None,
+        redaction: RedactionSettings | None = None,
     ) -> None:
         self._rules = FailureRules(rules)
+        settings = redaction if redaction is not None else RedactionSettings()
+        self._redactor = Redactor(settings) if settings.enabled else None
         self._payload_cap = payload_cap
         self._record_max_bytes = record_max_bytes
 
@@ -53,7 +61,14 @@ class Triage:
             try:
                 reasons = self._rules.reasons(event)
                 if reasons:
-                    self._keep(result, rule_failure(event, reasons, event_lineage, detected_at))
+                    kept, masked = event, False
+                    if self._redactor is not None:
+                        kept, counts = self._redactor.redact_event(event)
+                        masked = bool(counts)
+                    record = rule_failure(
+                        kept, reasons, event_lineage, detected_at, redacted=masked
+                    )
+                    self._keep(result, record)
             except Exception as exc:  # a bug in a rule must not stop the stream or lose the event
                 self._dead(result, event, event_lineage, f"{type(exc).__name__}: {exc}")
         return result

@@ -113,6 +113,7 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         settings.rules,
         payload_cap=settings.decode.payload_cap_bytes,
         record_max_bytes=RECORD_MAX_BYTES,
+        redaction=settings.harvest.redaction,
     )
     app = faust.App(
         worker.app_id,
