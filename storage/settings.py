@@ -6,11 +6,21 @@ the storage libraries.
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from harvest.redaction import RedactionSettings
 
 DEFAULT_LOCATION = "driftnet-data/harvest"
+
+_USERINFO = re.compile(r"//[^/@]*@")
+_SECRET_PARAM = re.compile(r"((?:secret|token|key|password)[a-z_]*=)[^&]*", re.IGNORECASE)
+
+
+def masked_uri(uri: str) -> str:
+    """``uri`` with any credentials (``user:secret@``, ``secret_key=...``) replaced by ``***``."""
+    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub("//***@", uri))
 
 
 class RotationPolicy(BaseModel):
@@ -37,7 +47,8 @@ class HarvestSettings(BaseModel):
 
     location: str = Field(DEFAULT_LOCATION, min_length=1)
     """A local directory, or a pyarrow filesystem URI such as ``s3://bucket/prefix`` (add
-    ``?endpoint_override=host:port&scheme=http`` for an S3-compatible server)."""
+    ``?endpoint_override=host:port&scheme=http`` for an S3-compatible server). Credentials are
+    best left to the standard ``AWS_*`` variables; any in the URI are masked in output."""
     sink_in_worker: bool = True
     """Run the Parquet sink inside ``driftnet worker``; false when ``driftnet sink`` runs alone."""
     group_id: str = Field("driftnet-harvest", min_length=1)

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from storage.settings import masked_uri
+
 COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 5_000
 """Rows per row group: small enough that a query reading a few columns of a few rows skips most
@@ -45,6 +47,7 @@ class Target:
     filesystem: pafs.FileSystem
     root: str
     uri: str
+    """Where the harvest is, for messages: credentials in the URI are masked."""
 
     @classmethod
     def of(cls, location: str | Path) -> Target:
@@ -56,8 +59,8 @@ class Target:
         try:
             filesystem, root = pafs.FileSystem.from_uri(text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-            raise TargetError(f"cannot use harvest location {text}: {exc}") from None
-        return cls(filesystem, root.rstrip("/"), text)
+            raise TargetError(f"cannot use harvest location {masked_uri(text)}: {exc}") from None
+        return cls(filesystem, root.rstrip("/"), masked_uri(text))
 
     @property
     def is_local(self) -> bool:

@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import Any
 
+from storage.settings import masked_uri
 from storage.sink import ParquetSink
 from storage.target import Target, TargetError
 from streams.settings import Settings
@@ -38,7 +39,7 @@ def check_location(settings: Settings) -> Target:
         target.filesystem.create_dir(target.root, recursive=True)
     except (TargetError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SinkError(f"cannot write the harvest at {location}: {reason}") from None
+        raise SinkError(f"cannot write the harvest at {masked_uri(location)}: {reason}") from None
     return target
 
 

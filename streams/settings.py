@@ -33,7 +33,7 @@ from pydantic_settings import (
 )
 
 from harvest.rules import RulesConfig
-from storage.settings import HarvestSettings
+from storage.settings import HarvestSettings, masked_uri
 from streams.decode import PAYLOAD_CAP_BYTES
 
 ENV_PREFIX = "DRIFTNET_"
@@ -202,7 +202,9 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as JSON-ready data, secrets shown as ``**********``."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        data["harvest"]["location"] = masked_uri(self.harvest.location)
+        return data
 
 
 def load_settings(config_file: str | Path | None = None) -> Settings:

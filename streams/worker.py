@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.settings import masked_uri
 from streams.dlq import dead_letter_headers
 from streams.events import Lineage
 from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
@@ -222,7 +223,7 @@ def run_worker(settings: Settings) -> None:
                 log.info(
                     "harvest sink consuming %s -> %s",
                     topics.failures.name,
-                    settings.harvest.location,
+                    masked_uri(settings.harvest.location),
                 )
 
     gc.collect()

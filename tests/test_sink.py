@@ -72,8 +72,9 @@ def harvested_ids(settings: Settings) -> list[str]:
 def wait_for_rows(settings: Settings, expected: int, timeout_s: float) -> list[str]:
     deadline = time.monotonic() + timeout_s
     ids: list[str] = []
+    target = Harvest.at(settings.harvest.location).target
     while time.monotonic() < deadline:
-        if Path(settings.harvest.location).exists():
+        if target.exists():
             ids = harvested_ids(settings)
             if len(ids) >= expected:
                 return ids

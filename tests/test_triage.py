@@ -96,3 +96,27 @@ def test_tally_and_worker_report() -> None:
     assert "1 messages, 1 valid events, 0 failures, 0 dead letters" in head
     assert total == "  total: 4 messages, 3 valid events, 1 failures, 2 dead letters"
     assert isinstance(counters.total, Tally)
+
+
+def test_failure_records_are_redacted_before_they_are_encoded() -> None:
+    """A failing event's personal data is masked in its record and in the JSON sent on, and the
+    record says so; a clean failing event is not flagged; redaction can be switched off."""
+    from harvest.redaction import RedactionSettings
+
+    leaky = make_event(
+        event_id="leaky",
+        status="error",
+        input={"messages": [{"role": "user", "content": "mail me at ana@example.com please"}]},
+    )
+    clean = make_event(event_id="clean", status="error")
+    triaged = Triage(RulesConfig(), record_max_bytes=1_000_000)(_batch(leaky, clean), LINEAGE, NOW)
+    by_id = {r.event.event_id: r for r in triaged.failures}
+    assert by_id["leaky"].redacted
+    assert by_id["leaky"].event.input.messages[0].content == "mail me at [REDACTED:email] please"
+    assert b"ana@example.com" not in b"".join(triaged.encoded)
+    assert not by_id["clean"].redacted
+
+    off = Triage(RulesConfig(), redaction=RedactionSettings(enabled=False))
+    [record] = off(_batch(leaky), LINEAGE, NOW).failures
+    assert not record.redacted
+    assert "ana@example.com" in str(record.event.input.messages[0].content)
