@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint lock bench-core bench-stream clean
+.PHONY: help demo test lint lock bench-core bench-stream bench-sink clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,7 +32,11 @@ bench-core: $(STAMP) ## Hot-path throughput (decode, rules) on one core, as a ra
 bench-stream: $(STAMP) ## Publisher, raw consumer and worker rates on the embedded broker, same run
 	$(BIN)/python -m bench.stream_throughput
 
-lock: $(STAMP) ## Re-pin constraints.txt from pyproject.toml (then commit it)
+bench-sink: $(STAMP) ## Parquet sink rows/s on the embedded broker, as a ratio to a raw consumer
+	$(BIN)/python -m bench.sink_throughput
+
+lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded --python-version 3.11 \
 	    --no-header --annotation-style line --quiet -o constraints.txt
 

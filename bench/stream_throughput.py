@@ -109,6 +109,8 @@ def worker_rate(bootstrap: str, topics: TopicSettings, expected: int, folder: Pa
         "DRIFTNET_WORKER__DATA_DIR": str(folder / "worker"),
         "DRIFTNET_WORKER__REPORT_INTERVAL_S": "0.5",
         "DRIFTNET_WORKER__REBALANCE_TIMEOUT_S": "1.5",
+        "DRIFTNET_HARVEST__LOCATION": str(folder / "harvest"),
+        "DRIFTNET_HARVEST__GROUP_ID": f"bench-harvest-{uuid.uuid4().hex[:8]}",
     }
     for role, spec in topics.by_role().items():
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name

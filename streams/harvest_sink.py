@@ -45,7 +45,7 @@ def check_location(settings: Settings) -> Target:
 
 def run_sink(settings: Settings) -> None:
     """Run the sink in the foreground until SIGINT / SIGTERM."""
-    from streams.worker import WorkerError, preflight
+    from streams.worker import WorkerError, preflight, tune_gc
 
     logging.basicConfig(
         level=settings.worker.log_level.upper(),
@@ -59,6 +59,7 @@ def run_sink(settings: Settings) -> None:
         raise SinkError(str(exc)) from None
     target = check_location(settings)
     sink = make_sink(settings)
+    tune_gc()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -84,6 +84,14 @@ class Counters:
         ]
 
 
+def tune_gc() -> None:
+    """Move start-up objects out of the collector's way and raise the gen-0 threshold (see
+    ``GC_GEN0_THRESHOLD``); the worker and the sink call it once they are set up."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def preflight(settings: Settings) -> None:
     """Fail fast, in one line, when Kafka is unreachable or a topic is missing."""
     try:
@@ -226,9 +234,7 @@ def run_worker(settings: Settings) -> None:
                     masked_uri(settings.harvest.location),
                 )
 
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    tune_gc()
     try:
         _Worker(
             app,
