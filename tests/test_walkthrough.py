@@ -1,6 +1,7 @@
 """The README's "On Kafka" steps, run as a new user would: ``driftnet topics create``,
-``driftnet worker``, ``driftnet publish examples/events.jsonl``. What lands in the failures
-topic and the DLQ is exactly what ``driftnet check`` says about the same file offline."""
+``driftnet worker``, ``driftnet publish examples/events.jsonl``, ``driftnet query``. What lands
+in the failures topic, the DLQ and the harvest is exactly what ``driftnet check`` says about
+the same file offline."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ from tests.kafka_helpers import (
 pytestmark = pytest.mark.integration
 
 EXAMPLE = ROOT / "examples" / "events.jsonl"
+README_QUERY = (
+    "select reason, count(*) as failures from failures group by reason order by failures desc"
+)
+
+
+def test_readme_shows_the_query_the_walkthrough_runs() -> None:
+    """The query the walkthrough checks is the one the README tells a new user to run."""
+    assert f'driftnet query "{README_QUERY}"' in (ROOT / "README.md").read_text()
 
 
 def _driftnet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,6 +74,18 @@ def test_readme_steps_put_the_expected_records_on_kafka(
         dead = read_topic(kafka_bootstrap, topics.dlq.name, expected=expected_dead.total())
         worker.wait_for("failures by rule: ")
         assert worker.stop(signal.SIGINT) == 0, worker.log
+
+    # the README's query, after Ctrl-C (the worker's sink writes what it holds on stop)
+    reasons = Counter(i["reasons"][0]["rule_id"] for i in items if "record_id" in i)
+    query = _driftnet(env, "query", README_QUERY, "--format", "json")
+    assert query.returncode == 0, query.stderr
+    answered = {
+        row["reason"]: row["failures"] for row in map(json.loads, query.stdout.splitlines())
+    }
+    assert answered == dict(reasons)
+    table = _driftnet(env, "query", README_QUERY)
+    assert table.returncode == 0, table.stderr
+    assert "negative_feedback" in table.stdout
 
     assert {r.key.decode() for r in failures} == expected_failures
     assert len(failures) == len(expected_failures)
