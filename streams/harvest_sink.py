@@ -53,11 +53,11 @@ def run_sink(settings: Settings) -> None:
     )
     for name in ("aiokafka", "kafka"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    target = check_location(settings)
     try:
         preflight(settings)
     except WorkerError as exc:
         raise SinkError(str(exc)) from None
-    target = check_location(settings)
     sink = make_sink(settings)
     tune_gc()
 

@@ -207,3 +207,33 @@ def test_a_value_that_is_not_a_failure_record_is_dead_lettered(
     assert letter.reason == "invalid_record"
     assert letter.lineage.topic == topic
     assert letter.lineage.offset == 1
+
+
+def test_an_unwritable_harvest_is_retried_and_nothing_is_lost(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """While a file cannot be written (its folder is blocked), the sink logs one clear line,
+    commits nothing and keeps running; once it can write again every record lands, once."""
+    settings = sink_settings(kafka_bootstrap, tmp_path)
+    records = make_records(30)  # all of 2026-11-24
+    harvest = Path(settings.harvest.location)
+    harvest.mkdir(parents=True)
+    blocker = harvest / "date=2026-11-24"
+    blocker.write_text("not a folder")  # makes every write into that date fail
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        for record in records:
+            producer.send(settings.topics.failures.name, value=record.model_dump_json().encode())
+        producer.flush()
+    finally:
+        producer.close()
+    with WorkerProcess(settings, tmp_path / "sink.log", command="sink") as sink:
+        sink.wait_for("cannot write harvest file", timeout_s=60)
+        assert "offsets not committed, nothing lost" in sink.log
+        assert sink.process is not None
+        assert sink.process.poll() is None
+        blocker.unlink()
+        ids = wait_for_rows(settings, len(records), timeout_s=60)
+        assert sink.stop() == 0, sink.log
+    assert sorted(ids) == sorted(r.record_id for r in records)
+    assert "Traceback" not in sink.log
