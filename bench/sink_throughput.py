@@ -31,11 +31,10 @@ import orjson
 from kafka import KafkaProducer
 
 from bench.corpus import ROOT, unique_events
-from bench.stream_throughput import raw_consume
+from bench.stream_throughput import broker_for, raw_consume
 from harvest.rules import RulesConfig
 from storage.settings import HarvestSettings, RotationPolicy
 from storage.sink import ParquetSink
-from streams.broker import EmbeddedBroker
 from streams.events import Lineage
 from streams.settings import KafkaSettings, TopicSpec
 from streams.topics import create_topics
@@ -104,10 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftnet-bench-") as tmp:
         folder = Path(tmp)
-        bootstrap = args.bootstrap
-        if not bootstrap:
-            broker = stack.enter_context(EmbeddedBroker(log=folder / "tansu.log"))
-            bootstrap = broker.bootstrap_servers
+        bootstrap = broker_for(args.bootstrap, stack, folder)
         kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-bench")
         topic = f"bench-{uuid.uuid4().hex[:6]}.failures"
         create_topics(

@@ -58,6 +58,14 @@ def _topics(tag: str) -> TopicSettings:
     )
 
 
+def broker_for(bootstrap: str | None, stack: ExitStack, folder: Path) -> str:
+    """``bootstrap`` when given, else an embedded broker that lives as long as ``stack``."""
+    if bootstrap:
+        return bootstrap
+    broker = stack.enter_context(EmbeddedBroker(log=folder / "tansu.log"))
+    return str(broker.bootstrap_servers)
+
+
 def publish(kafka: KafkaSettings, topic: str, events: list[dict[str, Any]], batch: int) -> float:
     """Events/s from the first publish() to the last acknowledgement."""
     options = PublisherSettings(batch_max_events=batch, buffer_max_bytes=512 * 1024 * 1024)
@@ -158,10 +166,7 @@ def main() -> None:
     rows = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftnet-bench-") as tmp:
         folder = Path(tmp)
-        bootstrap = args.bootstrap
-        if not bootstrap:
-            broker = stack.enter_context(EmbeddedBroker(log=folder / "tansu.log"))
-            bootstrap = broker.bootstrap_servers
+        bootstrap = broker_for(args.bootstrap, stack, folder)
         kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-bench")
         for shape, count, batch in (("batch100", args.events, 100), ("single", args.single, 1)):
             if count <= 0:

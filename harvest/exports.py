@@ -22,31 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from streams.events import content_text
+
 ExportFormat = Literal["eval", "openai-chat"]
 
 _SPACES = re.compile(r"\s+")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping):
-                value = part.get("text", part.get("content"))
-                if isinstance(value, str):
-                    parts.append(value)
-        return "".join(parts)
-    return ""
-
-
 def input_fingerprint(messages: Iterable[Mapping[str, Any]]) -> str:
     """A hash of the input messages' roles and text, ignoring case and runs of whitespace."""
     normalised = "\x1e".join(
-        f"{message.get('role', '')}\x1f{_SPACES.sub(' ', _text(message.get('content'))).strip().lower()}"
+        f"{message.get('role', '')}\x1f{_SPACES.sub(' ', content_text(message.get('content'))).strip().lower()}"
         for message in messages
     )
     return hashlib.sha256(normalised.encode()).hexdigest()
@@ -90,7 +76,7 @@ def eval_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str
     actual = (
         output["text"]
         if output.get("text") is not None
-        else "".join(_text(m.get("content")) for m in actual_messages)
+        else "".join(content_text(m.get("content")) for m in actual_messages)
     )
     return {
         "id": event["event_id"],

@@ -171,16 +171,24 @@ def delete_where(harvest: Harvest, where: str) -> DeletionResult:
         matched = int(pc.sum(mask).as_py() or 0)
         if not matched:
             continue
-        kept = table.filter(pc.invert(mask))
-        if kept.num_rows:
-            harvest.target.write_parquet(relative, kept)
+        if _rewrite_without(harvest, relative, table, mask):
             rewritten += 1
         else:
-            harvest.target.delete(relative)
             removed += 1
         rows += matched
     labels = _delete_labels(harvest, event_ids) if event_ids else 0
     return DeletionResult(rows, rewritten, removed, labels)
+
+
+def _rewrite_without(harvest: Harvest, relative: str, table: pa.Table, mask: pa.Array) -> bool:
+    """Replace a file by its rows outside ``mask`` (atomically), or delete it when none are
+    left. True when the file still exists."""
+    kept = table.filter(pc.invert(mask))
+    if kept.num_rows:
+        harvest.target.write_parquet(relative, kept)
+        return True
+    harvest.target.delete(relative)
+    return False
 
 
 def _delete_labels(harvest: Harvest, event_ids: set[str]) -> int:
@@ -192,11 +200,7 @@ def _delete_labels(harvest: Harvest, event_ids: set[str]) -> int:
         hits = int(pc.sum(mask).as_py() or 0)
         if not hits:
             continue
-        kept = table.filter(pc.invert(mask))
-        if kept.num_rows:
-            harvest.target.write_parquet(relative, kept)
-        else:
-            harvest.target.delete(relative)
+        _rewrite_without(harvest, relative, table, mask)
         removed += hits
     return removed
 

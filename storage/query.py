@@ -160,39 +160,41 @@ class Harvest:
         )
 
     def _failures_source(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
-        if not files:
-            con.register("_empty_failures", FAILURE_SCHEMA.empty_table())
-            return "SELECT *, CAST(NULL AS DATE) AS date FROM _empty_failures"
-        if self.target.is_local:
-            paths = ", ".join(_quote(self.target.local_path(f)) for f in files)
-            return (
-                f"SELECT * FROM read_parquet([{paths}], hive_partitioning = true, "
-                f"union_by_name = true, hive_types = {HIVE_TYPES})"
-            )
-        dataset = pads.dataset(
-            [self.target.path(f) for f in files],
-            schema=FAILURE_SCHEMA,
-            format="parquet",
-            filesystem=self.target.filesystem,
-        )
-        con.register("_remote_failures", dataset)
-        return "SELECT *, CAST(timestamp AS DATE) AS date FROM _remote_failures"
+        hive = f"hive_partitioning = true, hive_types = {HIVE_TYPES}"
+        # Remote files have no partition columns: the date is the event's, the service is a
+        # column of every file anyway.
+        derived = "CAST(NULL AS DATE)" if not files else "CAST(timestamp AS DATE)"
+        return self._source(con, "failures", files, FAILURE_SCHEMA, hive, f", {derived} AS date")
 
     def _labels_source(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
-        if not files:
-            con.register("_empty_labels", LABEL_SCHEMA.empty_table())
-            return "SELECT * FROM _empty_labels"
-        if self.target.is_local:
+        return self._source(con, "labels", files, LABEL_SCHEMA, "", "")
+
+    def _source(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        files: list[str],
+        schema: pa.Schema,
+        local_options: str,
+        remote_columns: str,
+    ) -> str:
+        """A SELECT over ``files``: DuckDB's reader for local files, else a pyarrow dataset
+        (an empty table of ``schema`` when there are no files)."""
+        if files and self.target.is_local:
             paths = ", ".join(_quote(self.target.local_path(f)) for f in files)
-            return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
-        dataset = pads.dataset(
-            [self.target.path(f) for f in files],
-            schema=LABEL_SCHEMA,
-            format="parquet",
-            filesystem=self.target.filesystem,
-        )
-        con.register("_remote_labels", dataset)
-        return "SELECT * FROM _remote_labels"
+            options = ", ".join(o for o in ("union_by_name = true", local_options) if o)
+            return f"SELECT * FROM read_parquet([{paths}], {options})"
+        if files:
+            source: Any = pads.dataset(
+                [self.target.path(f) for f in files],
+                schema=schema,
+                format="parquet",
+                filesystem=self.target.filesystem,
+            )
+        else:
+            source = schema.empty_table()
+        con.register(f"_{name}_source", source)
+        return f"SELECT *{remote_columns} FROM _{name}_source"
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:

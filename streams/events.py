@@ -295,7 +295,7 @@ class InferenceEvent(BaseModel):
         """The answer as plain text: ``output.text`` or the text of the output messages."""
         if self.output.text is not None:
             return self.output.text
-        return "".join(_content_text(m.content) for m in self.output.messages)
+        return "".join(content_text(m.content) for m in self.output.messages)
 
     @property
     def has_tool_calls(self) -> bool:
@@ -303,7 +303,7 @@ class InferenceEvent(BaseModel):
         return any((m.model_extra or {}).get("tool_calls") for m in self.output.messages)
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """Text of a message content: a string, or a list of parts with ``text``/``content``."""
     if isinstance(content, str):
         return content

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from streams.broker import EmbeddedBroker
 
@@ -61,3 +62,19 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+@pytest.fixture
+def location(tmp_path: Path) -> Path:
+    """The harvest root of a test."""
+    return tmp_path / "harvest"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, location: Path) -> CliRunner:
+    """A CLI runner whose harvest.location is the test's (no other DRIFTNET_* variable)."""
+    for name in list(os.environ):
+        if name.startswith("DRIFTNET_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DRIFTNET_HARVEST__LOCATION", str(location))
+    return CliRunner()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -30,22 +29,6 @@ from streams.cli import cli
 from tests.harvest_data import as_kind, failure, write_failures
 
 DAY = "date=2026-11-25/service=support-chat"
-
-
-@pytest.fixture
-def location(tmp_path: Path) -> Path:
-    """The harvest root of a test."""
-    return tmp_path / "harvest"
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, location: Path) -> CliRunner:
-    """A CLI runner whose harvest.location is the test's (no other DRIFTNET_* variable)."""
-    for name in list(os.environ):
-        if name.startswith("DRIFTNET_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DRIFTNET_HARVEST__LOCATION", str(location))
-    return CliRunner()
 
 
 def asked(event_id: str, question: str | None = None, **overrides: Any) -> FailureRecord:

@@ -28,22 +28,6 @@ from tests.harvest_data import failure, write_failures
 DAY = "date=2026-11-25/service=support-chat"
 
 
-@pytest.fixture
-def location(tmp_path: Path) -> Path:
-    """The harvest root of a test."""
-    return tmp_path / "harvest"
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, location: Path) -> CliRunner:
-    """A CLI runner whose harvest.location is the test's (no other DRIFTNET_* variable)."""
-    for name in list(os.environ):
-        if name.startswith("DRIFTNET_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DRIFTNET_HARVEST__LOCATION", str(location))
-    return CliRunner()
-
-
 def count(harvest: Harvest, view: str = "failures", where: str = "true") -> int:
     """Rows of ``view`` matching ``where``."""
     value = harvest.run(f"select count(*) as n from {view} where {where}").to_pylist()[0]["n"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from kafka import KafkaProducer
 from moto.server import ThreadedMotoServer
 
 from storage.maintenance import compact, delete_where
@@ -19,7 +18,7 @@ from storage.settings import HarvestSettings
 from streams.cli import cli
 from streams.topics import create_topics
 from tests.kafka_helpers import WorkerProcess, stream_settings, unique_topics
-from tests.test_sink import make_records, wait_for_rows
+from tests.test_sink import make_records, produce_records, wait_for_rows
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +52,7 @@ def test_sink_writes_to_s3_and_queries_compaction_and_deletion_work_there(
     settings = settings.model_copy(update={"harvest": harvest_settings})
     create_topics(settings.kafka, settings.topics.by_role())
     records = make_records(300)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    try:
-        for record in records:
-            producer.send(settings.topics.failures.name, value=record.model_dump_json().encode())
-        producer.flush()
-    finally:
-        producer.close()
+    produce_records(kafka_bootstrap, settings.topics.failures.name, records)
     with WorkerProcess(settings, tmp_path / "sink.log", command="sink") as sink:
         ids = wait_for_rows(settings, len(records), timeout_s=60)
         assert sink.stop() == 0, sink.log

@@ -64,6 +64,17 @@ def sink_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     return settings
 
 
+def produce_records(bootstrap: str, topic: str, records: list[FailureRecord]) -> None:
+    """Put ``records`` on ``topic`` as the worker would (JSON values), acknowledged."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for record in records:
+            producer.send(topic, value=record.model_dump_json().encode())
+        producer.flush()
+    finally:
+        producer.close()
+
+
 def harvested_ids(settings: Settings) -> list[str]:
     table = Harvest.at(settings.harvest.location).run("SELECT record_id FROM failures")
     return [str(value) for value in table.column("record_id").to_pylist()]
@@ -220,13 +231,7 @@ def test_an_unwritable_harvest_is_retried_and_nothing_is_lost(
     harvest.mkdir(parents=True)
     blocker = harvest / "date=2026-11-24"
     blocker.write_text("not a folder")  # makes every write into that date fail
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    try:
-        for record in records:
-            producer.send(settings.topics.failures.name, value=record.model_dump_json().encode())
-        producer.flush()
-    finally:
-        producer.close()
+    produce_records(kafka_bootstrap, settings.topics.failures.name, records)
     with WorkerProcess(settings, tmp_path / "sink.log", command="sink") as sink:
         sink.wait_for("cannot write harvest file", timeout_s=60)
         assert "offsets not committed, nothing lost" in sink.log
