@@ -83,9 +83,9 @@ def broker(port: int, host: str) -> None:
         embedded.start()
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)  # before "ready": a caller may stop it at once
     try:
+        click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
         code = embedded.wait()
     except KeyboardInterrupt:
         code = 0
