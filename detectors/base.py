@@ -96,8 +96,12 @@ class WindowedDetector(Detector, Generic[S]):
             findings += self.judge(window, current, [self.summarize(baseline)], "baseline")
         findings += self.judge_absolute(window, current)
         self._findings = tuple(findings)
-        self._history.append(current)
+        self._history.append(self.remember(current))
         return self
+
+    def remember(self, summary: S) -> S:
+        """What of a window's summary goes into the reference (all of it by default)."""
+        return summary
 
     def judge_absolute(self, window: Partial, current: S) -> list[Finding]:
         """Findings against absolute limits (SLOs, budgets); none by default."""

@@ -30,6 +30,26 @@ def ks_two_sample(current: FloatArray, reference: FloatArray) -> tuple[float, fl
     return float(result.statistic), float(result.pvalue)
 
 
+def ks_statistic(current: FloatArray, reference: FloatArray) -> float:
+    """The two-sample KS statistic D alone, in numpy (no scipy call): the largest gap between
+    the two empirical CDFs. Cheap enough to screen every feature before testing it."""
+    a, b = np.sort(current), np.sort(reference)
+    points = np.concatenate([a, b])
+    gap = np.searchsorted(a, points, side="right") / len(a) - np.searchsorted(
+        b, points, side="right"
+    ) / len(b)
+    return float(np.abs(gap).max())
+
+
+def total_variation(current: Sequence[int], reference: Sequence[int]) -> float:
+    """Total variation distance between two count vectors' distributions (0 to 1)."""
+    a = np.asarray(current, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.sum() == 0 or b.sum() == 0:
+        return 0.0
+    return float(0.5 * np.abs(a / a.sum() - b / b.sum()).sum())
+
+
 def chi_square_counts(current: Sequence[int], reference: Sequence[int]) -> tuple[float, float]:
     """Chi-squared test of homogeneity on two count vectors over the same categories:
     (total variation distance between the two distributions, p-value)."""
