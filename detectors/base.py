@@ -90,14 +90,34 @@ class WindowedDetector(Detector, Generic[S]):
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         current = self.summarize(window)
         findings: list[Finding] = []
-        if len(self._history) >= self.settings.min_reference_windows:
-            findings += self.judge(window, current, list(self._history), "trailing")
+        history = list(self._history)
+        if len(history) >= self.settings.min_reference_windows:
+            findings += self.judge(window, current, history, "trailing")
+            if not findings and len(history) > self.settings.min_reference_windows:
+                findings += self._judge_two_windows(window, current, history)
         if baseline is not None:
             findings += self.judge(window, current, [self.summarize(baseline)], "baseline")
         findings += self.judge_absolute(window, current)
         self._findings = tuple(findings)
         self._history.append(self.remember(current))
         return self
+
+    def combine(self, earlier: S, later: S) -> S | None:
+        """Two consecutive windows' summaries as one, for detectors whose summaries add up
+        (counts); None (the default) when they do not."""
+        return None
+
+    def _judge_two_windows(self, window: Partial, current: S, history: list[S]) -> list[Finding]:
+        """A change too small to prove in one window is often clear in two: when summaries add
+        up, the last two windows are also tested together against the windows before them
+        (each test at ``alpha``, so the false-positive rate is at most twice it)."""
+        both = self.combine(history[-1], current)
+        if both is None:
+            return []
+        found = self.judge(window, both, history[:-1], "trailing")
+        return [
+            f.model_copy(update={"message": f"{f.message}, over the last 2 windows"}) for f in found
+        ]
 
     def remember(self, summary: S) -> S:
         """What of a window's summary goes into the reference (all of it by default)."""

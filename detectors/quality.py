@@ -108,6 +108,9 @@ class Rate(WindowedDetector[tuple[int, int]]):
         hits, total = _COUNTERS[self.rate]
         return int(getattr(window, hits)), int(getattr(window, total))
 
+    def combine(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int]:
+        return earlier[0] + later[0], earlier[1] + later[1]
+
     def judge(
         self,
         window: Partial,
@@ -131,6 +134,10 @@ def _scores(window: Partial) -> dict[str, _Score]:
     return {name: _Score(s.n, s.total, s.squares, s.breaches) for name, s in window.scores.items()}
 
 
+def _combine(earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
+    return {name: _pool([earlier, later], name) for name in later}
+
+
 def _pool(reference: Sequence[dict[str, _Score]], name: str) -> _Score:
     parts = [r[name] for r in reference if name in r]
     return _Score(
@@ -151,6 +158,9 @@ class ScoreBreaches(WindowedDetector[dict[str, _Score]]):
 
     def summarize(self, window: Partial) -> dict[str, _Score]:
         return _scores(window)
+
+    def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
+        return _combine(earlier, later)
 
     def judge(
         self,
@@ -191,6 +201,9 @@ class ScoreMean(WindowedDetector[dict[str, _Score]]):
 
     def summarize(self, window: Partial) -> dict[str, _Score]:
         return _scores(window)
+
+    def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
+        return _combine(earlier, later)
 
     def judge(
         self,

@@ -66,11 +66,10 @@ def window_partial(
         return partial
     input_tokens = np.maximum(rng.lognormal(np.log(800), 0.8, n) * traffic.input_scale, 1)
     output_tokens = np.maximum(rng.lognormal(np.log(150), 0.6, n) * traffic.output_scale, 1)
-    latency = rng.lognormal(np.log(900), 0.4, n) * traffic.latency_scale
+    latency = (rng.lognormal(np.log(900), 0.4, n) + input_tokens * 0.2) * traffic.latency_scale
     latency = np.where(
         input_tokens >= 500, latency * traffic.latency_scale_above_500_tokens, latency
     )
-    latency += input_tokens * 0.2
     ttft = rng.lognormal(np.log(250), 0.3, n) * traffic.ttft_scale
     has_ttft = rng.random(n) < 0.8
     cost = (input_tokens * 2.5 + output_tokens * 10) / 1e6 * traffic.cost_scale
