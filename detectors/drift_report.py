@@ -41,7 +41,9 @@ class FullDriftResult:
     columns: tuple[ColumnDrift, ...]
     drifted_share: float
     dataset_drift: bool
-    html: str
+    html: str | None
+    """evidently's standalone HTML report (a few MB, scripts inlined); rendered when a column
+    drifted or when asked for, since that is when someone will look at it."""
 
     @property
     def drifted(self) -> tuple[ColumnDrift, ...]:
@@ -63,8 +65,9 @@ def _usable(request: FullCheckRequest) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-def full_drift_check(request: FullCheckRequest) -> FullDriftResult | None:
-    """Run evidently's DataDriftPreset on the request; None when no column has enough data."""
+def full_drift_check(request: FullCheckRequest, *, html: bool = False) -> FullDriftResult | None:
+    """Run evidently's DataDriftPreset on the request; None when no column has enough data.
+    The HTML report is rendered when a column drifted, or always with ``html=True``."""
     numeric, categorical = _usable(request)
     if not numeric and not categorical:
         return None
@@ -87,12 +90,15 @@ def full_drift_check(request: FullCheckRequest) -> FullDriftResult | None:
     methods = dict.fromkeys(numeric, settings.numeric_stattest) | dict.fromkeys(
         categorical, settings.categorical_stattest
     )
+    thresholds = dict.fromkeys(numeric, settings.numeric_threshold) | dict.fromkeys(
+        categorical, settings.categorical_threshold
+    )
     report = Report(
         [
             DataDriftPreset(
                 columns=columns,
                 per_column_method=dict(methods),
-                threshold=settings.stattest_threshold,
+                per_column_threshold=thresholds,
                 drift_share=settings.drift_share,
             )
         ]
@@ -107,15 +113,16 @@ def full_drift_check(request: FullCheckRequest) -> FullDriftResult | None:
             continue
         method = str(config["method"])
         score = float(metric["value"])
-        threshold = float(config.get("threshold") or settings.stattest_threshold)
+        column = str(config["column"])
+        threshold = float(config.get("threshold") or thresholds[column])
         drifted = score < threshold if method in P_VALUE_TESTS else score >= threshold
-        verdicts.append(ColumnDrift(str(config["column"]), method, score, threshold, drifted))
+        verdicts.append(ColumnDrift(column, method, score, threshold, drifted))
     share = sum(v.drifted for v in verdicts) / len(verdicts) if verdicts else 0.0
     return FullDriftResult(
         columns=tuple(verdicts),
         drifted_share=share,
         dataset_drift=share >= settings.drift_share,
-        html=snapshot.get_html_str(as_iframe=False),
+        html=snapshot.get_html_str(as_iframe=False) if html or share > 0 else None,
     )
 
 

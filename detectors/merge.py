@@ -161,17 +161,22 @@ class WindowMerge:
         first = pending[0] if pending else horizon
         if self._closed_until is not None:
             first = min(first, Window(self._closed_until, self._closed_until + self.spec.size_s))
-        oldest = horizon.start - (self.forget_after_windows - 1) * self.spec.size_s
-        if first.start < oldest:
-            first = Window(oldest, oldest + self.spec.size_s)
         closed: list[ClosedWindow] = []
-        for window in self.spec.windows_between(first, horizon):
+        window: Window | None = first
+        while window is not None and window.start <= horizon.start:
             closed.extend(self._close(window))
-        # partials older than the forget horizon are closed too, never left behind
-        for cohort, window in [k for k in self._partials if k[1].end <= first.start]:
-            closed.extend(self._close_one(cohort, window))
+            window = self._next_window(window, pending)
         self._closed_until = max(self._closed_until or horizon.end, horizon.end)
         return sorted(closed, key=lambda c: (c.window.start, c.cohort))
+
+    def _next_window(self, window: Window, pending: list[Window]) -> Window | None:
+        """The next window worth closing: the following one while a silent cohort may still be
+        reported in it, else the next one with partials (a gap of days costs nothing)."""
+        following = Window(window.end, window.end + self.spec.size_s)
+        reportable = self.forget_after_windows * self.spec.size_s
+        if self._last_seen and max(self._last_seen.values()) + reportable >= following.start:
+            return following
+        return next((w for w in pending if w.start >= following.start), None)
 
     def _close(self, window: Window) -> list[ClosedWindow]:
         with_data = {c for c, w in self._partials if w == window}
@@ -180,7 +185,7 @@ class WindowMerge:
         for cohort, seen in list(self._last_seen.items()):
             if cohort in with_data or seen >= window.start:
                 continue
-            if seen <= horizon:
+            if seen < horizon:
                 del self._last_seen[cohort]
                 continue
             closed.append(

@@ -108,7 +108,9 @@ class Rate(WindowedDetector[tuple[int, int]]):
         hits, total = _COUNTERS[self.rate]
         return int(getattr(window, hits)), int(getattr(window, total))
 
-    def combine(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int]:
+    def combine(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int] | None:
+        if later[1] < self.settings.quality.min_samples:
+            return None  # a window too thin to judge alone is not judged through its neighbour
         return earlier[0] + later[0], earlier[1] + later[1]
 
     def judge(
@@ -134,8 +136,11 @@ def _scores(window: Partial) -> dict[str, _Score]:
     return {name: _Score(s.n, s.total, s.squares, s.breaches) for name, s in window.scores.items()}
 
 
-def _combine(earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
-    return {name: _pool([earlier, later], name) for name in later}
+def _combine(
+    earlier: dict[str, _Score], later: dict[str, _Score], min_samples: int
+) -> dict[str, _Score]:
+    """Scores of two windows pooled, for the scores the later window has enough of alone."""
+    return {name: _pool([earlier, later], name) for name, s in later.items() if s.n >= min_samples}
 
 
 def _pool(reference: Sequence[dict[str, _Score]], name: str) -> _Score:
@@ -160,7 +165,7 @@ class ScoreBreaches(WindowedDetector[dict[str, _Score]]):
         return _scores(window)
 
     def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
-        return _combine(earlier, later)
+        return _combine(earlier, later, self.settings.quality.min_samples)
 
     def judge(
         self,
@@ -203,7 +208,7 @@ class ScoreMean(WindowedDetector[dict[str, _Score]]):
         return _scores(window)
 
     def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
-        return _combine(earlier, later)
+        return _combine(earlier, later, self.settings.quality.min_samples)
 
     def judge(
         self,

@@ -50,11 +50,8 @@ REGISTRY: Final[dict[str, Factory]] = {
 }
 
 
-class UnknownDetectorError(KeyError):
+class UnknownDetectorError(ValueError):
     """A detector name that is not registered; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def check_names(names: Iterable[str]) -> None:
