@@ -121,7 +121,8 @@ def test_cost_per_request_findings_point_at_the_costliest_events() -> None:
     findings = [detector.update(w).findings for w in windows][-1]
     (finding,) = findings
     assert finding.example_event_ids == windows[-1].example_ids("costliest")
-    assert finding.effect_size is not None and finding.effect_size > 2
+    assert finding.effect_size is not None
+    assert finding.effect_size > 2
 
 
 def test_a_finding_id_is_stable_and_distinguishes_references() -> None:

@@ -91,7 +91,8 @@ def test_names_are_versioned() -> None:
     for name in REGISTRY:
         family, *_, version = name.split(".")
         assert family in {"volume", "latency", "cost", "quality", "drift"}
-        assert version[0] == "v" and version[1:].isdigit()
+        assert version[0] == "v"
+        assert version[1:].isdigit()
 
 
 def test_cohort_detectors_run_the_enabled_ones_with_the_cohorts_settings() -> None:

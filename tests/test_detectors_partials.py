@@ -119,9 +119,9 @@ def test_reservoir_is_bounded_deterministic_and_uniform() -> None:
 def test_reservoir_merge_weights_parts_by_what_they_saw() -> None:
     """A part that saw 9x more events contributes about 9x more rows to the merged sample."""
     big, small = Reservoir(100, "big"), Reservoir(100, "small")
-    for i in range(9_000):
+    for _i in range(9_000):
         big.add(((1.0,), ()))
-    for i in range(1_000):
+    for _i in range(1_000):
         small.add(((0.0,), ()))
     merged = Reservoir.merged([big, small], 100, "m")
     ones = sum(row[0][0] == 1.0 for row in merged.rows)
