@@ -74,6 +74,8 @@ class FullCheckRequest:
     current: dict[str, list[Any]]
     settings: DriftSettings
     reference_kind: ReferenceKind
+    triggered: bool
+    """The cheap tier moved (else the check is on cadence): it goes first in the budget queue."""
     price_table_version: str | None = None
 
 
@@ -233,6 +235,7 @@ class DriftDetector(WindowedDetector[_Rows]):
             current=columns(self._rows(window)),
             settings=self.settings.drift,
             reference_kind=kind,
+            triggered=self.drift_detected,
             price_table_version=window.price_table_version if window.priced else None,
         )
 

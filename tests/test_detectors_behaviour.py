@@ -147,3 +147,32 @@ def test_importing_detectors_loads_neither_scipy_nor_evidently() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_full_check_queue_keeps_to_its_cpu_share() -> None:
+    """Checks run while the bucket is positive; an hour at 10% allows about 360 CPU seconds."""
+    from detectors.budget import FullCheckQueue
+
+    queue: FullCheckQueue[int] = FullCheckQueue(share=0.1, burst_s=5.0)
+    for i in range(10_000):
+        queue.push(i, triggered=False)
+    spent = 0.0
+    for second in range(3600):
+        while (request := queue.next(now=float(second))) is not None:
+            assert request >= 0
+            queue.charge(cpu_s=0.5, now=float(second))
+            spent += 0.5
+    assert 355 <= spent <= 370
+
+
+def test_full_check_queue_runs_triggered_checks_first_and_drops_old_cadence_ones() -> None:
+    """A check the cheap tier asked for jumps the queue; overflow drops cadence checks only."""
+    from detectors.budget import FullCheckQueue
+
+    queue: FullCheckQueue[str] = FullCheckQueue(max_pending=2)
+    queue.push("cadence-1", triggered=False)
+    queue.push("cadence-2", triggered=False)
+    queue.push("moved", triggered=True)
+    assert (queue.pending, queue.dropped) == (2, 1)
+    assert queue.next(now=0.0) == "moved"
+    assert queue.next(now=0.0) == "cadence-2"
