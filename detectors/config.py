@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from detectors.observation import Cohort
 
@@ -171,6 +171,10 @@ class DetectorSettings(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DetectorSettings:
+        """Frozen all the way down: a copy is the same object (10,000 cohorts share a few)."""
+        return self
+
     @model_validator(mode="after")
     def _enough_history(self) -> DetectorSettings:
         if self.min_reference_windows > self.reference_windows:
@@ -216,6 +220,9 @@ class DetectorsConfig(_Section):
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-service overrides of ``defaults`` (partial tables)."""
     cohorts: tuple[CohortOverride, ...] = ()
+    _effective: dict[tuple[str | None, tuple[int, ...]], DetectorSettings] = PrivateAttr(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _overrides_valid(self) -> DetectorsConfig:
@@ -237,13 +244,19 @@ class DetectorsConfig(_Section):
         return self
 
     def for_cohort(self, cohort: Cohort) -> DetectorSettings:
-        """The effective settings of ``cohort``."""
-        merged = self.defaults.model_dump()
-        service_override = self.services.get(cohort[0])
-        if service_override:
-            merged = _deep_merge(merged, service_override)
+        """The effective settings of ``cohort``; cohorts with the same overrides share one
+        object (a detector keeps a reference to its settings)."""
         key = "/".join(cohort)
-        for rule in self.cohorts:
-            if fnmatchcase(key, rule.pattern):
-                merged = _deep_merge(merged, rule.settings)
-        return DetectorSettings.model_validate(merged)
+        matching = tuple(i for i, rule in enumerate(self.cohorts) if fnmatchcase(key, rule.pattern))
+        service = cohort[0] if self.services.get(cohort[0]) else None
+        cached = self._effective.get((service, matching))
+        if cached is not None:
+            return cached
+        merged = self.defaults.model_dump()
+        if service is not None:
+            merged = _deep_merge(merged, self.services[service])
+        for index in matching:
+            merged = _deep_merge(merged, self.cohorts[index].settings)
+        settings = DetectorSettings.model_validate(merged)
+        self._effective[(service, matching)] = settings
+        return settings

@@ -55,6 +55,8 @@ class _Summary:
 class PerRequest(WindowedDetector[_Summary]):
     """Mean cost (USD) or input/output tokens per request vs the reference."""
 
+    __slots__ = ("metric", "name")
+
     def __init__(
         self, metric: PerRequestMetric = "cost_usd", settings: DetectorSettings | None = None
     ) -> None:
@@ -116,6 +118,8 @@ class PerRequest(WindowedDetector[_Summary]):
 
 class SpendPerHour(WindowedDetector[float]):
     """The window's spend, as USD per hour, vs a budget and vs the reference."""
+
+    __slots__ = ()
 
     name = "cost.spend_per_hour.v1"
 

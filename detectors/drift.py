@@ -83,6 +83,8 @@ class DriftDetector(WindowedDetector[_Rows]):
     """Drift of the sampled numeric and categorical features vs the trailing windows (or the
     baseline cohort's window)."""
 
+    __slots__ = ("_full_check", "_since_full_check", "_vocabulary")
+
     name = "drift.features.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
@@ -114,17 +116,15 @@ class DriftDetector(WindowedDetector[_Rows]):
         return code
 
     def _rows(self, window: Partial) -> _Rows:
-        rows = window.reservoir.rows
-        numeric = np.array(
-            [[np.nan if v is None else v for v in n] for n, _ in rows], dtype=np.float32
-        ).reshape(len(rows), len(NUMERIC_FEATURES))
+        reservoir = window.reservoir
+        numeric = reservoir.numeric[: reservoir.size]
         codes = np.array(
             [
                 [self._code(name, value) for name, value in zip(window.categorical, c, strict=True)]
-                for _, c in rows
+                for c in reservoir.categorical
             ],
             dtype=np.int16,
-        ).reshape(len(rows), len(window.categorical))
+        ).reshape(reservoir.size, len(window.categorical))
         return _Rows(numeric, codes)
 
     def summarize(self, window: Partial) -> _Rows:

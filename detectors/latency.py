@@ -52,6 +52,8 @@ class _Summary:
 class LatencyQuantile(WindowedDetector[_Summary]):
     """One latency quantile (p50, p95, p99 of ``latency_ms``, or p95 of ``ttft_ms``)."""
 
+    __slots__ = ("_feature", "_metric", "name", "quantile")
+
     def __init__(
         self, quantile: Quantile = "p95", settings: DetectorSettings | None = None
     ) -> None:
@@ -141,6 +143,8 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
     """Median latency per input-token bucket vs the reference: exposes input-size sensitivity
     (only long prompts got slower) that a cohort-wide quantile averages away."""
 
+    __slots__ = ()
+
     name = "latency.by_input_size.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
@@ -149,10 +153,10 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
     def _per_bucket(self, window: Partial) -> list[list[float]]:
         edges = window.settings.input_size_buckets
         buckets: list[list[float]] = [[] for _ in range(len(edges) + 1)]
-        for numeric, _ in window.reservoir.rows:
-            latency, tokens = numeric[_LATENCY], numeric[_INPUT]
-            if latency is not None and tokens is not None:
-                buckets[bisect.bisect_right(edges, tokens)].append(latency)
+        sample = window.reservoir.numeric[: window.reservoir.size]
+        for latency, tokens in zip(sample[:, _LATENCY], sample[:, _INPUT], strict=True):
+            if not (np.isnan(latency) or np.isnan(tokens)):
+                buckets[bisect.bisect_right(edges, tokens)].append(float(latency))
         return buckets
 
     def summarize(self, window: Partial) -> _Buckets:

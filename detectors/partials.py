@@ -127,7 +127,11 @@ class Partial:
             categorical=BUILTIN_CATEGORICAL + settings.attributes,
             sketches={name: Sketch(settings.sketch_relative_accuracy) for name in SKETCHED},
             by_input_size=[[0, 0.0] for _ in range(len(settings.input_size_buckets) + 1)],
-            reservoir=Reservoir(settings.reservoir_size, _reservoir_seed(cohort, window, source)),
+            reservoir=Reservoir(
+                settings.reservoir_size,
+                _reservoir_seed(cohort, window, source),
+                len(NUMERIC_FEATURES),
+            ),
             examples=WorstExamples(settings.top_k),
         )
 
@@ -236,13 +240,13 @@ class Partial:
 
     def numeric_column(self, name: str) -> list[float]:
         """The sampled values of one numeric feature (missing ones left out)."""
-        index = NUMERIC_FEATURES.index(name)
-        return [v for v in (row[0][index] for row in self.reservoir.rows) if v is not None]
+        values: list[float] = self.reservoir.numeric_column(NUMERIC_FEATURES.index(name)).tolist()
+        return values
 
     def categorical_column(self, name: str) -> list[str]:
         """The sampled values of one categorical feature (missing ones left out)."""
         index = self.categorical.index(name)
-        return [v for v in (row[1][index] for row in self.reservoir.rows) if v is not None]
+        return [v for v in (row[index] for row in self.reservoir.categorical) if v is not None]
 
     def example_ids(self, kind: str, limit: int = 5) -> tuple[str, ...]:
         """Ids of the worst examples of ``kind`` (``slowest``, ``costliest``, ``failed``)."""
@@ -294,7 +298,9 @@ class Partial:
         }
         partial.sketches = {name: Sketch.from_dict(d) for name, d in data["sketches"].items()}
         partial.by_input_size = [[int(n), float(s)] for n, s in data["by_input_size"]]
-        partial.reservoir = Reservoir.from_dict(data["reservoir"], settings.reservoir_size)
+        partial.reservoir = Reservoir.from_dict(
+            data["reservoir"], settings.reservoir_size, len(NUMERIC_FEATURES)
+        )
         partial.examples = WorstExamples.from_dict(data["examples"], settings.top_k)
         return partial
 

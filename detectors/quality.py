@@ -95,6 +95,8 @@ class Rate(WindowedDetector[tuple[int, int]]):
     """One rate of bad outcomes: errors, refusals, empty, truncated or invalid-JSON outputs
     (per event), or negative feedback (per rated event)."""
 
+    __slots__ = ("name", "rate")
+
     def __init__(
         self, rate: RateName = "error_rate", settings: DetectorSettings | None = None
     ) -> None:
@@ -156,6 +158,8 @@ def _pool(reference: Sequence[dict[str, _Score]], name: str) -> _Score:
 class ScoreBreaches(WindowedDetector[dict[str, _Score]]):
     """Share of scored events beyond their configured threshold, per score."""
 
+    __slots__ = ()
+
     name = "quality.score_breach_rate.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
@@ -198,6 +202,8 @@ def _variance(score: _Score) -> float:
 class ScoreMean(WindowedDetector[dict[str, _Score]]):
     """Mean of each evaluation score vs the reference (a drop is the regression; scores where
     lower is better are judged by their breach rate instead)."""
+
+    __slots__ = ()
 
     name = "quality.score_mean.v1"
 

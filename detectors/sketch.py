@@ -21,6 +21,9 @@ from ddsketch import LogarithmicMapping
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.store import DenseStore
 
+CHUNK = 16
+"""Bins are allocated 16 at a time (ddsketch's default is 128: mostly empty for one window)."""
+
 
 class Sketch:
     """Non-negative values (latency, tokens, cost) in a DDSketch; zero is counted apart."""
@@ -29,11 +32,11 @@ class Sketch:
 
     def __init__(self, relative_accuracy: float = 0.02) -> None:
         self.relative_accuracy = relative_accuracy
-        self._store = DenseStore()
+        self._store = DenseStore(chunk_size=CHUNK)
         self._ddsketch = BaseDDSketch(
             mapping=LogarithmicMapping(relative_accuracy),
             store=self._store,
-            negative_store=DenseStore(),
+            negative_store=DenseStore(chunk_size=CHUNK),
             zero_count=0.0,
         )
 
@@ -69,14 +72,14 @@ class Sketch:
     def from_dict(cls, data: dict[str, Any]) -> Sketch:
         """The inverse of :meth:`to_dict`."""
         sketch = cls(float(data["relative_accuracy"]))
-        store = DenseStore()
+        store = DenseStore(chunk_size=CHUNK)
         for key, count in data["bins"]:
             store.add(int(key), float(count))
         sketch._store = store
         sketch._ddsketch = BaseDDSketch(
             mapping=LogarithmicMapping(sketch.relative_accuracy),
             store=store,
-            negative_store=DenseStore(),
+            negative_store=DenseStore(chunk_size=CHUNK),
             zero_count=float(data["zeros"]),
         )
         return sketch

@@ -36,6 +36,8 @@ from detectors.stats import poisson_high_p, poisson_low_p
 class VolumeDrop(WindowedDetector[int]):
     """Fewer events than the reference, down to none at all."""
 
+    __slots__ = ()
+
     name = "volume.drop.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
@@ -78,6 +80,8 @@ class VolumeDrop(WindowedDetector[int]):
 
 class VolumeSpike(WindowedDetector[int]):
     """Many more events than the reference."""
+
+    __slots__ = ()
 
     name = "volume.spike.v1"
 
