@@ -144,7 +144,7 @@ class DriftSettings(_Section):
     min_statistic: float = Field(0.15, gt=0, le=1)
     """...and the smallest KS statistic / total variation distance that counts."""
     min_samples: int = Field(50, gt=0)
-    full_check_every_windows: int = Field(120, gt=0)
+    full_check_every_windows: int = Field(180, gt=0)
     """Run the evidently check at least this often, and whenever the cheap tier moves."""
     numeric_stattest: NumericStatTest = "ks"
     numeric_threshold: float = Field(1e-4, gt=0)

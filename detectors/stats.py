@@ -1,6 +1,6 @@
 """The statistical tests detectors use, on plain numbers and arrays. scipy is imported lazily.
 
->>> round(proportion_increase_p(30, 100, 100, 1000), 6) < 1e-3  # 30% now vs 10% before
+>>> proportion_increase_p(30, 100, 100, 1000) < 1e-3  # 30% now vs 10% before
 True
 """
 
@@ -65,15 +65,15 @@ def chi_square_counts(current: Sequence[int], reference: Sequence[int]) -> tuple
 
 
 def proportion_increase_p(hits: int, n: int, ref_hits: int, ref_n: int) -> float:
-    """One-sided two-proportion z-test (pooled): p-value that the current rate is higher."""
+    """One-sided Fisher exact test: p-value that the current rate is higher than the
+    reference's. Exact, because bad outcomes are rare: at 1% of 200 events the normal
+    approximation of a z-test fired on 1% of stationary windows at alpha 1e-3."""
     if n == 0 or ref_n == 0:
         return 1.0
-    pooled = (hits + ref_hits) / (n + ref_n)
-    if pooled in (0.0, 1.0):
-        return 1.0
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / ref_n))
-    z = (hits / n - ref_hits / ref_n) / se
-    return 0.5 * math.erfc(z / math.sqrt(2))
+    from scipy.stats import fisher_exact
+
+    table = [[hits, n - hits], [ref_hits, ref_n - ref_hits]]
+    return float(fisher_exact(table, alternative="greater").pvalue)
 
 
 def mean_decrease_p(

@@ -40,14 +40,14 @@ STEPS: Final[dict[str, Traffic]] = {
     "quality.empty_rate.v1": STATIONARY.step(empty_rate=0.06),
     "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.07),
     "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.06),
-    "quality.negative_feedback_rate.v1": STATIONARY.step(negative_feedback_rate=0.25),
+    "quality.negative_feedback_rate.v1": STATIONARY.step(negative_feedback_rate=0.30),
     "quality.score_breach_rate.v1": STATIONARY.step(breach_rate=0.13),
     "quality.score_mean.v1": STATIONARY.step(score_shift=0.1),
     "drift.features.v1": STATIONARY.step(input_scale=2.0),
 }
 """The step each detector must catch: +30% latency, +5 points of an event rate, cost x2, input
 length x2, traffic to zero or x5. Rates of rarer denominators need bigger steps to be provable
-at alpha 1e-3 within 2 windows: negative feedback +15 points (about 100 rated events a window),
+at alpha 1e-3 within 2 windows: negative feedback +20 points (about 100 rated events a window),
 score breaches +8 points."""
 
 
