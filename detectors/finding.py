@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
 Severity = Literal["warning", "critical"]
 ReferenceKind = Literal["trailing", "baseline", "absolute"]
@@ -42,6 +42,14 @@ class Finding(BaseModel):
     """Which worst examples of the aggregate back the finding (slowest, costliest, failed)."""
     price_table_version: str | None = None
     """Set when some costs of the window were priced from the price table."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_id(cls, data: Any) -> Any:
+        """A finding read back from JSON carries its id; it is derived, so it is dropped."""
+        if isinstance(data, dict) and "finding_id" in data:
+            return {k: v for k, v in data.items() if k != "finding_id"}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -158,7 +158,8 @@ def test_findings_name_cohort_window_and_evidence(name: str) -> None:
     assert finding.cohort == windows[0].cohort
     assert finding.window_end - finding.window_start == 60
     assert finding.message
-    again = Finding.model_validate_json(finding.model_dump_json(exclude={"finding_id"}))
+    again = Finding.model_validate_json(finding.model_dump_json())
+    assert again == finding
     assert again.finding_id == finding.finding_id
     if finding.example_kind is not None and finding.example_kind != "failed":
         assert finding.example_event_ids
