@@ -55,7 +55,7 @@ _COUNTERS: Final[dict[str, tuple[str, str]]] = {
 
 
 def _rate_finding(
-    detector: WindowedDetector[object] | Rate | ScoreBreaches,
+    detector: Rate | ScoreBreaches,
     window: Partial,
     metric: str,
     counts: tuple[int, int],
