@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint lock bench-core bench-stream bench-sink clean
+.PHONY: help demo test lint lock bench-core bench-stream bench-sink bench-detectors clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ bench-core: $(STAMP) ## Hot-path throughput (decode, rules) on one core, as a ra
 
 bench-stream: $(STAMP) ## Publisher, raw consumer and worker rates on the embedded broker, same run
 	$(BIN)/python -m bench.stream_throughput
+
+bench-detectors: $(STAMP) ## Detector memory per cohort at 10,000 cohorts, drift CPU per minute at 1,000
+	$(BIN)/python -m bench.detectors_memory
 
 bench-sink: $(STAMP) ## Parquet sink rows/s on the embedded broker, as a ratio to a raw consumer
 	$(BIN)/python -m bench.sink_throughput

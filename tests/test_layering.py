@@ -14,6 +14,26 @@ IO_MODULES = ("faust", "aiokafka", "kafka", "slack_sdk", "duckdb", "pyarrow", "t
     "module",
     [
         "detectors",
+        "detectors.windows",
+        "detectors.observation",
+        "detectors.sketch",
+        "detectors.samples",
+        "detectors.partials",
+        "detectors.merge",
+        "detectors.config",
+        "detectors.finding",
+        "detectors.stats",
+        "detectors.base",
+        "detectors.volume",
+        "detectors.latency",
+        "detectors.cost",
+        "detectors.quality",
+        "detectors.drift",
+        "detectors.drift_report",
+        "detectors.budget",
+        "detectors.registry",
+        "detectors.cohort",
+        "streams.observations",
         "harvest.rules",
         "harvest.records",
         "harvest.redaction",
@@ -37,3 +57,15 @@ def test_pure_modules_import_no_io_library(module: str) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"{module} pulls in {done.stdout.strip()}"
+
+
+def test_detectors_import_neither_streams_nor_harvest() -> None:
+    """detectors/ is the inner room: the event contract reaches it only as Observations."""
+    code = (
+        "import sys, pkgutil, importlib, detectors\n"
+        "for m in pkgutil.iter_modules(detectors.__path__, 'detectors.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('streams', 'harvest'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"detectors pulls in {done.stdout.strip()}"

@@ -59,3 +59,12 @@ def test_dlq_header_table_matches_the_code() -> None:
     documented = set(re.findall(r"`(?:driftnet\.dlq)?\.([a-z_0-9]+)`", section))
     assert names <= documented
     assert {"field", "batch_index"} <= documented
+
+
+def test_detector_table_lists_every_registered_detector() -> None:
+    """The README's detector table names exactly the registered detectors."""
+    from detectors.registry import REGISTRY
+
+    table = README.split("<!-- detectors:start -->")[1].split("<!-- detectors:end -->")[0]
+    listed = set(re.findall(r"`([a-z_]+\.[a-z0-9_]+\.v\d+)`", table))
+    assert listed == set(REGISTRY)

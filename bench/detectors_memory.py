@@ -1,0 +1,132 @@
+"""Detector state per cohort at 10,000 cohorts, and drift CPU per minute at 1,000 cohorts.
+
+Memory: every registered detector of a cohort, its reference full (10 trailing windows of
+about 200 events each), plus the cohort's open merged window (a Partial with its sketches,
+reservoir and worst examples), measured as the process's resident-memory growth. 200 cohorts
+are fed distinct seeded windows; the other cohorts are deep copies of them (same sizes).
+
+Drift CPU (process CPU time, one core): the cheap tier on 1,000 cohorts' windows (every window,
+i.e. per minute with 60 s windows), and the evidently tier per report, scaled to the default
+cadence (every ``full_check_every_windows`` windows) plus the reports the cheap tier triggers.
+
+Usage: python -m bench.detectors_memory [--cohorts 10000] [--drift-cohorts 1000] [--reports 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import gc
+import time
+
+from detectors.cohort import CohortDetectors
+from detectors.config import DetectorSettings
+from detectors.drift import DriftDetector, FullCheckRequest
+from detectors.partials import Partial
+from tests.detector_streams import stream
+
+DISTINCT = 200
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * 4096
+
+
+def _cohort(i: int) -> tuple[str, str, str, str]:
+    return (f"service-{i % 97}", "production", f"release-{i}", "baseline")
+
+
+def _filled(i: int, windows: list[Partial], settings: DetectorSettings) -> CohortDetectors:
+    cohort = _cohort(i)
+    watch = CohortDetectors(cohort, settings)
+    for window in windows:
+        watch.update(dataclasses.replace(window, cohort=cohort))
+    return watch
+
+
+def memory_per_cohort(cohorts: int) -> float:
+    """Resident bytes per cohort: detectors with a full reference + one open merged window."""
+    settings = DetectorSettings()
+    pool = [stream(seed, settings.reference_windows + 1) for seed in range(DISTINCT)]
+    gc.collect()
+    before = _rss_bytes()
+    kept: list[tuple[CohortDetectors, Partial]] = []
+    for i in range(cohorts):
+        windows = pool[i % DISTINCT]
+        if i < DISTINCT:
+            watch = _filled(i, windows[:-1], settings)
+            open_window = Partial.from_dict(windows[-1].to_dict())
+        else:
+            watch, open_window = copy.deepcopy(kept[i % DISTINCT])
+        kept.append((watch, open_window))
+    gc.collect()
+    grown = _rss_bytes() - before
+    pool_size = sum(len(p) for p in pool)
+    print(
+        f"  ({len(kept):,} cohorts held; {pool_size:,} input windows were alive before and after)"
+    )
+    return grown / cohorts
+
+
+def drift_cpu(cohorts: int, reports: int) -> None:
+    """Print the cheap tier's and the evidently tier's CPU per minute at ``cohorts`` cohorts."""
+    settings = DetectorSettings()
+    windows = stream(7, 50)
+    detectors = [DriftDetector(settings) for _ in range(cohorts)]
+    for d, detector in enumerate(detectors):  # fill the references (not timed)
+        for w in range(settings.reference_windows):
+            detector.update(windows[(d + w) % 40])
+    start = time.process_time()
+    triggered = 0
+    for d, detector in enumerate(detectors):
+        triggered += detector.update(windows[40 + d % 10]).drift_detected
+    cheap = time.process_time() - start
+
+    from detectors.drift_report import full_drift_check
+
+    requests: list[FullCheckRequest] = []
+    for detector in detectors[:reports]:
+        detector.settings = settings.model_copy(
+            update={"drift": settings.drift.model_copy(update={"full_check_every_windows": 1})}
+        )
+        detector.update(windows[45])
+        if detector.full_check is not None:
+            requests.append(detector.full_check)
+    full_drift_check(requests[0])  # warm up: imports and first-call caches
+    start = time.process_time()
+    for request in requests:
+        full_drift_check(request)
+    per_report = (time.process_time() - start) / len(requests)
+    cadence = settings.drift.full_check_every_windows
+    scheduled = cohorts / cadence
+    full = (scheduled + triggered) * per_report
+    print(f"  cheap tier: {cheap:.2f} CPU s per minute ({cheap / cohorts * 1e3:.2f} ms a cohort)")
+    print(
+        f"  evidently:  {per_report:.2f} CPU s a report x ({scheduled:.1f} on cadence every "
+        f"{cadence} windows + {triggered} triggered) = {full:.2f} CPU s per minute"
+    )
+    total = cheap + full
+    print(f"  total:      {total:.2f} CPU s per minute = {total / 60:.1%} of one core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cohorts", type=int, default=10_000)
+    parser.add_argument("--drift-cohorts", type=int, default=1_000)
+    parser.add_argument("--reports", type=int, default=10)
+    args = parser.parse_args()
+    print(f"memory at {args.cohorts:,} cohorts (every registered detector, full reference):")
+    per_cohort = memory_per_cohort(args.cohorts)
+    print(
+        f"  {per_cohort / 1024:.1f} KiB per cohort -> "
+        f"{per_cohort * args.cohorts / 2**20:,.0f} MiB for {args.cohorts:,} cohorts"
+    )
+    print(f"drift CPU at {args.drift_cohorts:,} cohorts, 60 s windows:")
+    drift_cpu(args.drift_cohorts, args.reports)
+
+
+if __name__ == "__main__":
+    main()

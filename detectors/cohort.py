@@ -1,0 +1,62 @@
+"""Every enabled detector of one cohort, fed together: what the merge stage calls per window.
+
+>>> from detectors.config import DetectorsConfig
+>>> from detectors.partials import Partial
+>>> from detectors.windows import Window
+>>> cohort = ("chat", "production", "r1", "canary")
+>>> watch = CohortDetectors.of(DetectorsConfig(), cohort)
+>>> watch.update(Partial.empty(cohort, Window(0, 60), "*"))
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from detectors.base import Detector
+from detectors.config import DetectorsConfig, DetectorSettings
+from detectors.drift import DriftDetector, FullCheckRequest
+from detectors.finding import Finding
+from detectors.observation import Cohort
+from detectors.partials import Partial
+from detectors.registry import REGISTRY, check_names, create
+
+
+class CohortDetectors:
+    """The detectors watching one cohort, by registered name."""
+
+    def __init__(
+        self, cohort: Cohort, settings: DetectorSettings, names: Sequence[str] | None = None
+    ) -> None:
+        names = list(REGISTRY) if names is None else list(names)
+        check_names(names)
+        self.cohort = cohort
+        self.settings = settings
+        self.names = tuple(names)
+        self.detectors: dict[str, Detector] = {name: create(name, settings) for name in names}
+
+    @classmethod
+    def of(cls, config: DetectorsConfig, cohort: Cohort) -> CohortDetectors:
+        """The cohort's detectors with its effective settings (defaults + overrides)."""
+        return cls(cohort, config.for_cohort(cohort), config.enabled)
+
+    def update(self, window: Partial, baseline: Partial | None = None) -> list[Finding]:
+        """Judge one closed window (and the baseline cohort's same window, for a canary)."""
+        if window.cohort != self.cohort:
+            raise ValueError(f"window of {window.cohort} fed to the detectors of {self.cohort}")
+        return [f for d in self.detectors.values() for f in d.update(window, baseline).findings]
+
+    @property
+    def full_checks(self) -> list[FullCheckRequest]:
+        """evidently checks the last update asks for (run them with
+        :func:`detectors.drift_report.full_drift_check`, in another process)."""
+        return [
+            d.full_check
+            for d in self.detectors.values()
+            if isinstance(d, DriftDetector) and d.full_check is not None
+        ]
+
+    def reset(self) -> None:
+        """Forget every window of every detector."""
+        for detector in self.detectors.values():
+            detector.reset()

@@ -1,0 +1,262 @@
+"""Detector settings: defaults, per-service and per-cohort-pattern overrides, and the price table.
+
+Overrides inherit every key they leave out, section by section::
+
+    [detectors.defaults.latency]
+    slo_p95_ms = 8000
+
+    [detectors.services.invoice-extractor.latency]
+    slo_p95_ms = 30000          # the rest of [latency] comes from the defaults
+
+    [[detectors.cohorts]]
+    pattern = "support-chat/production/*/canary"   # fnmatch on service/environment/release/variant
+    quality = { min_delta = 0.01 }
+
+The effective settings of a cohort are the defaults, then its service's override, then every
+matching cohort pattern in order (later wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from detectors.observation import Cohort
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Section(BaseModel):
+    model_config = _STRICT
+
+
+class WindowSettings(_Section):
+    """Event-time windows (see :mod:`detectors.windows`)."""
+
+    size_s: int = Field(60, gt=0)
+    allowed_lateness_s: float = Field(10.0, ge=0)
+    idle_timeout_s: float = Field(30.0, gt=0)
+    """Wall-clock seconds without watermark progress after which a source stops holding
+    windows open (and, when every source is that quiet, the last windows close)."""
+    forget_after_windows: int = Field(60, gt=0)
+    """A cohort silent for this many windows is no longer reported (as zero traffic)."""
+
+
+class AggregateSettings(_Section):
+    """What a window partial keeps besides counts and sums."""
+
+    sketch_relative_accuracy: float = Field(0.02, gt=0, lt=1)
+    """DDSketch relative error of every quantile (latency, ttft, tokens, cost)."""
+    reservoir_size: int = Field(128, gt=0, le=10_000)
+    """Events sampled per window (numeric and categorical features, for tests and drift)."""
+    top_k: int = Field(5, ge=0, le=100)
+    """Full records kept per kind of worst example (slowest, costliest, failed)."""
+    attributes: tuple[str, ...] = ()
+    """Event attributes watched for drift as categorical features (low cardinality)."""
+    input_size_buckets: tuple[int, ...] = (500, 2_000, 8_000)
+    """Input-token bucket edges for latency by input size."""
+
+
+class PriceEntry(_Section):
+    """Price of one model, in USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class PriceTable(_Section):
+    """Prices for events that carry no ``cost_usd``; its version is recorded on cost findings."""
+
+    version: str = "unset"
+    models: dict[str, PriceEntry] = Field(default_factory=dict)
+
+    def price(
+        self, model: str | None, input_tokens: int | None, output_tokens: int | None
+    ) -> float | None:
+        """The cost of a call, or None when the model is not in the table or no tokens are known."""
+        entry = self.models.get(model) if model is not None else None
+        if entry is None or (input_tokens is None and output_tokens is None):
+            return None
+        return (
+            (input_tokens or 0) * entry.input_per_mtok
+            + (output_tokens or 0) * entry.output_per_mtok
+        ) / 1e6
+
+
+class VolumeSettings(_Section):
+    """Traffic vs the cohort's reference (Poisson tests on the window count)."""
+
+    drop_ratio: float = Field(0.5, gt=0, lt=1)
+    """A drop fires when the count is below ``drop_ratio`` x the reference mean."""
+    spike_ratio: float = Field(3.0, gt=1)
+    alpha: float = Field(1e-4, gt=0, lt=1)
+    min_reference_mean: float = Field(5.0, gt=0)
+    """Below this mean per window the cohort is too thin to judge."""
+
+
+class LatencySettings(_Section):
+    """Latency quantiles vs absolute SLOs and vs the reference."""
+
+    slo_p50_ms: float | None = Field(None, gt=0)
+    slo_p95_ms: float | None = Field(None, gt=0)
+    slo_p99_ms: float | None = Field(None, gt=0)
+    slo_ttft_p95_ms: float | None = Field(None, gt=0)
+    relative_increase: float = Field(0.2, gt=0)
+    """A quantile this much above the reference's (0.2 = +20%) is a candidate..."""
+    alpha: float = Field(1e-3, gt=0, lt=1)
+    """...confirmed when a one-sided Mann-Whitney U test on the samples gives p below alpha."""
+    min_samples: int = Field(30, gt=0)
+
+
+class CostSettings(_Section):
+    """Cost and tokens per request, spend per hour vs a budget and vs the reference."""
+
+    budget_usd_per_hour: float | None = Field(None, gt=0)
+    relative_increase: float = Field(0.5, gt=0)
+    alpha: float = Field(1e-3, gt=0, lt=1)
+    min_samples: int = Field(30, gt=0)
+
+
+class QualitySettings(_Section):
+    """Rates of bad outcomes vs the reference (one-sided two-proportion tests)."""
+
+    min_delta: float = Field(0.02, gt=0, lt=1)
+    """Smallest increase of a rate (absolute, 0.02 = 2 points) worth a finding."""
+    score_min_delta: float = Field(0.05, gt=0)
+    """Smallest drop of a mean score worth a finding."""
+    alpha: float = Field(1e-3, gt=0, lt=1)
+    min_samples: int = Field(50, gt=0)
+    """Events (or rated events, or scored events) needed in the window and in the reference."""
+
+
+NumericStatTest = Literal["ks", "wasserstein", "psi", "jensenshannon"]
+CategoricalStatTest = Literal["chisquare", "jensenshannon", "psi"]
+
+
+class DriftSettings(_Section):
+    """Feature drift: a cheap scipy tier every window, evidently on a slower cadence."""
+
+    alpha: float = Field(1e-3, gt=0, lt=1)
+    """Cheap tier: Bonferroni-corrected p-value under which a feature moved..."""
+    min_statistic: float = Field(0.15, gt=0, le=1)
+    """...and the smallest KS statistic / total variation distance that counts."""
+    min_samples: int = Field(50, gt=0)
+    full_check_every_windows: int = Field(180, gt=0)
+    """Run the evidently check at least this often, and whenever the cheap tier moves."""
+    numeric_stattest: NumericStatTest = "ks"
+    numeric_threshold: float = Field(1e-4, gt=0)
+    """p-value (ks) below which, or distance (others) above which, a numeric column drifted."""
+    categorical_stattest: CategoricalStatTest = "jensenshannon"
+    categorical_threshold: float = Field(0.2, gt=0)
+    """Jensen-Shannon distance by default, at 0.2: evidently's chi-squared takes the reference's
+    shares as exact and fired on 6 of 59 stationary windows at p < 0.01; its default distance
+    threshold of 0.1 was crossed by 3 of 59 (128 current vs 640 reference rows)."""
+    drift_share: float = Field(0.5, gt=0, le=1)
+    """evidently's share of drifted columns that makes the dataset drifted (reported)."""
+
+
+class DetectorSettings(_Section):
+    """Thresholds of every detector for one cohort."""
+
+    reference_windows: int = Field(10, ge=2, le=1_000)
+    """The reference of a cohort: its own trailing windows."""
+    min_reference_windows: int = Field(3, ge=1)
+    """Windows of history needed before a detector compares against the reference."""
+    volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    latency: LatencySettings = Field(default_factory=LatencySettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DetectorSettings:
+        """Frozen all the way down: a copy is the same object (10,000 cohorts share a few)."""
+        return self
+
+    @model_validator(mode="after")
+    def _enough_history(self) -> DetectorSettings:
+        if self.min_reference_windows > self.reference_windows:
+            raise ValueError("min_reference_windows must not exceed reference_windows")
+        return self
+
+
+class CohortOverride(_Section):
+    """Settings for cohorts whose ``service/environment/release/variant`` matches ``pattern``."""
+
+    pattern: str = Field(min_length=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        """``{pattern = "...", latency = {...}}`` is short for ``settings = {latency = {...}}``."""
+        if isinstance(data, Mapping) and "settings" not in data:
+            rest = {k: v for k, v in data.items() if k != "pattern"}
+            return {"pattern": data.get("pattern"), "settings": rest}
+        return data
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class DetectorsConfig(_Section):
+    """Everything the windowed detectors can be told (the ``[detectors]`` table)."""
+
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    aggregate: AggregateSettings = Field(default_factory=AggregateSettings)
+    prices: PriceTable = Field(default_factory=PriceTable)
+    enabled: tuple[str, ...] | None = None
+    """Detector names to run (see ``driftnet.detectors.registry``); None runs every one."""
+    defaults: DetectorSettings = Field(default_factory=DetectorSettings)
+    services: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-service overrides of ``defaults`` (partial tables)."""
+    cohorts: tuple[CohortOverride, ...] = ()
+    _effective: dict[tuple[str | None, tuple[int, ...]], DetectorSettings] = PrivateAttr(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> DetectorsConfig:
+        base = self.defaults.model_dump()
+        for service, override in self.services.items():
+            try:
+                DetectorSettings.model_validate(_deep_merge(base, override))
+            except ValueError as exc:
+                raise ValueError(f"services.{service}: {exc}") from exc
+        for rule in self.cohorts:
+            try:
+                DetectorSettings.model_validate(_deep_merge(base, rule.settings))
+            except ValueError as exc:
+                raise ValueError(f"cohorts[{rule.pattern!r}]: {exc}") from exc
+        if self.enabled is not None:
+            from detectors.registry import check_names
+
+            check_names(self.enabled)
+        return self
+
+    def for_cohort(self, cohort: Cohort) -> DetectorSettings:
+        """The effective settings of ``cohort``; cohorts with the same overrides share one
+        object (a detector keeps a reference to its settings)."""
+        key = "/".join(cohort)
+        matching = tuple(i for i, rule in enumerate(self.cohorts) if fnmatchcase(key, rule.pattern))
+        service = cohort[0] if self.services.get(cohort[0]) else None
+        cached = self._effective.get((service, matching))
+        if cached is not None:
+            return cached
+        merged = self.defaults.model_dump()
+        if service is not None:
+            merged = _deep_merge(merged, self.services[service])
+        for index in matching:
+            merged = _deep_merge(merged, self.cohorts[index].settings)
+        settings = DetectorSettings.model_validate(merged)
+        self._effective[(service, matching)] = settings
+        return settings

@@ -1,0 +1,175 @@
+"""Cost detectors: cost and tokens per request vs the reference, spend per hour vs a budget.
+
+Events without ``cost_usd`` are priced from the price table when their model is in it; the
+table's version is then recorded on the findings. Per-request means are candidates when they
+are ``relative_increase`` above the reference and confirmed by a one-sided Mann-Whitney U test
+on the sampled values.
+
+>>> import numpy as np
+>>> from detectors.observation import Observation
+>>> from detectors.partials import Partial
+>>> from detectors.windows import Window
+>>> rng, cohort = np.random.default_rng(3), ("chat", "production", "r1", "baseline")
+>>> def window(i, factor):
+...     p = Partial.empty(cohort, Window(60 * i, 60 * i + 60), "*")
+...     for j, usd in enumerate(rng.gamma(4.0, 0.0005, 300) * factor):
+...         p.add(Observation(f"e{i}-{j}", 60.0 * i, cohort, cost_usd=float(usd)))
+...     return p
+>>> detector = PerRequest("cost_usd")
+>>> [detector.update(window(i, 1.0)).drift_detected for i in range(4)]
+[False, False, False, False]
+>>> detector.update(window(4, 2.0)).findings[0].metric
+'cost_usd_per_request'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.base import WindowedDetector, pooled, thin
+from detectors.config import DetectorSettings
+from detectors.finding import Finding, ReferenceKind
+from detectors.partials import Partial
+from detectors.stats import mann_whitney_greater_p
+
+PerRequestMetric = Literal["cost_usd", "input_tokens", "output_tokens"]
+_NAMES: Final = {
+    "cost_usd": "cost.per_request.v1",
+    "input_tokens": "cost.input_tokens.v1",
+    "output_tokens": "cost.output_tokens.v1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    mean: float | None
+    sample: npt.NDArray[np.float32]
+
+
+class PerRequest(WindowedDetector[_Summary]):
+    """Mean cost (USD) or input/output tokens per request vs the reference."""
+
+    __slots__ = ("metric", "name")
+
+    def __init__(
+        self, metric: PerRequestMetric = "cost_usd", settings: DetectorSettings | None = None
+    ) -> None:
+        if metric not in _NAMES:
+            raise ValueError(f"metric must be one of {sorted(_NAMES)}, got {metric!r}")
+        self.metric: PerRequestMetric = metric
+        self.name = _NAMES[metric]
+        super().__init__(settings)
+
+    def _mean(self, window: Partial) -> float | None:
+        sketch = window.sketches[self.metric]
+        if sketch.count < self.settings.cost.min_samples:
+            return None
+        total = {
+            "cost_usd": window.cost_sum,
+            "input_tokens": window.input_tokens_sum,
+            "output_tokens": window.output_tokens_sum,
+        }[self.metric]
+        return total / sketch.count
+
+    def summarize(self, window: Partial) -> _Summary:
+        return _Summary(self._mean(window), thin(window.numeric_column(self.metric)))
+
+    def judge(
+        self, window: Partial, current: _Summary, reference: Sequence[_Summary], kind: ReferenceKind
+    ) -> list[Finding]:
+        settings = self.settings.cost
+        means = [r.mean for r in reference if r.mean is not None]
+        if current.mean is None or not means:
+            return []
+        before = median(means)
+        limit = before * (1 + settings.relative_increase)
+        ref_sample = pooled([r.sample for r in reference])
+        sample = np.asarray(window.numeric_column(self.metric), dtype=np.float32)
+        if current.mean <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
+            return []
+        p = mann_whitney_greater_p(sample, ref_sample)
+        if p >= settings.alpha:
+            return []
+        metric = f"{self.metric}_per_request"
+        return [
+            self.finding(
+                window,
+                metric=metric,
+                observed=current.mean,
+                reference=before,
+                kind=kind,
+                threshold=limit,
+                effect_size=current.mean / before,
+                p_value=p,
+                message=(
+                    f"{metric} {current.mean:.4g} is x{current.mean / before:.2f} the {kind} "
+                    f"reference {before:.4g} (Mann-Whitney p={p:.1e})"
+                ),
+                example_kind="costliest",
+            )
+        ]
+
+
+class SpendPerHour(WindowedDetector[float]):
+    """The window's spend, as USD per hour, vs a budget and vs the reference."""
+
+    __slots__ = ()
+
+    name = "cost.spend_per_hour.v1"
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+
+    def summarize(self, window: Partial) -> float:
+        return window.cost_sum * 3600.0 / (window.window.end - window.window.start)
+
+    def judge(
+        self, window: Partial, current: float, reference: Sequence[float], kind: ReferenceKind
+    ) -> list[Finding]:
+        if kind == "baseline":
+            return []  # spend scales with the traffic share; per-request cost compares arms
+        before = median(reference)
+        limit = before * (1 + self.settings.cost.relative_increase)
+        if before <= 0 or current <= limit or window.count < self.settings.cost.min_samples:
+            return []
+        return [
+            self.finding(
+                window,
+                metric="spend_usd_per_hour",
+                observed=current,
+                reference=before,
+                kind=kind,
+                threshold=limit,
+                effect_size=current / before,
+                message=(
+                    f"spend ${current:,.2f}/h is x{current / before:.2f} the trailing "
+                    f"${before:,.2f}/h"
+                ),
+                example_kind="costliest",
+            )
+        ]
+
+    def judge_absolute(self, window: Partial, current: float) -> list[Finding]:
+        budget = self.settings.cost.budget_usd_per_hour
+        if budget is None or current <= budget:
+            return []
+        return [
+            self.finding(
+                window,
+                metric="spend_usd_per_hour",
+                observed=current,
+                reference=None,
+                kind="absolute",
+                threshold=budget,
+                effect_size=current / budget,
+                severity="critical",
+                message=f"spend ${current:,.2f}/h is over the ${budget:,.2f}/h budget",
+                example_kind="costliest",
+            )
+        ]

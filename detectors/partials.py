@@ -1,0 +1,312 @@
+"""Window aggregates: what one source saw of one cohort in one window, and their merge.
+
+A :class:`Partial` is cumulative for its (source, cohort, window): the map side adds every
+observation of the window to it and re-sends the whole partial, which *replaces* the earlier
+version on the merge side (see :mod:`detectors.merge`); replays and rebalances stay idempotent.
+Merging the latest partial of every source gives the window's aggregate (a Partial whose source
+is :data:`MERGED`), which is what the detectors read.
+
+>>> from detectors.observation import Observation
+>>> from detectors.windows import Window
+>>> cohort = ("chat", "production", "r1", "baseline")
+>>> p = Partial.empty(cohort, Window(0, 60), source="events/0")
+>>> p.add(Observation("e1", 1.0, cohort, latency_ms=800.0, input_tokens=100))
+>>> p.add(Observation("e2", 2.0, cohort, latency_ms=1200.0, is_error=True))
+>>> p.count, p.errors, round(p.latency.quantile(1.0))
+(2, 1, 1213)
+>>> Partial.from_dict(p.to_dict()).to_dict() == p.to_dict()
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from detectors.config import AggregateSettings, PriceTable
+from detectors.observation import BUILTIN_CATEGORICAL, NUMERIC_FEATURES, Cohort, Observation
+from detectors.samples import EXAMPLE_KINDS, Reservoir, WorstExamples
+from detectors.sketch import Sketch
+from detectors.windows import Window
+
+FORMAT_VERSION: Final = 1
+MERGED: Final = "*"
+"""The source of a merged aggregate."""
+
+SKETCHED: Final = ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd")
+
+_COUNTERS: Final = (
+    "count",
+    "late",
+    "errors",
+    "refusals",
+    "empties",
+    "truncations",
+    "invalid_json",
+    "rated",
+    "negative_feedback",
+    "priced",
+    "unpriced",
+)
+_SUMS: Final = ("input_tokens_sum", "output_tokens_sum", "cost_sum")
+
+
+@dataclass(slots=True)
+class ScoreStats:
+    """Count, sum and sum of squares of one evaluation score, and how often it breached."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    breaches: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+    def merge(self, other: ScoreStats) -> None:
+        self.n += other.n
+        self.total += other.total
+        self.squares += other.squares
+        self.breaches += other.breaches
+
+
+@dataclass(slots=True)
+class Partial:
+    """Counts, sums, sketches and bounded samples of one cohort's window, from one source."""
+
+    cohort: Cohort
+    window: Window
+    source: str
+    settings: AggregateSettings
+    categorical: tuple[str, ...]
+    """Categorical columns of the reservoir: the built-in ones, then ``settings.attributes``."""
+    count: int = 0
+    late: int = 0
+    """Events that arrived after this window had closed for their source (counted, not added)."""
+    errors: int = 0
+    refusals: int = 0
+    empties: int = 0
+    truncations: int = 0
+    invalid_json: int = 0
+    rated: int = 0
+    """Events with a feedback rating."""
+    negative_feedback: int = 0
+    priced: int = 0
+    """Events without ``cost_usd`` that the price table priced."""
+    unpriced: int = 0
+    """Events whose cost is unknown (no ``cost_usd`` and not in the price table)."""
+    price_table_version: str | None = None
+    input_tokens_sum: float = 0.0
+    output_tokens_sum: float = 0.0
+    cost_sum: float = 0.0
+    scores: dict[str, ScoreStats] = field(default_factory=dict)
+    sketches: dict[str, Sketch] = field(default_factory=dict)
+    by_input_size: list[list[float]] = field(default_factory=list)
+    """Per input-token bucket: ``[events, latency sum]`` (edges in ``settings``)."""
+    reservoir: Reservoir = field(default_factory=lambda: Reservoir(1, ""))
+    examples: WorstExamples = field(default_factory=lambda: WorstExamples(0))
+
+    @classmethod
+    def empty(
+        cls,
+        cohort: Cohort,
+        window: Window,
+        source: str,
+        settings: AggregateSettings | None = None,
+    ) -> Partial:
+        """A partial with nothing in it yet (also: a window in which a cohort sent nothing)."""
+        settings = settings or AggregateSettings()
+        return cls(
+            cohort=cohort,
+            window=window,
+            source=source,
+            settings=settings,
+            categorical=BUILTIN_CATEGORICAL + settings.attributes,
+            sketches={name: Sketch(settings.sketch_relative_accuracy) for name in SKETCHED},
+            by_input_size=[[0, 0.0] for _ in range(len(settings.input_size_buckets) + 1)],
+            reservoir=Reservoir(
+                settings.reservoir_size,
+                _reservoir_seed(cohort, window, source),
+                len(NUMERIC_FEATURES),
+            ),
+            examples=WorstExamples(settings.top_k),
+        )
+
+    @property
+    def latency(self) -> Sketch:
+        return self.sketches["latency_ms"]
+
+    @property
+    def ttft(self) -> Sketch:
+        return self.sketches["ttft_ms"]
+
+    def add(self, obs: Observation, prices: PriceTable | None = None) -> None:
+        """Count one on-time observation. Its cost is priced from ``prices`` when it has none."""
+        self.count += 1
+        self.errors += obs.is_error
+        self.refusals += obs.refusal
+        self.empties += obs.empty
+        self.truncations += obs.truncated
+        self.invalid_json += obs.invalid_json
+        if obs.feedback_rating is not None:
+            self.rated += 1
+            self.negative_feedback += obs.negative_feedback
+        cost = obs.cost_usd
+        if cost is None:
+            cost = prices.price(obs.model, obs.input_tokens, obs.output_tokens) if prices else None
+            if cost is None:
+                self.unpriced += 1
+            else:
+                self.priced += 1
+                self.price_table_version = prices.version if prices else None
+        for name in SKETCHED:
+            value = cost if name == "cost_usd" else obs.numeric(name)
+            if value is not None:
+                self.sketches[name].add(value)
+        self.input_tokens_sum += obs.input_tokens or 0
+        self.output_tokens_sum += obs.output_tokens or 0
+        self.cost_sum += cost or 0.0
+        for name, value in obs.scores.items():
+            stats = self.scores.setdefault(name, ScoreStats())
+            stats.n += 1
+            stats.total += value
+            stats.squares += value * value
+        for name in obs.score_breaches:
+            self.scores.setdefault(name, ScoreStats()).breaches += 1
+        if obs.input_tokens is not None and obs.latency_ms is not None:
+            bucket = self.by_input_size[
+                bisect.bisect_right(self.settings.input_size_buckets, obs.input_tokens)
+            ]
+            bucket[0] += 1
+            bucket[1] += obs.latency_ms
+        numeric = tuple(cost if n == "cost_usd" else obs.numeric(n) for n in NUMERIC_FEATURES)
+        self.reservoir.add((numeric, tuple(obs.categorical(c) for c in self.categorical)))
+        if self.settings.top_k:
+            raw = obs.raw.decode("utf-8", "replace")
+            if obs.latency_ms is not None:
+                self.examples.offer("slowest", obs.latency_ms, obs.event_id, raw)
+            if cost is not None:
+                self.examples.offer("costliest", cost, obs.event_id, raw)
+            if obs.failed:
+                badness = (
+                    obs.is_error
+                    + obs.refusal
+                    + obs.empty
+                    + obs.truncated
+                    + obs.invalid_json
+                    + obs.negative_feedback
+                    + len(obs.score_breaches)
+                )
+                self.examples.offer("failed", float(badness), obs.event_id, raw)
+
+    def count_late(self, n: int = 1) -> None:
+        """Count events that arrived after the window closed (reported, never silently dropped)."""
+        self.late += n
+
+    @classmethod
+    def merge(cls, parts: Sequence[Partial], source: str = MERGED) -> Partial:
+        """The aggregate of several partials of the same cohort and window (any order)."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        first = parts[0]
+        for part in parts:
+            if (part.cohort, part.window) != (first.cohort, first.window):
+                raise ValueError(
+                    f"cannot merge {part.cohort}{part.window} into {first.cohort}{first.window}"
+                )
+        ordered = sorted(parts, key=lambda p: p.source)
+        merged = cls.empty(first.cohort, first.window, source, first.settings)
+        for part in ordered:
+            for name in (*_COUNTERS, *_SUMS):
+                setattr(merged, name, getattr(merged, name) + getattr(part, name))
+            merged.price_table_version = part.price_table_version or merged.price_table_version
+            for name, stats in part.scores.items():
+                merged.scores.setdefault(name, ScoreStats()).merge(stats)
+            for name, sketch in part.sketches.items():
+                merged.sketches[name].merge(sketch)
+            for mine, theirs in zip(merged.by_input_size, part.by_input_size, strict=True):
+                mine[0] += theirs[0]
+                mine[1] += theirs[1]
+        merged.reservoir = Reservoir.merged(
+            [p.reservoir for p in ordered],
+            first.settings.reservoir_size,
+            _reservoir_seed(first.cohort, first.window, source),
+        )
+        merged.examples.merge(p.examples for p in ordered)
+        return merged
+
+    def numeric_column(self, name: str) -> list[float]:
+        """The sampled values of one numeric feature (missing ones left out)."""
+        values: list[float] = self.reservoir.numeric_column(NUMERIC_FEATURES.index(name)).tolist()
+        return values
+
+    def categorical_column(self, name: str) -> list[str]:
+        """The sampled values of one categorical feature (missing ones left out)."""
+        index = self.categorical.index(name)
+        return [v for v in (row[index] for row in self.reservoir.categorical) if v is not None]
+
+    def example_ids(self, kind: str, limit: int = 5) -> tuple[str, ...]:
+        """Ids of the worst examples of ``kind`` (``slowest``, ``costliest``, ``failed``)."""
+        return tuple(e.event_id for e in self.examples.of(kind)[:limit])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, the value of a ``driftnet.aggregates`` message."""
+        return {
+            "format": FORMAT_VERSION,
+            "cohort": list(self.cohort),
+            "window": [self.window.start, self.window.end],
+            "source": self.source,
+            "settings": self.settings.model_dump(mode="json"),
+            **{name: getattr(self, name) for name in (*_COUNTERS, *_SUMS)},
+            "price_table_version": self.price_table_version,
+            "scores": {
+                name: [s.n, s.total, s.squares, s.breaches]
+                for name, s in sorted(self.scores.items())
+            },
+            "sketches": {name: sketch.to_dict() for name, sketch in self.sketches.items()},
+            "by_input_size": self.by_input_size,
+            "reservoir": self.reservoir.to_dict(),
+            "examples": self.examples.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Partial:
+        """The inverse of :meth:`to_dict`; refuses a format it does not know."""
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported partial format {data.get('format')!r}")
+        settings = AggregateSettings.model_validate(data["settings"])
+        cohort = tuple(str(part) for part in data["cohort"])
+        if len(cohort) != 4:
+            raise ValueError(f"a cohort has 4 parts, got {cohort!r}")
+        partial = cls.empty(
+            (cohort[0], cohort[1], cohort[2], cohort[3]),
+            Window(*data["window"]),
+            str(data["source"]),
+            settings,
+        )
+        for name in _COUNTERS:
+            setattr(partial, name, int(data[name]))
+        for name in _SUMS:
+            setattr(partial, name, float(data[name]))
+        partial.price_table_version = data["price_table_version"]
+        partial.scores = {
+            name: ScoreStats(int(n), float(t), float(s), int(b))
+            for name, (n, t, s, b) in data["scores"].items()
+        }
+        partial.sketches = {name: Sketch.from_dict(d) for name, d in data["sketches"].items()}
+        partial.by_input_size = [[int(n), float(s)] for n, s in data["by_input_size"]]
+        partial.reservoir = Reservoir.from_dict(
+            data["reservoir"], settings.reservoir_size, len(NUMERIC_FEATURES)
+        )
+        partial.examples = WorstExamples.from_dict(data["examples"], settings.top_k)
+        return partial
+
+
+def _reservoir_seed(cohort: Cohort, window: Window, source: str) -> str:
+    return f"{'/'.join(cohort)}@{window.start}#{source}"
+
+
+__all__ = ["EXAMPLE_KINDS", "FORMAT_VERSION", "MERGED", "Partial", "ScoreStats"]

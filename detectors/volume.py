@@ -1,0 +1,122 @@
+"""Traffic volume vs the reference: drops (to zero included) and spikes.
+
+The window count is compared with the reference mean under a Poisson model; a drop fires when
+the count is below ``drop_ratio`` x the mean and that is surprising (p below ``alpha``), a spike
+when it is above ``spike_ratio`` x the mean, likewise. A cohort that stops sending gets empty
+windows from the merge side, so silence is a finding here.
+
+>>> from detectors.partials import Partial
+>>> from detectors.observation import Observation
+>>> from detectors.windows import Window
+>>> cohort = ("chat", "production", "r1", "baseline")
+>>> def window(i, n):
+...     p = Partial.empty(cohort, Window(60 * i, 60 * i + 60), "*")
+...     for j in range(n):
+...         p.add(Observation(f"e{i}-{j}", 60.0 * i, cohort))
+...     return p
+>>> detector = VolumeDrop()
+>>> [detector.update(window(i, 100)).drift_detected for i in range(4)]
+[False, False, False, False]
+>>> detector.update(window(4, 0)).findings[0].message
+'traffic 0 events vs 100 expected (-100%)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import fmean
+
+from detectors.base import WindowedDetector
+from detectors.config import DetectorSettings
+from detectors.finding import Finding, ReferenceKind
+from detectors.partials import Partial
+from detectors.stats import poisson_high_p, poisson_low_p
+
+
+class VolumeDrop(WindowedDetector[int]):
+    """Fewer events than the reference, down to none at all."""
+
+    __slots__ = ()
+
+    name = "volume.drop.v1"
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+
+    def summarize(self, window: Partial) -> int:
+        return window.count
+
+    def judge(
+        self, window: Partial, current: int, reference: Sequence[int], kind: ReferenceKind
+    ) -> list[Finding]:
+        if kind == "baseline":
+            return []  # a canary takes a chosen share of the traffic: its volume is not a regression
+        settings = self.settings.volume
+        expected = fmean(reference)
+        limit = expected * settings.drop_ratio
+        if expected < settings.min_reference_mean or current >= limit:
+            return []
+        p = poisson_low_p(current, expected)
+        if p >= settings.alpha:
+            return []
+        return [
+            self.finding(
+                window,
+                metric="events",
+                observed=current,
+                reference=expected,
+                kind=kind,
+                threshold=limit,
+                effect_size=current / expected,
+                p_value=p,
+                severity="critical" if current == 0 else "warning",
+                message=(
+                    f"traffic {current:,} events vs {expected:,.0f} expected "
+                    f"({current / expected - 1:+.0%})"
+                ),
+            )
+        ]
+
+
+class VolumeSpike(WindowedDetector[int]):
+    """Many more events than the reference."""
+
+    __slots__ = ()
+
+    name = "volume.spike.v1"
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+
+    def summarize(self, window: Partial) -> int:
+        return window.count
+
+    def judge(
+        self, window: Partial, current: int, reference: Sequence[int], kind: ReferenceKind
+    ) -> list[Finding]:
+        if kind == "baseline":
+            return []  # a canary takes a chosen share of the traffic: its volume is not a regression
+        settings = self.settings.volume
+        expected = fmean(reference)
+        limit = expected * settings.spike_ratio
+        if expected < settings.min_reference_mean or current <= limit:
+            return []
+        p = poisson_high_p(current, expected)
+        if p >= settings.alpha:
+            return []
+        return [
+            self.finding(
+                window,
+                metric="events",
+                observed=current,
+                reference=expected,
+                kind=kind,
+                threshold=limit,
+                effect_size=current / expected,
+                p_value=p,
+                message=(
+                    f"traffic {current:,} events vs {expected:,.0f} expected "
+                    f"(x{current / expected:.1f})"
+                ),
+            )
+        ]

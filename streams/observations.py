@@ -1,0 +1,73 @@
+"""What a valid event contributes to the windows: ``InferenceEvent`` + rule reasons -> Observation.
+
+The one place that knows both the event contract and the detectors' input, so ``detectors/``
+never imports ``streams/`` or ``harvest/``. Pure and cheap (on the hot path, once per event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from detectors.observation import Observation
+from harvest.records import Reason
+from streams.events import InferenceEvent, content_text
+
+ATTRIBUTE_MAX_CHARS: Final = 64
+"""Attribute values are cut to this length: they are labels, not content."""
+
+_FLAGS: Final = {
+    "status_error": "is_error",
+    "refusal": "refusal",
+    "empty_output": "empty",
+    "truncated": "truncated",
+    "invalid_json": "invalid_json",
+    "negative_feedback": "negative_feedback",
+}
+
+
+def observation_of(
+    event: InferenceEvent,
+    reasons: Sequence[Reason],
+    raw: bytes,
+    attributes: Sequence[str] = (),
+) -> Observation:
+    """The observation of one valid event, given why the failure rules flagged it (if they did),
+    its JSON as received (kept as evidence) and the attribute names watched for drift."""
+    obs = Observation(
+        event_id=event.event_id,
+        event_time=event.timestamp.timestamp(),
+        cohort=(event.service, event.environment, event.release, event.variant),
+        is_error=event.status == "error",
+        latency_ms=event.latency_ms,
+        ttft_ms=event.ttft_ms,
+        input_tokens=event.usage.input_tokens,
+        output_tokens=event.usage.output_tokens,
+        cost_usd=event.cost_usd,
+        model=event.response_model or event.request_model,
+        scores=dict(event.scores),
+        feedback_rating=event.feedback.rating if event.feedback else None,
+        input_chars=sum(len(content_text(m.content)) for m in event.input.messages),
+        finish_reason=event.finish_reasons[0] if event.finish_reasons else None,
+        response_model=event.response_model,
+        attributes=_labels(event.attributes, attributes),
+        raw=raw,
+    )
+    breaches: list[str] = []
+    for reason in reasons:
+        flag = _FLAGS.get(reason.rule_id)
+        if flag is not None:
+            setattr(obs, flag, True)
+        elif reason.rule_id == "score_threshold" and reason.subject:
+            breaches.append(reason.subject)
+    obs.score_breaches = tuple(breaches)
+    return obs
+
+
+def _labels(values: dict[str, object], names: Sequence[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for name in names:
+        value = values.get(name)
+        if isinstance(value, str | int | float | bool):
+            labels[name] = str(value)[:ATTRIBUTE_MAX_CHARS]
+    return labels
