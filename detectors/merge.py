@@ -211,3 +211,8 @@ class WindowMerge:
     def open_windows(self) -> int:
         """(cohort, window) pairs waiting to close."""
         return len(self._partials)
+
+    @property
+    def closed_until(self) -> int | None:
+        """End of the last window closed (partials of windows ending by then are done)."""
+        return self._closed_until

@@ -32,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from detectors.config import DetectorsConfig
 from harvest.rules import RulesConfig
 from storage.settings import HarvestSettings, masked_uri
 from streams.decode import PAYLOAD_CAP_BYTES
@@ -92,6 +93,8 @@ _DEFAULT_TOPICS = {
     "events": TopicSpec(name="llm.inference.events", partitions=4, retention_hours=72),
     "dlq": TopicSpec(name="llm.inference.dlq", partitions=1, retention_hours=14 * 24),
     "failures": TopicSpec(name="driftnet.failures", partitions=2, retention_hours=7 * 24),
+    "aggregates": TopicSpec(name="driftnet.aggregates", partitions=4, retention_hours=24),
+    "findings": TopicSpec(name="driftnet.findings", partitions=1, retention_hours=14 * 24),
 }
 
 
@@ -105,6 +108,10 @@ class TopicSettings(_Section):
     """Dead letters: messages that are not valid v1 events, with why in the headers."""
     failures: TopicSpec = _DEFAULT_TOPICS["failures"]
     """Failure records, keyed by ``record_id`` (read by the harvest sink)."""
+    aggregates: TopicSpec = _DEFAULT_TOPICS["aggregates"]
+    """Partial window aggregates and watermark heartbeats, keyed by service/environment."""
+    findings: TopicSpec = _DEFAULT_TOPICS["findings"]
+    """Detector findings (JSON), keyed by cohort."""
 
     @model_validator(mode="before")
     @classmethod
@@ -165,6 +172,8 @@ class WorkerSettings(_Section):
     rebalance_timeout_s: float = Field(5.0, gt=0)
     """How long a rebalance waits for members to rejoin (a first join waits this long too)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    detect: bool = True
+    """Run the windowed detectors (map and merge stages) besides the failure rules."""
 
 
 class Settings(BaseSettings):
@@ -184,6 +193,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     harvest: HarvestSettings = Field(default_factory=HarvestSettings)
+    detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
 
     @classmethod
     def settings_customise_sources(

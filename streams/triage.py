@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from harvest.records import FailureRecord, rule_failure
+from harvest.records import FailureRecord, Reason, rule_failure
 from harvest.redaction import RedactionSettings, Redactor
 from harvest.rules import FailureRules, RulesConfig
 from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode, make_dead_letter
@@ -26,6 +26,9 @@ class Triaged:
     dead_letters: list[DeadLetter]
     encoded: list[bytes] = field(default_factory=list)
     """Each failure record as JSON, in ``failures`` order (when the triage encodes)."""
+    judged: list[tuple[InferenceEvent, list[Reason]]] = field(default_factory=list)
+    """Every valid event with the reasons it failed (none: healthy), when the triage keeps
+    them (``keep_events``): what the windows aggregate."""
 
 
 class Triage:
@@ -47,7 +50,9 @@ class Triage:
         payload_cap: int = PAYLOAD_CAP_BYTES,
         record_max_bytes: int | None = None,
         redaction: RedactionSettings | None = None,
+        keep_events: bool = False,
     ) -> None:
+        self._keep_events = keep_events
         self._rules = FailureRules(rules)
         settings = redaction if redaction is not None else RedactionSettings()
         self._redactor = Redactor(settings) if settings.enabled else None
@@ -60,6 +65,8 @@ class Triage:
         for event, event_lineage in decoded.events:
             try:
                 reasons = self._rules.reasons(event)
+                if self._keep_events:
+                    result.judged.append((event, reasons))
                 if reasons:
                     kept, masked = event, False
                     if self._redactor is not None:

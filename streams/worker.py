@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.settings import masked_uri
+from streams.detection import TICK_S, Detection
 from streams.dlq import dead_letter_headers
 from streams.events import Lineage
 from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
@@ -123,6 +124,7 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         payload_cap=settings.decode.payload_cap_bytes,
         record_max_bytes=RECORD_MAX_BYTES,
         redaction=settings.harvest.redaction,
+        keep_events=worker.detect,
     )
     app = faust.App(
         worker.app_id,
@@ -142,19 +144,22 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=1024 * 1024,
         producer_max_request_size=MAX_REQUEST_BYTES,
+        # Detection holds acks until windows are done; faust must not wait for them to drain
+        # before a rebalance or a stop (what is not acked is replayed, by design).
+        stream_wait_empty=False,
     )
-    events, dlq, failures = (
-        app.topic(name, key_serializer="raw", value_serializer="raw")
-        for name in (
-            settings.topics.events.name,
-            settings.topics.dlq.name,
-            settings.topics.failures.name,
-        )
-    )
+    topics = {
+        role: app.topic(spec.name, key_serializer="raw", value_serializer="raw")
+        for role, spec in settings.topics.by_role().items()
+    }
+    events, dlq, failures = topics["events"], topics["dlq"], topics["failures"]
+    detection = Detection(settings, topics) if worker.detect else None
 
     @app.agent(events, name="triage")
     async def triage_agent(stream: Any) -> None:
-        async for event in stream.events():
+        # With detection on, a message is acked only once the windows it fed are done.
+        source = stream.noack() if detection is not None else stream
+        async for event in source.events():
             message = event.message
             now = datetime.now(UTC)
             triaged = triage(
@@ -173,11 +178,26 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
                     headers=dead_letter_headers(dead, now),
                     force=True,
                 )
+            if detection is not None:
+                detection.observe(event, triaged)
+
+    if detection is not None:
+        app.agent(topics["aggregates"], name="merge")(detection.merge_agent)
+
+        @app.timer(TICK_S)  # type: ignore[untyped-decorator]
+        async def detection_tick() -> None:
+            await detection.tick()
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+            detection.revoked(args[0] if args else kwargs.get("revoked", ()))
 
     @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
     async def report_counts() -> None:
         for line in counters.report():
             log.info("%s", line)
+        for line in detection.report() if detection is not None else ():
+            log.info("  %s", line)
 
     if settings.harvest.sink_in_worker:
         from streams.harvest_sink import SinkError, sink_service

@@ -27,7 +27,7 @@ def unique_topics(prefix: str) -> TopicSettings:
     """Topic names nobody else uses on the session's broker."""
     tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return TopicSettings.model_validate(
-        {"events": f"{tag}.events", "dlq": f"{tag}.dlq", "failures": f"{tag}.failures"}
+        {role: f"{tag}.{role}" for role in ("events", "dlq", "failures", "aggregates", "findings")}
     )
 
 

@@ -76,7 +76,7 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
     assert topics.events.retention_ms == 72 * 3_600_000
     assert (topics.failures.name, topics.failures.partitions) == ("prod.failures", 2)
     assert topics.dlq.retention_ms == 48 * 3_600_000
-    assert list(topics.by_role()) == ["events", "dlq", "failures"]
+    assert list(topics.by_role()) == ["events", "dlq", "failures", "aggregates", "findings"]
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DRIFTNET_KAFAK__BOOTSTRAP_SERVERS", "k:9092")
     with pytest.raises(
         ConfigError,
-        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_DECODE__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_KAFKA__",
+        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_KAFKA__",
     ):
         load_settings()
 

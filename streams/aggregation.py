@@ -1,0 +1,290 @@
+"""The two aggregation stages as the worker runs them: messages in, messages out. No faust.
+
+**Map stage** (:class:`MapStage`): one :class:`detectors.merge.PartitionWindows` per events
+partition this worker owns. Each valid event becomes an observation in its cohort's window.
+When a window is done for a partition, its partial is sent -- whole, cumulative -- to the
+aggregates topic; a replayed partition recomputes it and the new version replaces the old one.
+Every partition's watermark goes to *every* aggregates partition as a heartbeat, so each merge
+instance hears from all sources, quiet ones included. :meth:`MapStage.safe_offset` is the
+oldest offset an open window still needs: the worker commits below it, never past.
+
+**Merge stage** (:class:`MergeStage`): one :class:`detectors.merge.WindowMerge` per aggregates
+partition. Aggregates are keyed by (service, environment) -- not the full cohort -- so a
+canary and its baseline meet in the same merge instance and a canary's window is judged
+against the baseline's window too. A closed window runs its cohort's detectors; each finding
+is sent to the findings topic, and the worst examples behind it to the failures topic as
+``evidence`` records (redacted like every failure record) tagged with the finding id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+from detectors.cohort import CohortDetectors
+from detectors.config import DetectorsConfig
+from detectors.finding import Finding
+from detectors.merge import ClosedWindow, PartitionWindows, WindowMerge
+from detectors.observation import Cohort
+from detectors.partials import Partial
+from detectors.windows import WindowSpec
+from harvest.records import FailureRecord, Reason, record_id
+from harvest.redaction import RedactionSettings, Redactor
+from streams.events import InferenceEvent, Lineage
+from streams.observations import observation_of
+
+BASELINE_VARIANT: Final = "baseline"
+UNKNOWN: Final = -1
+"""Lineage partition/offset of evidence: examples are kept by the window, not by offset."""
+
+
+def aggregate_key(cohort: Cohort) -> bytes:
+    """The aggregates topic's key: service and environment (see the module docstring)."""
+    return f"{cohort[0]}/{cohort[1]}".encode()
+
+
+def partial_message(partial: Partial) -> bytes:
+    return orjson.dumps({"type": "partial", "partial": partial.to_dict()})
+
+
+def heartbeat_message(source: str, watermark: float) -> bytes:
+    return orjson.dumps({"type": "heartbeat", "source": source, "watermark": watermark})
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    source: str
+    watermark: float
+
+
+def read_aggregate(value: bytes) -> Partial | Heartbeat:
+    """A message of the aggregates topic; ``ValueError`` when it is not one."""
+    try:
+        document = orjson.loads(value)
+        kind: Literal["partial", "heartbeat"] = document["type"]
+        if kind == "heartbeat":
+            return Heartbeat(str(document["source"]), float(document["watermark"]))
+        if kind == "partial":
+            return Partial.from_dict(document["partial"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an aggregates message: {exc}") from None
+    raise ValueError(f"not an aggregates message: unknown type {kind!r}")
+
+
+def window_spec(config: DetectorsConfig) -> WindowSpec:
+    windows = config.windows
+    return WindowSpec(windows.size_s, windows.allowed_lateness_s, windows.idle_timeout_s)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """Messages to send: (topic role, key, value, partition or None for the key's)."""
+
+    messages: list[tuple[str, bytes, bytes, int | None]] = field(default_factory=list)
+
+    def add(self, role: str, key: bytes, value: bytes, partition: int | None = None) -> None:
+        self.messages.append((role, key, value, partition))
+
+
+class MapStage:
+    """Map side of every events partition this worker owns."""
+
+    def __init__(self, config: DetectorsConfig, events_topic: str) -> None:
+        self.config = config
+        self.spec = window_spec(config)
+        self.events_topic = events_topic
+        self._sides: dict[int, PartitionWindows] = {}
+
+    def source(self, partition: int) -> str:
+        return f"{self.events_topic}/{partition}"
+
+    def _side(self, partition: int) -> PartitionWindows:
+        side = self._sides.get(partition)
+        if side is None:
+            side = PartitionWindows(
+                self.source(partition), self.spec, self.config.aggregate, self.config.prices
+            )
+            self._sides[partition] = side
+        return side
+
+    def observe(
+        self,
+        partition: int,
+        offset: int,
+        event: InferenceEvent,
+        reasons: list[Reason],
+        raw: bytes,
+        now: float,
+    ) -> bool:
+        """Aggregate one valid event; False when it was late for its window (counted)."""
+        obs = observation_of(event, reasons, raw, self.config.aggregate.attributes)
+        return self._side(partition).add(obs, now, offset)
+
+    def due(self, now: float, aggregate_partitions: int) -> Outgoing:
+        """Partials of windows now done, then every partition's heartbeat to every aggregates
+        partition (after the partials, so a merge never closes a window before its partial)."""
+        out = Outgoing()
+        for partition, side in self._sides.items():
+            for partial in side.close_due(now):
+                out.add("aggregates", aggregate_key(partial.cohort), partial_message(partial))
+            mark = side.watermark(now)
+            if mark is None:
+                continue
+            beat = heartbeat_message(self.source(partition), mark)
+            for target in range(aggregate_partitions):
+                out.add("aggregates", b"heartbeat", beat, target)
+        return out
+
+    def safe_offset(self, partition: int) -> int | None:
+        """Offsets of ``partition`` below this are no longer needed by an open window; None
+        when no open window holds any."""
+        side = self._sides.get(partition)
+        return None if side is None else side.safe_offset()
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Partitions moved to another worker: it recomputes their windows by replay."""
+        for partition in partitions:
+            self._sides.pop(partition, None)
+
+    @property
+    def late_events(self) -> int:
+        return sum(side.late_events for side in self._sides.values())
+
+
+@dataclass(slots=True)
+class Judged:
+    """What one closed window gave: findings and the evidence behind them."""
+
+    window: ClosedWindow
+    findings: list[Finding]
+    evidence: list[FailureRecord]
+
+
+class MergeStage:
+    """Merge side of every aggregates partition this worker owns, and the detectors."""
+
+    def __init__(
+        self,
+        config: DetectorsConfig,
+        events_topic: str,
+        redaction: RedactionSettings | None = None,
+    ) -> None:
+        self.config = config
+        self.spec = window_spec(config)
+        self.events_topic = events_topic
+        settings = redaction if redaction is not None else RedactionSettings()
+        self._redactor = Redactor(settings) if settings.enabled else None
+        self._merges: dict[int, WindowMerge] = {}
+        self._watches: dict[Cohort, CohortDetectors] = {}
+
+    def _merge(self, partition: int) -> WindowMerge:
+        merge = self._merges.get(partition)
+        if merge is None:
+            merge = WindowMerge(
+                self.spec, self.config.aggregate, self.config.windows.forget_after_windows
+            )
+            self._merges[partition] = merge
+        return merge
+
+    def offer(self, partition: int, message: Partial | Heartbeat, now: float) -> bool:
+        """Take one aggregates message; False for a partial whose window had already closed."""
+        merge = self._merge(partition)
+        if isinstance(message, Heartbeat):
+            merge.heartbeat(message.source, message.watermark, now)
+            return True
+        return merge.offer(message)
+
+    def closed_until(self, partition: int) -> int | None:
+        """End of the last window closed on ``partition`` (partials ending by then are done)."""
+        merge = self._merges.get(partition)
+        return None if merge is None else merge.closed_until
+
+    def close_due(self, now: float, detected_at: datetime | None = None) -> list[Judged]:
+        """Close every window the watermarks allow and judge it."""
+        at = detected_at or datetime.now(UTC)
+        judged: list[Judged] = []
+        for merge in self._merges.values():
+            closed = merge.close_due(now)
+            baselines = _baselines(closed)
+            for window in closed:
+                baseline = None
+                if window.cohort[3] != BASELINE_VARIANT:
+                    baseline = baselines.get((window.cohort[0], window.cohort[1], window.window))
+                judged.append(self._judge(window, baseline, at))
+        return judged
+
+    def _judge(self, closed: ClosedWindow, baseline: Partial | None, at: datetime) -> Judged:
+        watch = self._watches.get(closed.cohort)
+        if watch is None:
+            watch = CohortDetectors.of(self.config, closed.cohort)
+            self._watches[closed.cohort] = watch
+        findings = watch.update(closed.aggregate, baseline)
+        evidence = [
+            record for finding in findings for record in self._evidence(finding, closed, at)
+        ]
+        return Judged(closed, findings, evidence)
+
+    def _evidence(
+        self, finding: Finding, closed: ClosedWindow, at: datetime
+    ) -> list[FailureRecord]:
+        if finding.example_kind is None or not finding.example_event_ids:
+            return []
+        wanted = set(finding.example_event_ids)
+        records = []
+        for example in closed.aggregate.examples.of(finding.example_kind):
+            if example.event_id not in wanted:
+                continue
+            try:
+                event = InferenceEvent.model_validate_json(example.raw)
+            except ValueError:
+                continue  # an example the map side kept is valid; a corrupted one is skipped
+            redacted = False
+            if self._redactor is not None:
+                event, counts = self._redactor.redact_event(event)
+                redacted = bool(counts)
+            reason = Reason(
+                rule_id=finding.detector,
+                message=finding.message,
+                subject=finding.metric,
+                observed=finding.observed,
+                threshold=finding.threshold,
+            )
+            records.append(
+                FailureRecord(
+                    record_id=record_id(event.event_id, "evidence", finding.finding_id),
+                    kind="evidence",
+                    finding_id=finding.finding_id,
+                    reasons=(reason,),
+                    event=event,
+                    redacted=redacted,
+                    lineage=Lineage(self.events_topic, UNKNOWN, UNKNOWN),
+                    detected_at=at,
+                )
+            )
+        return records
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self._merges.pop(partition, None)
+
+    @property
+    def open_windows(self) -> int:
+        return sum(merge.open_windows for merge in self._merges.values())
+
+
+def _baselines(closed: list[ClosedWindow]) -> dict[tuple[str, str, Any], Partial]:
+    """The baseline aggregate of each (service, environment, window) among ``closed``: the
+    busiest baseline release when there are several."""
+    best: dict[tuple[str, str, Any], Partial] = {}
+    for window in closed:
+        service, environment, _, variant = window.cohort
+        if variant != BASELINE_VARIANT or not window.aggregate.count:
+            continue
+        key = (service, environment, window.window)
+        if key not in best or window.aggregate.count > best[key].count:
+            best[key] = window.aggregate
+    return best

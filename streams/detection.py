@@ -1,0 +1,180 @@
+"""The windowed detectors on Kafka: the map stage inside the triage agent, the merge stage as
+its own agent on the aggregates topic, and a one-second tick that moves both.
+
+Offsets: both stages read with faust's automatic acks off and ack a message only once nothing
+open still needs it -- an events message once every window it fed is done for its partition
+(:meth:`MapStage.safe_offset`), an aggregates message once its window has closed on the merge
+side. faust commits the highest offset below which everything is acked, so a killed worker
+replays exactly the windows it had not finished, and the partials it recomputes replace the
+ones it sent before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.aggregation import MapStage, MergeStage, read_aggregate
+from streams.settings import Settings
+from streams.triage import Triaged
+
+log = logging.getLogger("driftnet.detection")
+
+TICK_S = 1.0
+
+
+@dataclass(slots=True)
+class DetectionTally:
+    """What the detection stages did (for the worker's reports)."""
+
+    windows: int = 0
+    findings: Counter[str] = field(default_factory=Counter)
+    evidence: int = 0
+    late_partials: int = 0
+    bad_aggregates: int = 0
+
+    def copy(self) -> DetectionTally:
+        return DetectionTally(
+            self.windows,
+            Counter(self.findings),
+            self.evidence,
+            self.late_partials,
+            self.bad_aggregates,
+        )
+
+    def lines(self, since: DetectionTally, late_events: int) -> list[str]:
+        windows = self.windows - since.windows
+        if not windows and not late_events:
+            return []
+        findings = self.findings - since.findings
+        text = f"windows closed {windows}, findings {findings.total()}, late events {late_events}"
+        lines = [text]
+        if findings:
+            lines.append(
+                "findings by detector: "
+                + ", ".join(f"{name} {n}" for name, n in findings.most_common())
+            )
+        return lines
+
+
+class Detection:
+    """Both stages and their bookkeeping inside one worker."""
+
+    def __init__(self, settings: Settings, topics: dict[str, Any]) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.aggregate_partitions = settings.topics.aggregates.partitions
+        self.map = MapStage(settings.detectors, settings.topics.events.name)
+        self.merge = MergeStage(
+            settings.detectors, settings.topics.events.name, settings.harvest.redaction
+        )
+        self.tally = DetectionTally()
+        self._reported = DetectionTally()
+        self._reported_late = 0
+        self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
+        self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
+
+    # -- map side (called by the triage agent) -------------------------------------------------
+
+    def observe(self, event: Any, triaged: Triaged) -> None:
+        """Aggregate a message's valid events; hold its ack until its windows are done."""
+        message = event.message
+        now = time.time()
+        for valid, reasons in triaged.judged:
+            raw = valid.model_dump_json().encode()
+            self.map.observe(message.partition, message.offset, valid, reasons, raw, now)
+        pending = self._events_pending.setdefault(message.partition, deque())
+        pending.append((message.offset, event))
+        self._ack_events(message.partition)
+
+    def _ack_events(self, partition: int) -> None:
+        pending = self._events_pending.get(partition)
+        if not pending:
+            return
+        safe = self.map.safe_offset(partition)
+        while pending and (safe is None or pending[0][0] < safe):
+            pending.popleft()[1].ack()
+
+    # -- merge side (its own agent) ------------------------------------------------------------
+
+    async def merge_agent(self, stream: Any) -> None:
+        async for event in stream.noack().events():
+            message = event.message
+            pending = self._aggregates_pending.setdefault(message.partition, deque())
+            try:
+                aggregate = read_aggregate(message.value or b"")
+            except ValueError as exc:
+                self.tally.bad_aggregates += 1
+                log.warning("skipping %s[%d]@%d: %s", message.topic, message.partition,
+                            message.offset, exc)  # fmt: skip
+                pending.append((message.offset, event, None))
+                continue
+            accepted = self.merge.offer(message.partition, aggregate, time.time())
+            window_end = getattr(aggregate, "window", None)
+            if not accepted:
+                self.tally.late_partials += 1
+                window_end = None
+            pending.append((message.offset, event, window_end.end if window_end else None))
+
+    def _ack_aggregates(self) -> None:
+        for partition, pending in self._aggregates_pending.items():
+            closed = self.merge.closed_until(partition)
+            while pending:
+                end = pending[0][2]
+                if end is not None and (closed is None or end > closed):
+                    break
+                pending.popleft()[1].ack()
+
+    # -- the tick ------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Send partials of windows done and heartbeats; close, judge and publish merged
+        windows; ack what is no longer needed."""
+        now = time.time()
+        outgoing = self.map.due(now, self.aggregate_partitions)
+        for role, key, value, partition in outgoing.messages:
+            await self.topics[role].send(key=key, value=value, partition=partition, force=True)
+        for partition in list(self._events_pending):
+            self._ack_events(partition)
+        for judged in self.merge.close_due(now, datetime.now(UTC)):
+            self.tally.windows += 1
+            for finding in judged.findings:
+                self.tally.findings[finding.detector] += 1
+                await self.topics["findings"].send(
+                    key="/".join(finding.cohort).encode(),
+                    value=finding.model_dump_json().encode(),
+                    force=True,
+                )
+                log.info("finding %s", finding.message)
+            for record in judged.evidence:
+                self.tally.evidence += 1
+                await self.topics["failures"].send(
+                    key=record.record_id.encode(),
+                    value=record.model_dump_json().encode(),
+                    force=True,
+                )
+        self._ack_aggregates()
+
+    def revoked(self, topic_partitions: Any) -> None:
+        """Partitions moved away: drop their state (the next owner replays them)."""
+        events = self.settings.topics.events.name
+        aggregates = self.settings.topics.aggregates.name
+        gone_events = [tp.partition for tp in topic_partitions if tp.topic == events]
+        gone_aggregates = [tp.partition for tp in topic_partitions if tp.topic == aggregates]
+        self.map.revoke(gone_events)
+        self.merge.revoke(gone_aggregates)
+        for partition in gone_events:
+            self._events_pending.pop(partition, None)
+        for partition in gone_aggregates:
+            self._aggregates_pending.pop(partition, None)
+
+    def report(self) -> list[str]:
+        late = self.map.late_events
+        lines = self.tally.lines(self._reported, max(late - self._reported_late, 0))
+        self._reported = self.tally.copy()
+        self._reported_late = late
+        return lines

@@ -1,0 +1,103 @@
+"""The windowed detectors on a real broker: a canary whose latency doubles is found by the worker,
+the finding lands on the findings topic and its worst examples on the failures topic as
+evidence; windows of a stream that went quiet still close."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from detectors.config import DetectorsConfig
+from harvest.records import FailureRecord
+from streams.publisher import EventPublisher
+from streams.settings import PublisherSettings, Settings
+from streams.topics import create_topics
+from tests.factories import make_event
+from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+WINDOWS = 10
+STEP_AT = 6
+PER_WINDOW = 120
+
+
+def traffic(rng: random.Random) -> list[dict[str, Any]]:
+    """Ten 60-second windows of a baseline and a canary cohort; from window 6 on, the canary's
+    latency doubles. Events of a window are in time order; windows follow each other."""
+    events = []
+    for window in range(WINDOWS):
+        for variant, release in (("baseline", "gpt-4o+v7"), ("canary", "gpt-4o+v8")):
+            slow = 2.0 if variant == "canary" and window >= STEP_AT else 1.0
+            for i in range(PER_WINDOW):
+                at = START + timedelta(seconds=window * 60 + i * 60 / PER_WINDOW)
+                events.append(
+                    make_event(
+                        event_id=f"{variant}-{window:02d}-{i:03d}",
+                        timestamp=at.isoformat().replace("+00:00", "Z"),
+                        release=release,
+                        variant=variant,
+                        latency_ms=round(rng.lognormvariate(6.7, 0.25) * slow, 1),
+                        ttft_ms=round(rng.lognormvariate(5.3, 0.2), 1),
+                    )
+                )
+    events.sort(key=lambda e: str(e["timestamp"]))
+    return events
+
+
+def detection_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    settings = stream_settings(kafka_bootstrap, unique_topics("detect"), tmp_path / "data")
+    detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})
+    settings = settings.model_copy(update={"detectors": detectors})
+    create_topics(settings.kafka, settings.topics.by_role())
+    return settings
+
+
+def test_a_canary_latency_regression_is_found_with_its_evidence(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The canary's doubled latency gives latency findings for the canary only (from its step
+    window on), published as JSON; their slowest events are on the failures topic as evidence
+    tagged with the finding id; every window closes though the stream went quiet."""
+    settings = detection_settings(kafka_bootstrap, tmp_path)
+    events = traffic(random.Random(7))
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+        with EventPublisher(
+            settings.kafka, settings.topics.events.name, PublisherSettings()
+        ) as publisher:
+            for event in events:
+                publisher.publish(event)
+            publisher.flush(30)
+        findings_raw = read_topic(
+            kafka_bootstrap, settings.topics.findings.name, expected=1, timeout_s=90, settle_s=5
+        )
+        worker.wait_for("windows closed", timeout_s=60)
+        assert worker.stop() == 0, worker.log
+    findings = [orjson.loads(r.value) for r in findings_raw]
+    latency = [f for f in findings if f["detector"].startswith("latency.")]
+    assert latency, (findings, worker.log)
+    assert {tuple(f["cohort"])[3] for f in latency} == {"canary"}
+    first_step = int((START + timedelta(minutes=STEP_AT)).timestamp())
+    assert min(f["window_start"] for f in latency) >= first_step
+    assert not [f for f in findings if f["cohort"][3] == "baseline" and f["severity"] == "critical"]
+
+    records = [
+        FailureRecord.model_validate_json(r.value)
+        for r in read_topic(kafka_bootstrap, settings.topics.failures.name, expected=1)
+    ]
+    evidence = [r for r in records if r.kind == "evidence"]
+    finding_ids = {f["finding_id"] for f in findings}
+    assert evidence
+    assert {r.finding_id for r in evidence} <= finding_ids
+    for record in evidence:
+        assert record.event.variant == "canary"
+        assert record.event.event_id in next(
+            f["example_event_ids"] for f in findings if f["finding_id"] == record.finding_id
+        )
+    assert "Traceback" not in worker.log
