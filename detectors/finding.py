@@ -42,6 +42,9 @@ class Finding(BaseModel):
     """Which worst examples of the aggregate back the finding (slowest, costliest, failed)."""
     price_table_version: str | None = None
     """Set when some costs of the window were priced from the price table."""
+    report: str | None = None
+    """Where a report that shows the finding is (evidently's HTML drift report for the full
+    drift check), when the stream side stored one."""
 
     @model_validator(mode="before")
     @classmethod

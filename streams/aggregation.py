@@ -27,6 +27,7 @@ import orjson
 
 from detectors.cohort import CohortDetectors
 from detectors.config import DetectorsConfig
+from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
 from detectors.merge import ClosedWindow, PartitionWindows, WindowMerge
 from detectors.observation import Cohort
@@ -157,11 +158,13 @@ class MapStage:
 
 @dataclass(slots=True)
 class Judged:
-    """What one closed window gave: findings and the evidence behind them."""
+    """What one closed window gave: findings, the evidence behind them, and the full drift
+    checks (evidently) its drift detector asks for."""
 
     window: ClosedWindow
     findings: list[Finding]
     evidence: list[FailureRecord]
+    full_checks: list[FullCheckRequest] = field(default_factory=list)
 
 
 class MergeStage:
@@ -226,7 +229,7 @@ class MergeStage:
         evidence = [
             record for finding in findings for record in self._evidence(finding, closed, at)
         ]
-        return Judged(closed, findings, evidence)
+        return Judged(closed, findings, evidence, watch.full_checks)
 
     def _evidence(
         self, finding: Finding, closed: ClosedWindow, at: datetime

@@ -11,13 +11,20 @@ ones it sent before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import time
 from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from detectors.budget import FullCheckQueue
+from detectors.drift import FullCheckRequest
+from detectors.finding import Finding
 from streams.aggregation import MapStage, MergeStage, read_aggregate
 from streams.settings import Settings
 from streams.triage import Triaged
@@ -25,6 +32,31 @@ from streams.triage import Triaged
 log = logging.getLogger("driftnet.detection")
 
 TICK_S = 1.0
+FULL_CHECK_CPU_SHARE = 0.1
+"""The evidently tier may use this share of one core on average (see detectors.budget)."""
+REPORTS_DIR = "drift-reports"
+
+
+def run_full_check(request: FullCheckRequest) -> tuple[Any, float]:
+    """In the checker process: evidently's verdict and HTML report, and the CPU it took."""
+    import warnings
+
+    from detectors.drift_report import full_drift_check
+
+    warnings.simplefilter("ignore")  # evidently's and numpy's chatter on degenerate columns
+    started = time.process_time()
+    result = full_drift_check(request, html=True)
+    return result, time.process_time() - started
+
+
+def store_report(folder: Path, finding: Finding, html: str) -> Finding:
+    """Write ``html`` as the finding's report and return the finding linked to it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{finding.finding_id}.html"
+    temp = path.with_suffix(".html.tmp")
+    temp.write_text(html, encoding="utf-8")
+    temp.replace(path)
+    return finding.model_copy(update={"report": str(path.absolute())})
 
 
 @dataclass(slots=True)
@@ -75,6 +107,12 @@ class Detection:
         self.tally = DetectionTally()
         self._reported = DetectionTally()
         self._reported_late = 0
+        self._full_checks: FullCheckQueue[FullCheckRequest] = FullCheckQueue(
+            share=FULL_CHECK_CPU_SHARE
+        )
+        self._checker: ProcessPoolExecutor | None = None
+        self._running: tuple[FullCheckRequest, asyncio.Future[tuple[Any, float]]] | None = None
+        self._reports = Path(settings.worker.data_dir) / REPORTS_DIR
         self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
 
@@ -142,14 +180,10 @@ class Detection:
             self._ack_events(partition)
         for judged in self.merge.close_due(now, datetime.now(UTC)):
             self.tally.windows += 1
+            for request in judged.full_checks:
+                self._full_checks.push(request, triggered=request.triggered)
             for finding in judged.findings:
-                self.tally.findings[finding.detector] += 1
-                await self.topics["findings"].send(
-                    key="/".join(finding.cohort).encode(),
-                    value=finding.model_dump_json().encode(),
-                    force=True,
-                )
-                log.info("finding %s", finding.message)
+                await self._publish(finding)
             for record in judged.evidence:
                 self.tally.evidence += 1
                 await self.topics["failures"].send(
@@ -158,6 +192,52 @@ class Detection:
                     force=True,
                 )
         self._ack_aggregates()
+        await self._full_check(now)
+
+    async def _publish(self, finding: Finding) -> None:
+        self.tally.findings[finding.detector] += 1
+        await self.topics["findings"].send(
+            key="/".join(finding.cohort).encode(),
+            value=finding.model_dump_json().encode(),
+            force=True,
+        )
+        log.info("finding %s %s: %s", "/".join(finding.cohort), finding.detector, finding.message)
+
+    async def _full_check(self, now: float) -> None:
+        """Collect a finished evidently check, or start the next one the budget allows. One
+        runs at a time, in a separate process, so the worker never waits for it."""
+        from detectors.drift_report import full_check_findings
+
+        if self._running is not None:
+            done, future = self._running
+            if not future.done():
+                return
+            self._running = None
+            try:
+                result, cpu_s = future.result()
+            except Exception as exc:  # a failed check costs a log line, never the worker
+                log.warning("full drift check of %s failed: %s", "/".join(done.cohort), exc)
+                return
+            self._full_checks.charge(cpu_s, now)
+            for finding in full_check_findings(done, result) if result else []:
+                linked = (
+                    store_report(self._reports, finding, result.html) if result.html else finding
+                )
+                await self._publish(linked)
+        request = self._full_checks.next(now)
+        if request is None:
+            return
+        if self._checker is None:
+            context = multiprocessing.get_context("spawn")  # never fork a process with threads
+            self._checker = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        loop = asyncio.get_running_loop()
+        self._running = (request, loop.run_in_executor(self._checker, run_full_check, request))
+
+    def close(self) -> None:
+        """Stop the checker process (a check in flight is abandoned)."""
+        if self._checker is not None:
+            self._checker.shutdown(wait=False, cancel_futures=True)
+            self._checker = None
 
     def revoked(self, topic_partitions: Any) -> None:
         """Partitions moved away: drop their state (the next owner replays them)."""

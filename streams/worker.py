@@ -192,6 +192,16 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
             detection.revoked(args[0] if args else kwargs.get("revoked", ()))
 
+        import mode
+
+        @app.service
+        class DetectionChecker(mode.Service):
+            """Stops the evidently checker process with the worker."""
+
+            async def on_stop(self) -> None:
+                assert detection is not None
+                detection.close()
+
     @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
     async def report_counts() -> None:
         for line in counters.report():

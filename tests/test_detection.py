@@ -74,8 +74,9 @@ def test_a_canary_latency_regression_is_found_with_its_evidence(
             for event in events:
                 publisher.publish(event)
             publisher.flush(30)
+        worker.wait_for("evidently: ", timeout_s=90)  # the full check ran and reported
         findings_raw = read_topic(
-            kafka_bootstrap, settings.topics.findings.name, expected=1, timeout_s=90, settle_s=5
+            kafka_bootstrap, settings.topics.findings.name, expected=1, timeout_s=30, settle_s=2
         )
         worker.wait_for("windows closed", timeout_s=60)
         assert worker.stop() == 0, worker.log
@@ -100,4 +101,11 @@ def test_a_canary_latency_regression_is_found_with_its_evidence(
         assert record.event.event_id in next(
             f["example_event_ids"] for f in findings if f["finding_id"] == record.finding_id
         )
+    drift_reports = [f for f in findings if f["metric"].startswith("evidently_drift[")]
+    assert drift_reports, "the KS finding on latency should have triggered evidently's check"
+    for finding in drift_reports:
+        assert finding["cohort"][3] == "canary"
+        report = Path(finding["report"])
+        assert report.is_file()
+        assert "<html" in report.read_text()[:2000].lower()
     assert "Traceback" not in worker.log
