@@ -54,6 +54,8 @@ def _topics(tag: str) -> TopicSettings:
             "events": {"name": f"bench-{tag}.events", "partitions": 4},
             "dlq": f"bench-{tag}.dlq",
             "failures": f"bench-{tag}.failures",
+            "aggregates": f"bench-{tag}.aggregates",
+            "findings": f"bench-{tag}.findings",
         }
     )
 
@@ -108,7 +110,9 @@ def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
     return asyncio.run(_raw_consume(bootstrap, topic, expected))
 
 
-def worker_rate(bootstrap: str, topics: TopicSettings, expected: int, folder: Path) -> float:
+def worker_rate(
+    bootstrap: str, topics: TopicSettings, expected: int, folder: Path, detect: bool = True
+) -> float:
     """Run ``driftnet worker`` until its counts reach ``expected`` events; events/s."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTNET_")}
     env |= {
@@ -119,6 +123,7 @@ def worker_rate(bootstrap: str, topics: TopicSettings, expected: int, folder: Pa
         "DRIFTNET_WORKER__REBALANCE_TIMEOUT_S": "1.5",
         "DRIFTNET_HARVEST__LOCATION": str(folder / "harvest"),
         "DRIFTNET_HARVEST__GROUP_ID": f"bench-harvest-{uuid.uuid4().hex[:8]}",
+        "DRIFTNET_WORKER__DETECT": "true" if detect else "false",
     }
     for role, spec in topics.by_role().items():
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
@@ -161,6 +166,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="an external broker (default: start the embedded one)")
     parser.add_argument("--failing", type=float, default=0.05, help="share of failing events")
     parser.add_argument("--invalid", type=float, default=0.001, help="share of invalid events")
+    parser.add_argument(
+        "--no-detect", action="store_true", help="run the worker without the windowed detectors"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -177,7 +185,7 @@ def main() -> None:
             size = sum(len(orjson.dumps(e)) for e in events[:1000]) / min(count, 1000)
             published = publish(kafka, topics.events.name, events, batch)
             raw = raw_consume(bootstrap, topics.events.name, count)
-            worker = worker_rate(bootstrap, topics, count, folder)
+            worker = worker_rate(bootstrap, topics, count, folder, detect=not args.no_detect)
             rows.append(
                 {
                     "messages": shape,
@@ -192,7 +200,8 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(
         f"{machine}, broker: {'external' if args.bootstrap else 'embedded Tansu'}; "
-        f"{args.failing:.1%} of events fail a rule, {args.invalid:.1%} are invalid"
+        f"{args.failing:.1%} of events fail a rule, {args.invalid:.1%} are invalid; "
+        f"detectors {'off' if args.no_detect else 'on'}"
     )
     print(
         f"{'messages':<10}{'events':>9}{'bytes':>7}{'publisher/s':>13}{'(a) raw/s':>11}"
@@ -204,7 +213,13 @@ def main() -> None:
             f"{row['publisher_events_per_s']:>13,}{row['raw_consume_parse_events_per_s']:>11,}"
             f"{row['worker_events_per_s']:>14,}{row['worker_ratio_to_raw']:>7.3f}"
         )
-    result = {"machine": machine, "failing": args.failing, "invalid": args.invalid, "rows": rows}
+    result = {
+        "machine": machine,
+        "failing": args.failing,
+        "invalid": args.invalid,
+        "detect": not args.no_detect,
+        "rows": rows,
+    }
     (ROOT / "bench" / "stream_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
