@@ -3,22 +3,25 @@
 Memory: every registered detector of a cohort, its reference full (10 trailing windows of
 about 200 events each), plus the cohort's open merged window (a Partial with its sketches,
 reservoir and worst examples), measured as the process's resident-memory growth. 200 cohorts
-are fed distinct seeded windows; the other cohorts are deep copies of them (same sizes).
+are fed distinct seeded windows; the other cohorts are unpickled copies of them (same sizes,
+no object shared, as cohorts fed their own events would be).
 
 Drift CPU (process CPU time, one core): the cheap tier on 1,000 cohorts' windows (every window,
 i.e. per minute with 60 s windows), and the evidently tier per report, scaled to the default
 cadence (every ``full_check_every_windows`` windows) plus the reports the cheap tier triggers.
 
 Usage: python -m bench.detectors_memory [--cohorts 10000] [--drift-cohorts 1000] [--reports 10]
+[--event-bytes 1700]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import gc
+import pickle
 import time
+from typing import Any
 
 from detectors.cohort import CohortDetectors
 from detectors.config import DetectorSettings
@@ -47,20 +50,35 @@ def _filled(i: int, windows: list[Partial], settings: DetectorSettings) -> Cohor
     return watch
 
 
-def memory_per_cohort(cohorts: int) -> float:
+def _with_event_size(partial: dict[str, Any], event_bytes: int) -> dict[str, Any]:
+    """The partial with each kept example's JSON padded to ``event_bytes`` (real events are
+    about 1.7 KB; the synthetic ones are a few bytes)."""
+    examples = {
+        kind: [[rank, event_id, raw.ljust(event_bytes)] for rank, event_id, raw in rows]
+        for kind, rows in partial["examples"].items()
+    }
+    return {**partial, "examples": examples}
+
+
+def memory_per_cohort(cohorts: int, event_bytes: int) -> float:
     """Resident bytes per cohort: detectors with a full reference + one open merged window."""
     settings = DetectorSettings()
     pool = [stream(seed, settings.reference_windows + 1) for seed in range(DISTINCT)]
     gc.collect()
     before = _rss_bytes()
     kept: list[tuple[CohortDetectors, Partial]] = []
+    pickled: list[bytes] = []
     for i in range(cohorts):
         windows = pool[i % DISTINCT]
         if i < DISTINCT:
             watch = _filled(i, windows[:-1], settings)
-            open_window = Partial.from_dict(windows[-1].to_dict())
+            open_window = Partial.from_dict(_with_event_size(windows[-1].to_dict(), event_bytes))
         else:
-            watch, open_window = copy.deepcopy(kept[i % DISTINCT])
+            watch, open_window = pickle.loads(pickled[i % DISTINCT])
+            for detector in watch.detectors.values():  # cohorts share their settings object
+                detector.settings = settings
+        if i < DISTINCT:
+            pickled.append(pickle.dumps((watch, open_window)))
         kept.append((watch, open_window))
     gc.collect()
     grown = _rss_bytes() - before
@@ -117,9 +135,13 @@ def main() -> None:
     parser.add_argument("--cohorts", type=int, default=10_000)
     parser.add_argument("--drift-cohorts", type=int, default=1_000)
     parser.add_argument("--reports", type=int, default=10)
+    parser.add_argument("--event-bytes", type=int, default=1_700, help="JSON size of an event")
     args = parser.parse_args()
-    print(f"memory at {args.cohorts:,} cohorts (every registered detector, full reference):")
-    per_cohort = memory_per_cohort(args.cohorts)
+    print(
+        f"memory at {args.cohorts:,} cohorts (every registered detector, full reference, "
+        f"{args.event_bytes:,}-byte events kept as examples):"
+    )
+    per_cohort = memory_per_cohort(args.cohorts, args.event_bytes)
     print(
         f"  {per_cohort / 1024:.1f} KiB per cohort -> "
         f"{per_cohort * args.cohorts / 2**20:,.0f} MiB for {args.cohorts:,} cohorts"

@@ -40,7 +40,7 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import SAMPLE_PER_WINDOW, WindowedDetector
+from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector
 from detectors.config import DetectorSettings, DriftSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.observation import NUMERIC_FEATURES, Cohort
@@ -83,7 +83,7 @@ class DriftDetector(WindowedDetector[_Rows]):
     """Drift of the sampled numeric and categorical features vs the trailing windows (or the
     baseline cohort's window)."""
 
-    __slots__ = ("_full_check", "_since_full_check", "_vocabulary")
+    __slots__ = ("_full_check", "_ring", "_since_full_check", "_vocabulary")
 
     name = "drift.features.v1"
 
@@ -92,6 +92,27 @@ class DriftDetector(WindowedDetector[_Rows]):
         self._vocabulary: dict[str, dict[str, int]] = {}
         self._since_full_check = 0
         self._full_check: FullCheckRequest | None = None
+        self._ring: SampleRing | None = None
+        """Per window: numeric features, then categorical codes, as float32 rows."""
+
+    def remembered(self) -> list[_Rows]:
+        if self._ring is None:
+            return []
+        width = len(NUMERIC_FEATURES)
+        return [
+            _Rows(rows[:, :width], rows[:, width:].astype(np.int16))
+            for rows, _ in self._ring.entries()
+        ]
+
+    def keep(self, summary: _Rows) -> None:
+        columns = summary.numeric.shape[1] + summary.codes.shape[1]
+        if self._ring is None or self._ring.columns != columns:
+            self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, columns)
+        rows = np.concatenate([summary.numeric, summary.codes.astype(np.float32)], axis=1)
+        self._ring.append(rows, 0.0)
+
+    def forget(self) -> None:
+        self._ring = None
 
     def reset(self) -> None:
         super().reset()
@@ -138,7 +159,7 @@ class DriftDetector(WindowedDetector[_Rows]):
 
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         self._full_check = None
-        reference = list(self._history)
+        reference = [_Rows(r.numeric.copy(), r.codes) for r in self.remembered()]
         super().update(window, baseline)
         self._since_full_check += 1
         ready = len(reference) >= self.settings.min_reference_windows

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -61,6 +62,8 @@ class Reservoir:
     def add(self, row: Row) -> None:
         """Offer one row."""
         numeric, categorical = row
+        # Labels repeat across rows; each event's decoding made its own copy: keep one.
+        categorical = tuple(None if v is None else sys.intern(v) for v in categorical)
         if self.seen < self.capacity:
             if len(self.numeric) < self.capacity:
                 self.numeric = np.full((self.capacity, len(numeric)), np.nan, dtype=np.float32)
@@ -222,9 +225,11 @@ class WorstExamples:
     def from_dict(cls, data: dict[str, Any], k: int) -> WorstExamples:
         """The inverse of :meth:`to_dict`."""
         examples = cls(k)
+        texts: dict[str, str] = {}  # an event kept under several kinds: its JSON held once
         for kind in EXAMPLE_KINDS:
             for rank, event_id, raw in data.get(kind, []):
-                examples.offer(kind, float(rank), str(event_id), str(raw))
+                text = texts.setdefault(str(event_id), str(raw))
+                examples.offer(kind, float(rank), str(event_id), text)
         return examples
 
     def __getstate__(self) -> dict[str, Any]:
