@@ -11,18 +11,23 @@ i.e. per minute with 60 s windows), and the evidently tier per report, scaled to
 cadence (every ``full_check_every_windows`` windows) plus the reports the cheap tier triggers.
 
 Usage: python -m bench.detectors_memory [--cohorts 10000] [--drift-cohorts 1000] [--reports 10]
-[--event-bytes 1700]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
+import functools
 import gc
 import pickle
 import time
+import zlib
 from typing import Any
 
+import orjson
+
+from bench.corpus import unique_events
 from detectors.cohort import CohortDetectors
 from detectors.config import DetectorSettings
 from detectors.drift import DriftDetector, FullCheckRequest
@@ -50,17 +55,30 @@ def _filled(i: int, windows: list[Partial], settings: DetectorSettings) -> Cohor
     return watch
 
 
-def _with_event_size(partial: dict[str, Any], event_bytes: int) -> dict[str, Any]:
-    """The partial with each kept example's JSON padded to ``event_bytes`` (real events are
-    about 1.7 KB; the synthetic ones are a few bytes)."""
+@functools.cache
+def _corpus() -> list[dict[str, Any]]:
+    return unique_events(64)
+
+
+def _with_real_events(partial: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The partial with each kept example's JSON replaced by a realistic event's (the
+    bench corpus: about 1.7 KB each; the synthetic windows' are a few bytes)."""
+    events = _corpus()
     examples = {
-        kind: [[rank, event_id, raw.ljust(event_bytes)] for rank, event_id, raw in rows]
+        kind: [
+            [
+                rank,
+                event_id,
+                base64.b64encode(zlib.compress(orjson.dumps(events[(seed + i) % 64]), 1)).decode(),
+            ]
+            for i, (rank, event_id, _) in enumerate(rows)
+        ]
         for kind, rows in partial["examples"].items()
     }
     return {**partial, "examples": examples}
 
 
-def memory_per_cohort(cohorts: int, event_bytes: int) -> float:
+def memory_per_cohort(cohorts: int) -> float:
     """Resident bytes per cohort: detectors with a full reference + one open merged window."""
     settings = DetectorSettings()
     pool = [stream(seed, settings.reference_windows + 1) for seed in range(DISTINCT)]
@@ -72,7 +90,7 @@ def memory_per_cohort(cohorts: int, event_bytes: int) -> float:
         windows = pool[i % DISTINCT]
         if i < DISTINCT:
             watch = _filled(i, windows[:-1], settings)
-            open_window = Partial.from_dict(_with_event_size(windows[-1].to_dict(), event_bytes))
+            open_window = Partial.from_dict(_with_real_events(windows[-1].to_dict(), i))
         else:
             watch, open_window = pickle.loads(pickled[i % DISTINCT])
             for detector in watch.detectors.values():  # cohorts share their settings object
@@ -135,13 +153,12 @@ def main() -> None:
     parser.add_argument("--cohorts", type=int, default=10_000)
     parser.add_argument("--drift-cohorts", type=int, default=1_000)
     parser.add_argument("--reports", type=int, default=10)
-    parser.add_argument("--event-bytes", type=int, default=1_700, help="JSON size of an event")
     args = parser.parse_args()
     print(
         f"memory at {args.cohorts:,} cohorts (every registered detector, full reference, "
-        f"{args.event_bytes:,}-byte events kept as examples):"
+        "bench-corpus events kept as examples):"
     )
-    per_cohort = memory_per_cohort(args.cohorts, args.event_bytes)
+    per_cohort = memory_per_cohort(args.cohorts)
     print(
         f"  {per_cohort / 1024:.1f} KiB per cohort -> "
         f"{per_cohort * args.cohorts / 2**20:,.0f} MiB for {args.cohorts:,} cohorts"

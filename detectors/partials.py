@@ -185,11 +185,10 @@ class Partial:
         numeric = tuple(cost if n == "cost_usd" else obs.numeric(n) for n in NUMERIC_FEATURES)
         self.reservoir.add((numeric, tuple(obs.categorical(c) for c in self.categorical)))
         if self.settings.top_k:
-            raw = obs.raw.decode("utf-8", "replace")
             if obs.latency_ms is not None:
-                self.examples.offer("slowest", obs.latency_ms, obs.event_id, raw)
+                self.examples.offer("slowest", obs.latency_ms, obs.event_id, obs.raw)
             if cost is not None:
-                self.examples.offer("costliest", cost, obs.event_id, raw)
+                self.examples.offer("costliest", cost, obs.event_id, obs.raw)
             if obs.failed:
                 badness = (
                     obs.is_error
@@ -200,7 +199,7 @@ class Partial:
                     + obs.negative_feedback
                     + len(obs.score_breaches)
                 )
-                self.examples.offer("failed", float(badness), obs.event_id, raw)
+                self.examples.offer("failed", float(badness), obs.event_id, obs.raw)
 
     def count_late(self, n: int = 1) -> None:
         """Count events that arrived after the window closed (reported, never silently dropped)."""
