@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ctypes
 import dataclasses
 import functools
 import gc
@@ -41,6 +42,11 @@ def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * 4096
+
+
+def _trim() -> None:
+    """Hand freed heap pages back to the system (glibc), so resident memory is what is live."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _cohort(i: int) -> tuple[str, str, str, str]:
@@ -83,6 +89,7 @@ def memory_per_cohort(cohorts: int) -> float:
     settings = DetectorSettings()
     pool = [stream(seed, settings.reference_windows + 1) for seed in range(DISTINCT)]
     gc.collect()
+    _trim()
     before = _rss_bytes()
     kept: list[tuple[CohortDetectors, Partial]] = []
     pickled: list[bytes] = []
@@ -98,7 +105,9 @@ def memory_per_cohort(cohorts: int) -> float:
         if i < DISTINCT:
             pickled.append(pickle.dumps((watch, open_window)))
         kept.append((watch, open_window))
+    del pickled
     gc.collect()
+    _trim()
     grown = _rss_bytes() - before
     pool_size = sum(len(p) for p in pool)
     print(

@@ -218,13 +218,16 @@ class SampleRing:
     detector's reference costs its data and two headers.
     """
 
-    __slots__ = ("_block", "_meta", "_size", "columns", "rows", "windows")
+    __slots__ = ("_block", "_meta", "_size", "columns", "dtype", "rows", "windows")
 
-    def __init__(self, windows: int, rows: int, columns: int) -> None:
+    def __init__(
+        self, windows: int, rows: int, columns: int, dtype: type[np.generic] = np.float32
+    ) -> None:
         self.windows = windows
         self.rows = rows
         self.columns = columns
-        self._block: npt.NDArray[np.float32] | None = None
+        self.dtype = dtype
+        self._block: npt.NDArray[Any] | None = None
         self._meta: npt.NDArray[np.float64] | None = None
         """Per window slot: its row count and its number."""
         self._size = 0
@@ -232,10 +235,10 @@ class SampleRing:
     def __len__(self) -> int:
         return self._size
 
-    def append(self, sample: npt.NDArray[np.float32], number: float) -> None:
+    def append(self, sample: npt.NDArray[Any], number: float) -> None:
         """Keep ``sample`` (at most ``rows`` rows of ``columns``) and ``number`` for a window."""
         if self._block is None or self._meta is None:
-            self._block = np.full((self.windows, self.rows, self.columns), np.nan, np.float32)
+            self._block = np.zeros((self.windows, self.rows, self.columns), self.dtype)
             self._meta = np.zeros((self.windows, 2), np.float64)
         if self._size == self.windows:
             self._block[:-1] = self._block[1:]
@@ -246,7 +249,7 @@ class SampleRing:
         self._meta[self._size] = (n, number)
         self._size += 1
 
-    def entries(self) -> list[tuple[npt.NDArray[np.float32], float]]:
+    def entries(self) -> list[tuple[npt.NDArray[Any], float]]:
         """``(sample, number)`` of each kept window, oldest first (views: read, do not keep)."""
         if self._block is None or self._meta is None:
             return []

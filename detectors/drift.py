@@ -83,7 +83,7 @@ class DriftDetector(WindowedDetector[_Rows]):
     """Drift of the sampled numeric and categorical features vs the trailing windows (or the
     baseline cohort's window)."""
 
-    __slots__ = ("_full_check", "_ring", "_since_full_check", "_vocabulary")
+    __slots__ = ("_codes", "_full_check", "_ring", "_since_full_check", "_vocabulary")
 
     name = "drift.features.v1"
 
@@ -93,26 +93,32 @@ class DriftDetector(WindowedDetector[_Rows]):
         self._since_full_check = 0
         self._full_check: FullCheckRequest | None = None
         self._ring: SampleRing | None = None
-        """Per window: numeric features, then categorical codes, as float32 rows."""
+        """Per window: the numeric features (float32)."""
+        self._codes: SampleRing | None = None
+        """Per window: the categorical features' vocabulary codes (int8)."""
 
     def remembered(self) -> list[_Rows]:
-        if self._ring is None:
+        if self._ring is None or self._codes is None:
             return []
-        width = len(NUMERIC_FEATURES)
         return [
-            _Rows(rows[:, :width], rows[:, width:].astype(np.int16))
-            for rows, _ in self._ring.entries()
+            _Rows(numeric, codes.astype(np.int16))
+            for (numeric, _), (codes, _) in zip(
+                self._ring.entries(), self._codes.entries(), strict=True
+            )
         ]
 
     def keep(self, summary: _Rows) -> None:
-        columns = summary.numeric.shape[1] + summary.codes.shape[1]
-        if self._ring is None or self._ring.columns != columns:
-            self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, columns)
-        rows = np.concatenate([summary.numeric, summary.codes.astype(np.float32)], axis=1)
-        self._ring.append(rows, 0.0)
+        width = summary.codes.shape[1]
+        if self._ring is None or self._codes is None or self._codes.columns != width:
+            windows = self.settings.reference_windows
+            self._ring = SampleRing(windows, SAMPLE_PER_WINDOW, len(NUMERIC_FEATURES))
+            self._codes = SampleRing(windows, SAMPLE_PER_WINDOW, width, np.int8)
+        self._ring.append(summary.numeric, 0.0)
+        self._codes.append(summary.codes.astype(np.int8), 0.0)
 
     def forget(self) -> None:
         self._ring = None
+        self._codes = None
 
     def reset(self) -> None:
         super().reset()
