@@ -21,6 +21,8 @@ True
 from __future__ import annotations
 
 import bisect
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -276,7 +278,7 @@ class Partial:
         """The inverse of :meth:`to_dict`; refuses a format it does not know."""
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"unsupported partial format {data.get('format')!r}")
-        settings = AggregateSettings.model_validate(data["settings"])
+        settings = _aggregate_settings(json.dumps(data["settings"], sort_keys=True))
         cohort = tuple(str(part) for part in data["cohort"])
         if len(cohort) != 4:
             raise ValueError(f"a cohort has 4 parts, got {cohort!r}")
@@ -302,6 +304,12 @@ class Partial:
         )
         partial.examples = WorstExamples.from_dict(data["examples"], settings.top_k)
         return partial
+
+
+@functools.lru_cache(maxsize=64)
+def _aggregate_settings(text: str) -> AggregateSettings:
+    """Partials of every cohort carry the same settings: one object for all of them."""
+    return AggregateSettings.model_validate_json(text)
 
 
 def _reservoir_seed(cohort: Cohort, window: Window, source: str) -> str:
