@@ -102,6 +102,7 @@ def memory_per_cohort(cohorts: int) -> float:
             watch, open_window = pickle.loads(pickled[i % DISTINCT])
             for detector in watch.detectors.values():  # cohorts share their settings object
                 detector.settings = settings
+            open_window.settings = kept[0][1].settings  # as Partial.from_dict shares them
         if i < DISTINCT:
             pickled.append(pickle.dumps((watch, open_window)))
         kept.append((watch, open_window))
