@@ -102,9 +102,11 @@ def broker(port: int, host: str) -> None:
         embedded.start()
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
+    # The handler goes in before "ready" is printed, and the print inside the try: a SIGTERM
+    # sent as soon as "ready" shows must stop the broker cleanly, not kill the command.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
         code = embedded.wait()
     except KeyboardInterrupt:
         code = 0
