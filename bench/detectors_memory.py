@@ -3,7 +3,8 @@
 Memory: every registered detector of a cohort, its reference full (10 trailing windows of
 about 200 events each), plus the cohort's open merged window (a Partial with its sketches,
 reservoir and worst examples), measured as the process's resident-memory growth. 200 cohorts
-are fed distinct seeded windows; the other cohorts are deep copies of them (same sizes).
+are fed distinct seeded windows; the other cohorts are unpickled copies of them (same sizes,
+no object shared, as cohorts fed their own events would be).
 
 Drift CPU (process CPU time, one core): the cheap tier on 1,000 cohorts' windows (every window,
 i.e. per minute with 60 s windows), and the evidently tier per report, scaled to the default
@@ -15,11 +16,19 @@ Usage: python -m bench.detectors_memory [--cohorts 10000] [--drift-cohorts 1000]
 from __future__ import annotations
 
 import argparse
-import copy
+import base64
+import ctypes
 import dataclasses
+import functools
 import gc
+import pickle
 import time
+import zlib
+from typing import Any
 
+import orjson
+
+from bench.corpus import unique_events
 from detectors.cohort import CohortDetectors
 from detectors.config import DetectorSettings
 from detectors.drift import DriftDetector, FullCheckRequest
@@ -35,6 +44,11 @@ def _rss_bytes() -> int:
     return pages * 4096
 
 
+def _trim() -> None:
+    """Hand freed heap pages back to the system (glibc), so resident memory is what is live."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _cohort(i: int) -> tuple[str, str, str, str]:
     return (f"service-{i % 97}", "production", f"release-{i}", "baseline")
 
@@ -47,22 +61,54 @@ def _filled(i: int, windows: list[Partial], settings: DetectorSettings) -> Cohor
     return watch
 
 
+@functools.cache
+def _corpus() -> list[dict[str, Any]]:
+    return unique_events(64)
+
+
+def _with_real_events(partial: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The partial with each kept example's JSON replaced by a realistic event's (the
+    bench corpus: about 1.7 KB each; the synthetic windows' are a few bytes)."""
+    events = _corpus()
+    examples = {
+        kind: [
+            [
+                rank,
+                event_id,
+                base64.b64encode(zlib.compress(orjson.dumps(events[(seed + i) % 64]), 1)).decode(),
+            ]
+            for i, (rank, event_id, _) in enumerate(rows)
+        ]
+        for kind, rows in partial["examples"].items()
+    }
+    return {**partial, "examples": examples}
+
+
 def memory_per_cohort(cohorts: int) -> float:
     """Resident bytes per cohort: detectors with a full reference + one open merged window."""
     settings = DetectorSettings()
     pool = [stream(seed, settings.reference_windows + 1) for seed in range(DISTINCT)]
     gc.collect()
+    _trim()
     before = _rss_bytes()
     kept: list[tuple[CohortDetectors, Partial]] = []
+    pickled: list[bytes] = []
     for i in range(cohorts):
         windows = pool[i % DISTINCT]
         if i < DISTINCT:
             watch = _filled(i, windows[:-1], settings)
-            open_window = Partial.from_dict(windows[-1].to_dict())
+            open_window = Partial.from_dict(_with_real_events(windows[-1].to_dict(), i))
         else:
-            watch, open_window = copy.deepcopy(kept[i % DISTINCT])
+            watch, open_window = pickle.loads(pickled[i % DISTINCT])
+            for detector in watch.detectors.values():  # cohorts share their settings object
+                detector.settings = settings
+            open_window.settings = kept[0][1].settings  # as Partial.from_dict shares them
+        if i < DISTINCT:
+            pickled.append(pickle.dumps((watch, open_window)))
         kept.append((watch, open_window))
+    del pickled
     gc.collect()
+    _trim()
     grown = _rss_bytes() - before
     pool_size = sum(len(p) for p in pool)
     print(
@@ -118,7 +164,10 @@ def main() -> None:
     parser.add_argument("--drift-cohorts", type=int, default=1_000)
     parser.add_argument("--reports", type=int, default=10)
     args = parser.parse_args()
-    print(f"memory at {args.cohorts:,} cohorts (every registered detector, full reference):")
+    print(
+        f"memory at {args.cohorts:,} cohorts (every registered detector, full reference, "
+        "bench-corpus events kept as examples):"
+    )
     per_cohort = memory_per_cohort(args.cohorts)
     print(
         f"  {per_cohort / 1024:.1f} KiB per cohort -> "

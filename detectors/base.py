@@ -99,7 +99,7 @@ class WindowedDetector(Detector, Generic[S]):
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         current = self.summarize(window)
         findings: list[Finding] = []
-        history = self._history.copy()
+        history = self.remembered()
         if len(history) >= self.settings.min_reference_windows:
             findings += self.judge(window, current, history, "trailing")
             if not findings and len(history) > self.settings.min_reference_windows:
@@ -108,9 +108,22 @@ class WindowedDetector(Detector, Generic[S]):
             findings += self.judge(window, current, [self.summarize(baseline)], "baseline")
         findings += self.judge_absolute(window, current)
         self._findings = tuple(findings)
-        self._history.append(self.remember(current))
-        del self._history[: -self.settings.reference_windows]
+        self.keep(self.remember(current))
         return self
+
+    def remembered(self) -> list[S]:
+        """The trailing windows' summaries, oldest first (a new list each call)."""
+        return self._history.copy()
+
+    def keep(self, summary: S) -> None:
+        """Add a window's summary to the reference, dropping the oldest beyond its length.
+        Detectors with sampled values override this trio to keep them in a :class:`SampleRing`."""
+        self._history.append(summary)
+        del self._history[: -self.settings.reference_windows]
+
+    def forget(self) -> None:
+        """Drop the whole reference."""
+        self._history.clear()
 
     def combine(self, earlier: S, later: S) -> S | None:
         """Two consecutive windows' summaries as one, for detectors whose summaries add up
@@ -138,13 +151,13 @@ class WindowedDetector(Detector, Generic[S]):
         return []
 
     def reset(self) -> None:
-        self._history.clear()
+        self.forget()
         self._findings = ()
 
     @property
     def history_size(self) -> int:
         """Windows in the reference."""
-        return len(self._history)
+        return len(self.remembered())
 
     def finding(
         self,
@@ -195,3 +208,57 @@ def pooled(arrays: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]
     if not arrays:
         return np.empty(0, dtype=np.float32)
     return np.concatenate(arrays)
+
+
+class SampleRing:
+    """The trailing windows' sampled rows in one float32 block, plus one number per window.
+
+    Per-window objects cost more than the samples: a 32-value numpy array is 128 bytes of data
+    behind a 112-byte header. Here a window is a slice of one preallocated block, so a
+    detector's reference costs its data and two headers.
+    """
+
+    __slots__ = ("_block", "_meta", "_size", "columns", "dtype", "rows", "windows")
+
+    def __init__(
+        self, windows: int, rows: int, columns: int, dtype: type[np.generic] = np.float32
+    ) -> None:
+        self.windows = windows
+        self.rows = rows
+        self.columns = columns
+        self.dtype = dtype
+        self._block: npt.NDArray[Any] | None = None
+        self._meta: npt.NDArray[np.float64] | None = None
+        """Per window slot: its row count and its number."""
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, sample: npt.NDArray[Any], number: float) -> None:
+        """Keep ``sample`` (at most ``rows`` rows of ``columns``) and ``number`` for a window."""
+        if self._block is None or self._meta is None:
+            self._block = np.zeros((self.windows, self.rows, self.columns), self.dtype)
+            self._meta = np.zeros((self.windows, 2), np.float64)
+        if self._size == self.windows:
+            self._block[:-1] = self._block[1:]
+            self._meta[:-1] = self._meta[1:]
+            self._size -= 1
+        n = min(len(sample), self.rows)
+        self._block[self._size, :n] = sample[:n].reshape(n, self.columns)
+        self._meta[self._size] = (n, number)
+        self._size += 1
+
+    def entries(self) -> list[tuple[npt.NDArray[Any], float]]:
+        """``(sample, number)`` of each kept window, oldest first (views: read, do not keep)."""
+        if self._block is None or self._meta is None:
+            return []
+        return [
+            (self._block[i, : int(self._meta[i, 0])], float(self._meta[i, 1]))
+            for i in range(self._size)
+        ]
+
+    def clear(self) -> None:
+        self._block = None
+        self._meta = None
+        self._size = 0

@@ -52,8 +52,9 @@ class AggregateSettings(_Section):
     """DDSketch relative error of every quantile (latency, ttft, tokens, cost)."""
     reservoir_size: int = Field(128, gt=0, le=10_000)
     """Events sampled per window (numeric and categorical features, for tests and drift)."""
-    top_k: int = Field(5, ge=0, le=100)
-    """Full records kept per kind of worst example (slowest, costliest, failed)."""
+    top_k: int = Field(3, ge=0, le=100)
+    """Full records kept per kind of worst example (slowest, costliest, failed): at about
+    1.7 KB an event, 3 of each is up to 15 KB per open window."""
     attributes: tuple[str, ...] = ()
     """Event attributes watched for drift as categorical features (low cardinality)."""
     input_size_buckets: tuple[int, ...] = (500, 2_000, 8_000)

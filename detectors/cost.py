@@ -32,7 +32,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import WindowedDetector, pooled, thin
+from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector, pooled, thin
 from detectors.config import DetectorSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.partials import Partial
@@ -55,7 +55,7 @@ class _Summary:
 class PerRequest(WindowedDetector[_Summary]):
     """Mean cost (USD) or input/output tokens per request vs the reference."""
 
-    __slots__ = ("metric", "name")
+    __slots__ = ("_ring", "metric", "name")
 
     def __init__(
         self, metric: PerRequestMetric = "cost_usd", settings: DetectorSettings | None = None
@@ -65,6 +65,20 @@ class PerRequest(WindowedDetector[_Summary]):
         self.metric: PerRequestMetric = metric
         self.name = _NAMES[metric]
         super().__init__(settings)
+        self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, 1)
+
+    def remembered(self) -> list[_Summary]:
+        return [
+            _Summary(None if np.isnan(mean) else mean, sample[:, 0])
+            for sample, mean in self._ring.entries()
+        ]
+
+    def keep(self, summary: _Summary) -> None:
+        mean = np.nan if summary.mean is None else summary.mean
+        self._ring.append(summary.sample.reshape(-1, 1), mean)
+
+    def forget(self) -> None:
+        self._ring.clear()
 
     def _mean(self, window: Partial) -> float | None:
         sketch = window.sketches[self.metric]

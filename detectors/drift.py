@@ -40,7 +40,7 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import SAMPLE_PER_WINDOW, WindowedDetector
+from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector
 from detectors.config import DetectorSettings, DriftSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.observation import NUMERIC_FEATURES, Cohort
@@ -83,7 +83,7 @@ class DriftDetector(WindowedDetector[_Rows]):
     """Drift of the sampled numeric and categorical features vs the trailing windows (or the
     baseline cohort's window)."""
 
-    __slots__ = ("_full_check", "_since_full_check", "_vocabulary")
+    __slots__ = ("_codes", "_full_check", "_ring", "_since_full_check", "_vocabulary")
 
     name = "drift.features.v1"
 
@@ -92,6 +92,33 @@ class DriftDetector(WindowedDetector[_Rows]):
         self._vocabulary: dict[str, dict[str, int]] = {}
         self._since_full_check = 0
         self._full_check: FullCheckRequest | None = None
+        self._ring: SampleRing | None = None
+        """Per window: the numeric features (float32)."""
+        self._codes: SampleRing | None = None
+        """Per window: the categorical features' vocabulary codes (int8)."""
+
+    def remembered(self) -> list[_Rows]:
+        if self._ring is None or self._codes is None:
+            return []
+        return [
+            _Rows(numeric, codes.astype(np.int16))
+            for (numeric, _), (codes, _) in zip(
+                self._ring.entries(), self._codes.entries(), strict=True
+            )
+        ]
+
+    def keep(self, summary: _Rows) -> None:
+        width = summary.codes.shape[1]
+        if self._ring is None or self._codes is None or self._codes.columns != width:
+            windows = self.settings.reference_windows
+            self._ring = SampleRing(windows, SAMPLE_PER_WINDOW, len(NUMERIC_FEATURES))
+            self._codes = SampleRing(windows, SAMPLE_PER_WINDOW, width, np.int8)
+        self._ring.append(summary.numeric, 0.0)
+        self._codes.append(summary.codes.astype(np.int8), 0.0)
+
+    def forget(self) -> None:
+        self._ring = None
+        self._codes = None
 
     def reset(self) -> None:
         super().reset()
@@ -138,7 +165,7 @@ class DriftDetector(WindowedDetector[_Rows]):
 
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         self._full_check = None
-        reference = list(self._history)
+        reference = [_Rows(r.numeric.copy(), r.codes) for r in self.remembered()]
         super().update(window, baseline)
         self._since_full_check += 1
         ready = len(reference) >= self.settings.min_reference_windows

@@ -32,7 +32,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import WindowedDetector, pooled, thin
+from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector, pooled, thin
 from detectors.config import DetectorSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.observation import NUMERIC_FEATURES
@@ -52,7 +52,7 @@ class _Summary:
 class LatencyQuantile(WindowedDetector[_Summary]):
     """One latency quantile (p50, p95, p99 of ``latency_ms``, or p95 of ``ttft_ms``)."""
 
-    __slots__ = ("_feature", "_metric", "name", "quantile")
+    __slots__ = ("_feature", "_metric", "_ring", "name", "quantile")
 
     def __init__(
         self, quantile: Quantile = "p95", settings: DetectorSettings | None = None
@@ -64,6 +64,20 @@ class LatencyQuantile(WindowedDetector[_Summary]):
         self._feature = "ttft_ms" if quantile == "ttft_p95" else "latency_ms"
         self._metric = f"{self._feature.removesuffix('_ms')}_{quantile.removeprefix('ttft_')}_ms"
         super().__init__(settings)
+        self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, 1)
+
+    def remembered(self) -> list[_Summary]:
+        return [
+            _Summary(None if np.isnan(value) else value, sample[:, 0])
+            for sample, value in self._ring.entries()
+        ]
+
+    def keep(self, summary: _Summary) -> None:
+        value = np.nan if summary.value is None else summary.value
+        self._ring.append(summary.sample.reshape(-1, 1), value)
+
+    def forget(self) -> None:
+        self._ring.clear()
 
     def _value(self, window: Partial) -> float | None:
         sketch = window.sketches[self._feature]
@@ -143,12 +157,36 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
     """Median latency per input-token bucket vs the reference: exposes input-size sensitivity
     (only long prompts got slower) that a cohort-wide quantile averages away."""
 
-    __slots__ = ()
+    __slots__ = ("_ring",)
 
     name = "latency.by_input_size.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         super().__init__(settings)
+        self._ring = SampleRing(self.settings.reference_windows, 2 * SAMPLE_PER_WINDOW, 2)
+        """Per window: (latency, bucket index) rows."""
+
+    def remembered(self) -> list[_Buckets]:
+        found = []
+        for rows, _ in self._ring.entries():
+            buckets = rows[:, 1].astype(np.int64)
+            count = int(buckets.max(initial=-1)) + 1
+            found.append(_Buckets(tuple(rows[buckets == b, 0] for b in range(count))))
+        return found
+
+    def keep(self, summary: _Buckets) -> None:
+        parts = [
+            np.column_stack([sample, np.full(len(sample), b, np.float32)])
+            for b, sample in enumerate(summary.samples)
+        ]
+        rows = np.concatenate(parts).astype(np.float32) if parts else np.empty((0, 2), np.float32)
+        limit = 2 * SAMPLE_PER_WINDOW
+        if len(rows) > limit:
+            rows = rows[np.linspace(0, len(rows) - 1, limit).astype(np.int64)]
+        self._ring.append(rows, 0.0)
+
+    def forget(self) -> None:
+        self._ring.clear()
 
     def _per_bucket(self, window: Partial) -> list[list[float]]:
         edges = window.settings.input_size_buckets

@@ -21,6 +21,8 @@ True
 from __future__ import annotations
 
 import bisect
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -185,11 +187,10 @@ class Partial:
         numeric = tuple(cost if n == "cost_usd" else obs.numeric(n) for n in NUMERIC_FEATURES)
         self.reservoir.add((numeric, tuple(obs.categorical(c) for c in self.categorical)))
         if self.settings.top_k:
-            raw = obs.raw.decode("utf-8", "replace")
             if obs.latency_ms is not None:
-                self.examples.offer("slowest", obs.latency_ms, obs.event_id, raw)
+                self.examples.offer("slowest", obs.latency_ms, obs.event_id, obs.raw)
             if cost is not None:
-                self.examples.offer("costliest", cost, obs.event_id, raw)
+                self.examples.offer("costliest", cost, obs.event_id, obs.raw)
             if obs.failed:
                 badness = (
                     obs.is_error
@@ -200,7 +201,7 @@ class Partial:
                     + obs.negative_feedback
                     + len(obs.score_breaches)
                 )
-                self.examples.offer("failed", float(badness), obs.event_id, raw)
+                self.examples.offer("failed", float(badness), obs.event_id, obs.raw)
 
     def count_late(self, n: int = 1) -> None:
         """Count events that arrived after the window closed (reported, never silently dropped)."""
@@ -277,7 +278,7 @@ class Partial:
         """The inverse of :meth:`to_dict`; refuses a format it does not know."""
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"unsupported partial format {data.get('format')!r}")
-        settings = AggregateSettings.model_validate(data["settings"])
+        settings = _aggregate_settings(json.dumps(data["settings"], sort_keys=True))
         cohort = tuple(str(part) for part in data["cohort"])
         if len(cohort) != 4:
             raise ValueError(f"a cohort has 4 parts, got {cohort!r}")
@@ -303,6 +304,12 @@ class Partial:
         )
         partial.examples = WorstExamples.from_dict(data["examples"], settings.top_k)
         return partial
+
+
+@functools.lru_cache(maxsize=64)
+def _aggregate_settings(text: str) -> AggregateSettings:
+    """Partials of every cohort carry the same settings: one object for all of them."""
+    return AggregateSettings.model_validate_json(text)
 
 
 def _reservoir_seed(cohort: Cohort, window: Window, source: str) -> str:

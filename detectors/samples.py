@@ -13,11 +13,14 @@ original, and merging the same partials gives the same result whatever order the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import random
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -61,6 +64,8 @@ class Reservoir:
     def add(self, row: Row) -> None:
         """Offer one row."""
         numeric, categorical = row
+        # Labels repeat across rows; each event's decoding made its own copy: keep one.
+        categorical = tuple(None if v is None else sys.intern(v) for v in categorical)
         if self.seen < self.capacity:
             if len(self.numeric) < self.capacity:
                 self.numeric = np.full((self.capacity, len(numeric)), np.nan, dtype=np.float32)
@@ -175,8 +180,18 @@ class Example:
 
     rank: float
     event_id: str
-    raw: str
-    """The event's JSON text, as the producer sent it."""
+    packed: bytes = field(compare=False)
+    """The event's JSON as the producer sent it, zlib-compressed (events are about 1.7 KB of
+    JSON with repetitive prompts; 9 of them per open window of every cohort add up)."""
+
+    @property
+    def raw(self) -> str:
+        """The event's JSON text."""
+        return zlib.decompress(self.packed).decode("utf-8", "replace")
+
+
+def _given(packed: bytes) -> Callable[[], bytes]:
+    return lambda: packed
 
 
 class WorstExamples:
@@ -188,15 +203,32 @@ class WorstExamples:
         self.k = k
         self._heaps: dict[str, list[Example]] = {kind: [] for kind in EXAMPLE_KINDS}
 
-    def offer(self, kind: str, rank: float, event_id: str, raw: str) -> None:
-        """Keep the event if it is among the ``k`` worst of ``kind`` so far."""
+    def _packed(self, event_id: str) -> bytes | None:
+        """The compressed JSON of an event already kept under another kind."""
+        for heap in self._heaps.values():
+            for example in heap:
+                if example.event_id == event_id:
+                    return example.packed
+        return None
+
+    def offer(self, kind: str, rank: float, event_id: str, raw: bytes) -> None:
+        """Keep the event (``raw``: its JSON) if it is among the ``k`` worst of ``kind`` so far.
+        It is compressed only when kept."""
+        self.offer_packed(kind, rank, event_id, lambda: zlib.compress(raw, 1))
+
+    def offer_packed(
+        self, kind: str, rank: float, event_id: str, pack: Callable[[], bytes]
+    ) -> None:
+        """:meth:`offer` with the compressed JSON made by ``pack`` when needed."""
         if self.k == 0:
             return
         heap = self._heaps[kind]
-        example = Example(rank, event_id, raw)
+        if len(heap) >= self.k and (rank, event_id) <= (heap[0].rank, heap[0].event_id):
+            return
+        example = Example(rank, event_id, self._packed(event_id) or pack())
         if len(heap) < self.k:
             heapq.heappush(heap, example)
-        elif example > heap[0]:
+        else:
             heapq.heapreplace(heap, example)
 
     def of(self, kind: str) -> list[Example]:
@@ -210,12 +242,19 @@ class WorstExamples:
                 known = {e.event_id for e in self._heaps[kind]}
                 for example in heap:
                     if example.event_id not in known:
-                        self.offer(kind, example.rank, example.event_id, example.raw)
+                        self.offer_packed(
+                            kind, example.rank, example.event_id, _given(example.packed)
+                        )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form: ``{kind: [[rank, event_id, raw], ...]}``."""
+        """JSON-able form: ``{kind: [[rank, event_id, base64 of the zlib-compressed JSON]]}``
+        (compressed on the wire too: the merge side never recompresses)."""
         return {
-            kind: [[e.rank, e.event_id, e.raw] for e in self.of(kind)] for kind in EXAMPLE_KINDS
+            kind: [
+                [e.rank, e.event_id, base64.b64encode(e.packed).decode("ascii")]
+                for e in self.of(kind)
+            ]
+            for kind in EXAMPLE_KINDS
         }
 
     @classmethod
@@ -223,8 +262,10 @@ class WorstExamples:
         """The inverse of :meth:`to_dict`."""
         examples = cls(k)
         for kind in EXAMPLE_KINDS:
-            for rank, event_id, raw in data.get(kind, []):
-                examples.offer(kind, float(rank), str(event_id), str(raw))
+            for rank, event_id, packed in data.get(kind, []):
+                examples.offer_packed(
+                    kind, float(rank), str(event_id), _given(base64.b64decode(packed))
+                )
         return examples
 
     def __getstate__(self) -> dict[str, Any]:

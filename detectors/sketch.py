@@ -15,14 +15,23 @@ True
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ddsketch import LogarithmicMapping
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.store import DenseStore
 
+_COUNTS = tuple(float(n) for n in range(1024))
+
 CHUNK = 16
 """Bins are allocated 16 at a time (ddsketch's default is 128: mostly empty for one window)."""
+
+
+@functools.cache
+def _mapping(relative_accuracy: float) -> LogarithmicMapping:
+    """One key mapping per accuracy, shared by every sketch (it is immutable)."""
+    return LogarithmicMapping(relative_accuracy)
 
 
 class Sketch:
@@ -34,7 +43,7 @@ class Sketch:
         self.relative_accuracy = relative_accuracy
         self._store = DenseStore(chunk_size=CHUNK)
         self._ddsketch = BaseDDSketch(
-            mapping=LogarithmicMapping(relative_accuracy),
+            mapping=_mapping(relative_accuracy),
             store=self._store,
             negative_store=DenseStore(chunk_size=CHUNK),
             zero_count=0.0,
@@ -75,9 +84,14 @@ class Sketch:
         store = DenseStore(chunk_size=CHUNK)
         for key, count in data["bins"]:
             store.add(int(key), float(count))
+        # Bin counts are small whole numbers: share one float object per value (the merge
+        # side holds a partial per open window of every cohort; this is a third of a sketch).
+        store.bins = [
+            _COUNTS[int(c)] if c < len(_COUNTS) and c.is_integer() else c for c in store.bins
+        ]
         sketch._store = store
         sketch._ddsketch = BaseDDSketch(
-            mapping=LogarithmicMapping(sketch.relative_accuracy),
+            mapping=_mapping(sketch.relative_accuracy),
             store=store,
             negative_store=DenseStore(chunk_size=CHUNK),
             zero_count=float(data["zeros"]),

@@ -145,7 +145,7 @@ def test_worst_examples_are_bounded_ranked_and_full() -> None:
     """At most k per kind, worst first, with the full event JSON kept."""
     examples = WorstExamples(3)
     for i in range(10):
-        examples.offer("slowest", float(i), f"e{i}", f'{{"event_id": "e{i}"}}')
+        examples.offer("slowest", float(i), f"e{i}", f'{{"event_id": "e{i}"}}'.encode())
     kept = examples.of("slowest")
     assert [e.event_id for e in kept] == ["e9", "e8", "e7"]
     assert kept[0].raw == '{"event_id": "e9"}'
