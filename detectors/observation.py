@@ -7,6 +7,7 @@ contract's validation and of every I/O library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -58,8 +59,10 @@ class Observation:
     response_model: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     """The chosen low-cardinality attributes watched for drift (e.g. locale, route)."""
-    raw: bytes = b""
-    """The event's JSON, kept for worst-example evidence."""
+    raw: bytes | Callable[[], bytes] = b""
+    """The event's JSON, kept for worst-example evidence; or a function that makes it, called
+    only for the few events that are kept (encoding every event would cost more than the
+    rest of its aggregation)."""
 
     @property
     def failed(self) -> bool:

@@ -211,10 +211,14 @@ class WorstExamples:
                     return example.packed
         return None
 
-    def offer(self, kind: str, rank: float, event_id: str, raw: bytes) -> None:
-        """Keep the event (``raw``: its JSON) if it is among the ``k`` worst of ``kind`` so far.
-        It is compressed only when kept."""
-        self.offer_packed(kind, rank, event_id, lambda: zlib.compress(raw, 1))
+    def offer(
+        self, kind: str, rank: float, event_id: str, raw: bytes | Callable[[], bytes]
+    ) -> None:
+        """Keep the event (``raw``: its JSON, or a function making it) if it is among the ``k``
+        worst of ``kind`` so far. It is made and compressed only when kept."""
+        self.offer_packed(
+            kind, rank, event_id, lambda: zlib.compress(raw() if callable(raw) else raw, 1)
+        )
 
     def offer_packed(
         self, kind: str, rank: float, event_id: str, pack: Callable[[], bytes]

@@ -18,7 +18,7 @@ is sent to the findings topic, and the worst examples behind it to the failures 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -118,7 +118,7 @@ class MapStage:
         offset: int,
         event: InferenceEvent,
         reasons: list[Reason],
-        raw: bytes,
+        raw: bytes | Callable[[], bytes],
         now: float,
     ) -> bool:
         """Aggregate one valid event; False when it was late for its window (counted)."""

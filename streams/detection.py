@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
 from streams.aggregation import MapStage, MergeStage, read_aggregate
+from streams.events import InferenceEvent
 from streams.settings import Settings
 from streams.triage import Triaged
 
@@ -93,6 +95,10 @@ class DetectionTally:
         return lines
 
 
+def _encoder(event: InferenceEvent) -> Callable[[], bytes]:
+    return lambda: event.model_dump_json().encode()
+
+
 class Detection:
     """Both stages and their bookkeeping inside one worker."""
 
@@ -123,7 +129,7 @@ class Detection:
         message = event.message
         now = time.time()
         for valid, reasons in triaged.judged:
-            raw = valid.model_dump_json().encode()
+            raw = _encoder(valid)  # only called for the few events kept as examples
             self.map.observe(message.partition, message.offset, valid, reasons, raw, now)
         pending = self._events_pending.setdefault(message.partition, deque())
         pending.append((message.offset, event))

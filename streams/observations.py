@@ -6,7 +6,7 @@ never imports ``streams/`` or ``harvest/``. Pure and cheap (on the hot path, onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from detectors.observation import Observation
@@ -29,7 +29,7 @@ _FLAGS: Final = {
 def observation_of(
     event: InferenceEvent,
     reasons: Sequence[Reason],
-    raw: bytes,
+    raw: bytes | Callable[[], bytes],
     attributes: Sequence[str] = (),
 ) -> Observation:
     """The observation of one valid event, given why the failure rules flagged it (if they did),
