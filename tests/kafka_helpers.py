@@ -62,6 +62,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
     for key, value in settings.worker.model_dump(mode="json").items():
         env[f"DRIFTNET_WORKER__{key.upper()}"] = str(value)
+    env["DRIFTNET_DETECTORS"] = settings.detectors.model_dump_json(exclude_defaults=True)
     harvest = settings.harvest
     env["DRIFTNET_HARVEST__LOCATION"] = harvest.location
     env["DRIFTNET_HARVEST__GROUP_ID"] = harvest.group_id

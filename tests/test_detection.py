@@ -5,6 +5,7 @@ evidence; windows of a stream that went quiet still close."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def test_a_canary_latency_regression_is_found_with_its_evidence(
 ) -> None:
     """The canary's doubled latency gives latency findings for the canary only (from its step
     window on), published as JSON; their slowest events are on the failures topic as evidence
-    tagged with the finding id; every window closes though the stream went quiet."""
+    tagged with the finding id; when the stream stops, its windows still close and the drop
+    to zero is found."""
     settings = detection_settings(kafka_bootstrap, tmp_path)
     events = traffic(random.Random(7))
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
@@ -86,7 +88,12 @@ def test_a_canary_latency_regression_is_found_with_its_evidence(
     assert {tuple(f["cohort"])[3] for f in latency} == {"canary"}
     first_step = int((START + timedelta(minutes=STEP_AT)).timestamp())
     assert min(f["window_start"] for f in latency) >= first_step
-    assert not [f for f in findings if f["cohort"][3] == "baseline" and f["severity"] == "critical"]
+    # the stream then stops: its silent windows close on the idle timer, and both cohorts'
+    # traffic dropping to zero is a finding, not silence
+    last = int((START + timedelta(minutes=WINDOWS)).timestamp())
+    drops = {f["cohort"][3] for f in findings if f["detector"] == "volume.drop.v1"}
+    assert drops == {"baseline", "canary"}
+    assert min(f["window_start"] for f in findings if f["detector"] == "volume.drop.v1") >= last
 
     records = [
         FailureRecord.model_validate_json(r.value)
@@ -109,3 +116,41 @@ def test_a_canary_latency_regression_is_found_with_its_evidence(
         assert report.is_file()
         assert "<html" in report.read_text()[:2000].lower()
     assert "Traceback" not in worker.log
+
+
+@pytest.mark.parametrize("kill_after_s", [0.5, 2.0], ids=["kill-early", "kill-late"])
+def test_a_killed_worker_replays_its_open_windows(
+    kafka_bootstrap: str, tmp_path: Path, kill_after_s: float
+) -> None:
+    """SIGKILLed while windows are open, a worker restarted in the same group replays what it
+    had not finished: every canary window from the step on still gets its latency finding
+    against the baseline, however far the first run got."""
+    settings = detection_settings(kafka_bootstrap, tmp_path)
+    with EventPublisher(
+        settings.kafka, settings.topics.events.name, PublisherSettings()
+    ) as publisher:
+        for event in traffic(random.Random(11)):
+            publisher.publish(event)
+        publisher.flush(30)
+    first = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        first.wait_for("valid events", timeout_s=60)
+        time.sleep(kill_after_s)
+    finally:
+        first.kill()
+    with WorkerProcess(settings, tmp_path / "second.log") as second:
+        second.wait_for("evidently: ", timeout_s=90)
+        findings_raw = read_topic(
+            kafka_bootstrap, settings.topics.findings.name, expected=1, timeout_s=30, settle_s=2
+        )
+        assert second.stop() == 0, second.log
+    findings = [orjson.loads(r.value) for r in findings_raw]
+    against_baseline = {
+        f["window_start"]
+        for f in findings
+        if f["detector"] == "latency.p50.v1" and f["reference_kind"] == "baseline"
+    }
+    step_windows = {
+        int((START + timedelta(minutes=window)).timestamp()) for window in range(STEP_AT, WINDOWS)
+    }
+    assert against_baseline == step_windows, (first.log, second.log)
