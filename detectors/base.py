@@ -13,14 +13,17 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
 from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.config import DetectorSettings
+from detectors.config import CostSettings, DetectorSettings, LatencySettings
 from detectors.finding import Finding, ReferenceKind, Severity
 from detectors.partials import Partial
+from detectors.stats import mann_whitney_greater_p
 
 S = TypeVar("S")
 
@@ -262,3 +265,74 @@ class SampleRing:
         self._block = None
         self._meta = None
         self._size = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """A window's summary: one statistic of a numeric feature (None: too few values to tell)
+    and a thinned sample of the feature's values."""
+
+    value: float | None
+    sample: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Increase:
+    """A statistic found higher than the reference's and confirmed by a test."""
+
+    observed: float
+    reference: float
+    """The median of the reference windows' statistics."""
+    limit: float
+    """What ``observed`` had to pass: ``reference`` raised by the relative increase."""
+    p_value: float
+
+
+class SampledStatisticDetector(WindowedDetector[Sampled]):
+    """A detector of one statistic of a numeric feature (a mean, a quantile) whose reference
+    keeps each window's statistic and sample in a :class:`SampleRing`."""
+
+    __slots__ = ("_ring",)
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+        self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, 1)
+
+    def remembered(self) -> list[Sampled]:
+        return [
+            Sampled(None if np.isnan(value) else value, sample[:, 0])
+            for sample, value in self._ring.entries()
+        ]
+
+    def keep(self, summary: Sampled) -> None:
+        value = np.nan if summary.value is None else summary.value
+        self._ring.append(summary.sample.reshape(-1, 1), value)
+
+    def forget(self) -> None:
+        self._ring.clear()
+
+    def confirmed_increase(
+        self,
+        window: Partial,
+        feature: str,
+        current: Sampled,
+        reference: Sequence[Sampled],
+        settings: LatencySettings | CostSettings,
+    ) -> Increase | None:
+        """The increase of ``current``'s statistic over the reference's median when it is more
+        than ``relative_increase`` and a one-sided Mann-Whitney U test of the window's sampled
+        ``feature`` against the reference's samples confirms it (p below ``alpha``, at least
+        ``min_samples`` values each side); None otherwise."""
+        values = [r.value for r in reference if r.value is not None]
+        if current.value is None or not values:
+            return None
+        before = median(values)
+        limit = before * (1 + settings.relative_increase)
+        ref_sample = pooled([r.sample for r in reference])
+        sample = np.asarray(window.numeric_column(feature), dtype=np.float32)
+        if current.value <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
+            return None
+        p = mann_whitney_greater_p(sample, ref_sample)
+        if p >= settings.alpha:
+            return None
+        return Increase(current.value, before, limit, p)

@@ -25,18 +25,13 @@ on the sampled values.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from statistics import median
 from typing import Final, Literal
 
-import numpy as np
-import numpy.typing as npt
-
-from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector, pooled, thin
+from detectors.base import Sampled, SampledStatisticDetector, WindowedDetector, thin
 from detectors.config import DetectorSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.partials import Partial
-from detectors.stats import mann_whitney_greater_p
 
 PerRequestMetric = Literal["cost_usd", "input_tokens", "output_tokens"]
 _NAMES: Final = {
@@ -46,16 +41,10 @@ _NAMES: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Summary:
-    mean: float | None
-    sample: npt.NDArray[np.float32]
-
-
-class PerRequest(WindowedDetector[_Summary]):
+class PerRequest(SampledStatisticDetector):
     """Mean cost (USD) or input/output tokens per request vs the reference."""
 
-    __slots__ = ("_ring", "metric", "name")
+    __slots__ = ("metric", "name")
 
     def __init__(
         self, metric: PerRequestMetric = "cost_usd", settings: DetectorSettings | None = None
@@ -65,20 +54,6 @@ class PerRequest(WindowedDetector[_Summary]):
         self.metric: PerRequestMetric = metric
         self.name = _NAMES[metric]
         super().__init__(settings)
-        self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, 1)
-
-    def remembered(self) -> list[_Summary]:
-        return [
-            _Summary(None if np.isnan(mean) else mean, sample[:, 0])
-            for sample, mean in self._ring.entries()
-        ]
-
-    def keep(self, summary: _Summary) -> None:
-        mean = np.nan if summary.mean is None else summary.mean
-        self._ring.append(summary.sample.reshape(-1, 1), mean)
-
-    def forget(self) -> None:
-        self._ring.clear()
 
     def _mean(self, window: Partial) -> float | None:
         sketch = window.sketches[self.metric]
@@ -91,38 +66,31 @@ class PerRequest(WindowedDetector[_Summary]):
         }[self.metric]
         return total / sketch.count
 
-    def summarize(self, window: Partial) -> _Summary:
-        return _Summary(self._mean(window), thin(window.numeric_column(self.metric)))
+    def summarize(self, window: Partial) -> Sampled:
+        return Sampled(self._mean(window), thin(window.numeric_column(self.metric)))
 
     def judge(
-        self, window: Partial, current: _Summary, reference: Sequence[_Summary], kind: ReferenceKind
+        self, window: Partial, current: Sampled, reference: Sequence[Sampled], kind: ReferenceKind
     ) -> list[Finding]:
-        settings = self.settings.cost
-        means = [r.mean for r in reference if r.mean is not None]
-        if current.mean is None or not means:
+        increase = self.confirmed_increase(
+            window, self.metric, current, reference, self.settings.cost
+        )
+        if increase is None:
             return []
-        before = median(means)
-        limit = before * (1 + settings.relative_increase)
-        ref_sample = pooled([r.sample for r in reference])
-        sample = np.asarray(window.numeric_column(self.metric), dtype=np.float32)
-        if current.mean <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
-            return []
-        p = mann_whitney_greater_p(sample, ref_sample)
-        if p >= settings.alpha:
-            return []
+        mean, before, p = increase.observed, increase.reference, increase.p_value
         metric = f"{self.metric}_per_request"
         return [
             self.finding(
                 window,
                 metric=metric,
-                observed=current.mean,
+                observed=mean,
                 reference=before,
                 kind=kind,
-                threshold=limit,
-                effect_size=current.mean / before,
+                threshold=increase.limit,
+                effect_size=mean / before,
                 p_value=p,
                 message=(
-                    f"{metric} {current.mean:.4g} is x{current.mean / before:.2f} the {kind} "
+                    f"{metric} {mean:.4g} is x{mean / before:.2f} the {kind} "
                     f"reference {before:.4g} (Mann-Whitney p={p:.1e})"
                 ),
                 example_kind="costliest",

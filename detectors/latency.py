@@ -26,13 +26,20 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import median
 from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector, pooled, thin
+from detectors.base import (
+    SAMPLE_PER_WINDOW,
+    Sampled,
+    SampledStatisticDetector,
+    SampleRing,
+    WindowedDetector,
+    pooled,
+    thin,
+)
 from detectors.config import DetectorSettings
 from detectors.finding import Finding, ReferenceKind
 from detectors.observation import NUMERIC_FEATURES
@@ -43,16 +50,10 @@ Quantile = Literal["p50", "p95", "p99", "ttft_p95"]
 _LEVEL: Final = {"p50": 0.5, "p95": 0.95, "p99": 0.99, "ttft_p95": 0.95}
 
 
-@dataclass(frozen=True, slots=True)
-class _Summary:
-    value: float | None
-    sample: npt.NDArray[np.float32]
-
-
-class LatencyQuantile(WindowedDetector[_Summary]):
+class LatencyQuantile(SampledStatisticDetector):
     """One latency quantile (p50, p95, p99 of ``latency_ms``, or p95 of ``ttft_ms``)."""
 
-    __slots__ = ("_feature", "_metric", "_ring", "name", "quantile")
+    __slots__ = ("_feature", "_metric", "name", "quantile")
 
     def __init__(
         self, quantile: Quantile = "p95", settings: DetectorSettings | None = None
@@ -64,20 +65,6 @@ class LatencyQuantile(WindowedDetector[_Summary]):
         self._feature = "ttft_ms" if quantile == "ttft_p95" else "latency_ms"
         self._metric = f"{self._feature.removesuffix('_ms')}_{quantile.removeprefix('ttft_')}_ms"
         super().__init__(settings)
-        self._ring = SampleRing(self.settings.reference_windows, SAMPLE_PER_WINDOW, 1)
-
-    def remembered(self) -> list[_Summary]:
-        return [
-            _Summary(None if np.isnan(value) else value, sample[:, 0])
-            for sample, value in self._ring.entries()
-        ]
-
-    def keep(self, summary: _Summary) -> None:
-        value = np.nan if summary.value is None else summary.value
-        self._ring.append(summary.sample.reshape(-1, 1), value)
-
-    def forget(self) -> None:
-        self._ring.clear()
 
     def _value(self, window: Partial) -> float | None:
         sketch = window.sketches[self._feature]
@@ -85,45 +72,38 @@ class LatencyQuantile(WindowedDetector[_Summary]):
             return None
         return sketch.quantile(_LEVEL[self.quantile])
 
-    def summarize(self, window: Partial) -> _Summary:
-        return _Summary(self._value(window), thin(window.numeric_column(self._feature)))
+    def summarize(self, window: Partial) -> Sampled:
+        return Sampled(self._value(window), thin(window.numeric_column(self._feature)))
 
     def judge(
-        self, window: Partial, current: _Summary, reference: Sequence[_Summary], kind: ReferenceKind
+        self, window: Partial, current: Sampled, reference: Sequence[Sampled], kind: ReferenceKind
     ) -> list[Finding]:
-        settings = self.settings.latency
-        values = [r.value for r in reference if r.value is not None]
-        if current.value is None or not values:
+        increase = self.confirmed_increase(
+            window, self._feature, current, reference, self.settings.latency
+        )
+        if increase is None:
             return []
-        ref_value = median(values)
-        limit = ref_value * (1 + settings.relative_increase)
-        ref_sample = pooled([r.sample for r in reference])
-        sample = np.asarray(window.numeric_column(self._feature), dtype=np.float32)
-        if current.value <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
-            return []
-        p = mann_whitney_greater_p(sample, ref_sample)
-        if p >= settings.alpha:
-            return []
-        ratio = current.value / ref_value
+        value, ref_value, p = increase.observed, increase.reference, increase.p_value
+        ratio = value / ref_value
         return [
             self.finding(
                 window,
                 metric=self._metric,
-                observed=current.value,
+                observed=value,
                 reference=ref_value,
                 kind=kind,
-                threshold=limit,
+                threshold=increase.limit,
                 effect_size=ratio,
                 p_value=p,
                 message=(
-                    f"{self._metric} {current.value:,.0f} ms is {ratio - 1:+.0%} vs the {kind} "
+                    f"{self._metric} {value:,.0f} ms is {ratio - 1:+.0%} vs the {kind} "
                     f"reference {ref_value:,.0f} ms (Mann-Whitney p={p:.1e})"
                 ),
                 example_kind="slowest",
             )
         ]
 
-    def judge_absolute(self, window: Partial, current: _Summary) -> list[Finding]:
+    def judge_absolute(self, window: Partial, current: Sampled) -> list[Finding]:
         slo = getattr(self.settings.latency, f"slo_{self.quantile}_ms")
         if slo is None or current.value is None or current.value <= slo:
             return []

@@ -25,6 +25,7 @@ confirmed by a one-sided Welch test.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -155,12 +156,11 @@ def _pool(reference: Sequence[dict[str, _Score]], name: str) -> _Score:
     )
 
 
-class ScoreBreaches(WindowedDetector[dict[str, _Score]]):
-    """Share of scored events beyond their configured threshold, per score."""
+class _PerScore(WindowedDetector[dict[str, _Score]]):
+    """A detector of each evaluation score: a window's summary is its scores' running sums,
+    which add up over windows."""
 
     __slots__ = ()
-
-    name = "quality.score_breach_rate.v1"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         super().__init__(settings)
@@ -180,16 +180,35 @@ class ScoreBreaches(WindowedDetector[dict[str, _Score]]):
     ) -> list[Finding]:
         found: list[Finding] = []
         for name, score in sorted(current.items()):
-            ref = _pool(reference, name)
-            found += _rate_finding(
-                self,
-                window,
-                f"score_breach_rate[{name}]",
-                (score.breaches, score.n),
-                (ref.breaches, ref.n),
-                kind,
-            )
+            found += self.judge_score(window, name, score, _pool(reference, name), kind)
         return found
+
+    @abstractmethod
+    def judge_score(
+        self, window: Partial, name: str, score: _Score, reference: _Score, kind: ReferenceKind
+    ) -> list[Finding]:
+        """Findings of one score in the window against the same score pooled over the
+        reference."""
+
+
+class ScoreBreaches(_PerScore):
+    """Share of scored events beyond their configured threshold, per score."""
+
+    __slots__ = ()
+
+    name = "quality.score_breach_rate.v1"
+
+    def judge_score(
+        self, window: Partial, name: str, score: _Score, reference: _Score, kind: ReferenceKind
+    ) -> list[Finding]:
+        return _rate_finding(
+            self,
+            window,
+            f"score_breach_rate[{name}]",
+            (score.breaches, score.n),
+            (reference.breaches, reference.n),
+            kind,
+        )
 
 
 def _variance(score: _Score) -> float:
@@ -199,7 +218,7 @@ def _variance(score: _Score) -> float:
     return max(score.squares / score.n - mean * mean, 0.0) * score.n / (score.n - 1)
 
 
-class ScoreMean(WindowedDetector[dict[str, _Score]]):
+class ScoreMean(_PerScore):
     """Mean of each evaluation score vs the reference (a drop is the regression; scores where
     lower is better are judged by their breach rate instead)."""
 
@@ -207,50 +226,35 @@ class ScoreMean(WindowedDetector[dict[str, _Score]]):
 
     name = "quality.score_mean.v1"
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
-        super().__init__(settings)
-
-    def summarize(self, window: Partial) -> dict[str, _Score]:
-        return _scores(window)
-
-    def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
-        return _combine(earlier, later, self.settings.quality.min_samples)
-
-    def judge(
-        self,
-        window: Partial,
-        current: dict[str, _Score],
-        reference: Sequence[dict[str, _Score]],
-        kind: ReferenceKind,
+    def judge_score(
+        self, window: Partial, name: str, score: _Score, reference: _Score, kind: ReferenceKind
     ) -> list[Finding]:
         settings = self.settings.quality
-        found: list[Finding] = []
-        for name, score in sorted(current.items()):
-            ref = _pool(reference, name)
-            if min(score.n, ref.n) < settings.min_samples:
-                continue
-            mean, before = score.total / score.n, ref.total / ref.n
-            if before - mean < settings.score_min_delta:
-                continue
-            p = mean_decrease_p(score.n, mean, _variance(score), ref.n, before, _variance(ref))
-            if p >= settings.alpha:
-                continue
-            spread = math.sqrt(_variance(ref)) or 1.0
-            found.append(
-                self.finding(
-                    window,
-                    metric=f"score_mean[{name}]",
-                    observed=mean,
-                    reference=before,
-                    kind=kind,
-                    threshold=before - settings.score_min_delta,
-                    effect_size=(mean - before) / spread,
-                    p_value=p,
-                    message=(
-                        f"mean {name} {mean:.3f} vs {before:.3f} in the {kind} reference "
-                        f"({(mean - before) / spread:+.2f} sd, p={p:.1e})"
-                    ),
-                    example_kind="failed",
-                )
+        if min(score.n, reference.n) < settings.min_samples:
+            return []
+        mean, before = score.total / score.n, reference.total / reference.n
+        if before - mean < settings.score_min_delta:
+            return []
+        p = mean_decrease_p(
+            score.n, mean, _variance(score), reference.n, before, _variance(reference)
+        )
+        if p >= settings.alpha:
+            return []
+        spread = math.sqrt(_variance(reference)) or 1.0
+        return [
+            self.finding(
+                window,
+                metric=f"score_mean[{name}]",
+                observed=mean,
+                reference=before,
+                kind=kind,
+                threshold=before - settings.score_min_delta,
+                effect_size=(mean - before) / spread,
+                p_value=p,
+                message=(
+                    f"mean {name} {mean:.3f} vs {before:.3f} in the {kind} reference "
+                    f"({(mean - before) / spread:+.2f} sd, p={p:.1e})"
+                ),
+                example_kind="failed",
             )
-        return found
+        ]

@@ -23,6 +23,7 @@ windows from the merge side, so silence is a finding here.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from statistics import fmean
 
@@ -33,90 +34,102 @@ from detectors.partials import Partial
 from detectors.stats import poisson_high_p, poisson_low_p
 
 
-class VolumeDrop(WindowedDetector[int]):
+class _VolumeChange(WindowedDetector[int]):
+    """The window's event count vs the reference mean, under a Poisson model; a subclass gives
+    the direction: its limit, which side of it fires, its p-value and how it words the change."""
+
+    __slots__ = ()
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+
+    def summarize(self, window: Partial) -> int:
+        return window.count
+
+    @abstractmethod
+    def _limit(self, expected: float) -> float:
+        """The count a window must pass to be a candidate."""
+
+    @abstractmethod
+    def _beyond(self, current: int, limit: float) -> bool:
+        """Whether ``current`` is beyond ``limit`` in this detector's direction."""
+
+    @abstractmethod
+    def _p_value(self, current: int, expected: float) -> float:
+        """The Poisson p-value of a count this far out when ``expected`` are expected."""
+
+    @abstractmethod
+    def _change(self, current: int, expected: float) -> str:
+        """The change, worded for the message."""
+
+    def judge(
+        self, window: Partial, current: int, reference: Sequence[int], kind: ReferenceKind
+    ) -> list[Finding]:
+        if kind == "baseline":
+            return []  # a canary takes a chosen share of the traffic: its volume is not a regression
+        settings = self.settings.volume
+        expected = fmean(reference)
+        limit = self._limit(expected)
+        if expected < settings.min_reference_mean or not self._beyond(current, limit):
+            return []
+        p = self._p_value(current, expected)
+        if p >= settings.alpha:
+            return []
+        return [
+            self.finding(
+                window,
+                metric="events",
+                observed=current,
+                reference=expected,
+                kind=kind,
+                threshold=limit,
+                effect_size=current / expected,
+                p_value=p,
+                # silence is critical (only a drop can reach 0)
+                severity="critical" if current == 0 else "warning",
+                message=(
+                    f"traffic {current:,} events vs {expected:,.0f} expected "
+                    f"({self._change(current, expected)})"
+                ),
+            )
+        ]
+
+
+class VolumeDrop(_VolumeChange):
     """Fewer events than the reference, down to none at all."""
 
     __slots__ = ()
 
     name = "volume.drop.v1"
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
-        super().__init__(settings)
+    def _limit(self, expected: float) -> float:
+        return expected * self.settings.volume.drop_ratio
 
-    def summarize(self, window: Partial) -> int:
-        return window.count
+    def _beyond(self, current: int, limit: float) -> bool:
+        return current < limit
 
-    def judge(
-        self, window: Partial, current: int, reference: Sequence[int], kind: ReferenceKind
-    ) -> list[Finding]:
-        if kind == "baseline":
-            return []  # a canary takes a chosen share of the traffic: its volume is not a regression
-        settings = self.settings.volume
-        expected = fmean(reference)
-        limit = expected * settings.drop_ratio
-        if expected < settings.min_reference_mean or current >= limit:
-            return []
-        p = poisson_low_p(current, expected)
-        if p >= settings.alpha:
-            return []
-        return [
-            self.finding(
-                window,
-                metric="events",
-                observed=current,
-                reference=expected,
-                kind=kind,
-                threshold=limit,
-                effect_size=current / expected,
-                p_value=p,
-                severity="critical" if current == 0 else "warning",
-                message=(
-                    f"traffic {current:,} events vs {expected:,.0f} expected "
-                    f"({current / expected - 1:+.0%})"
-                ),
-            )
-        ]
+    def _p_value(self, current: int, expected: float) -> float:
+        return poisson_low_p(current, expected)
+
+    def _change(self, current: int, expected: float) -> str:
+        return f"{current / expected - 1:+.0%}"
 
 
-class VolumeSpike(WindowedDetector[int]):
+class VolumeSpike(_VolumeChange):
     """Many more events than the reference."""
 
     __slots__ = ()
 
     name = "volume.spike.v1"
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
-        super().__init__(settings)
+    def _limit(self, expected: float) -> float:
+        return expected * self.settings.volume.spike_ratio
 
-    def summarize(self, window: Partial) -> int:
-        return window.count
+    def _beyond(self, current: int, limit: float) -> bool:
+        return current > limit
 
-    def judge(
-        self, window: Partial, current: int, reference: Sequence[int], kind: ReferenceKind
-    ) -> list[Finding]:
-        if kind == "baseline":
-            return []  # a canary takes a chosen share of the traffic: its volume is not a regression
-        settings = self.settings.volume
-        expected = fmean(reference)
-        limit = expected * settings.spike_ratio
-        if expected < settings.min_reference_mean or current <= limit:
-            return []
-        p = poisson_high_p(current, expected)
-        if p >= settings.alpha:
-            return []
-        return [
-            self.finding(
-                window,
-                metric="events",
-                observed=current,
-                reference=expected,
-                kind=kind,
-                threshold=limit,
-                effect_size=current / expected,
-                p_value=p,
-                message=(
-                    f"traffic {current:,} events vs {expected:,.0f} expected "
-                    f"(x{current / expected:.1f})"
-                ),
-            )
-        ]
+    def _p_value(self, current: int, expected: float) -> float:
+        return poisson_high_p(current, expected)
+
+    def _change(self, current: int, expected: float) -> str:
+        return f"x{current / expected:.1f}"
