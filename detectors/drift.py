@@ -62,6 +62,11 @@ class _Rows:
     """(rows, categorical features); vocabulary codes, -1 where missing."""
 
 
+RELEASE_FEATURES: Final = frozenset({"response_model"})
+"""Features a release sets by design: a canary on another model answers from another model, so
+comparing them with the baseline's says nothing (against its own past they still count)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FullCheckRequest:
     """Everything the evidently tier needs, picklable for another process."""
@@ -198,6 +203,8 @@ class DriftDetector(WindowedDetector[_Rows]):
             p = ks_two_sample(a, b)[1] if statistic >= settings.min_statistic else 1.0
             tests.append((feature, statistic, p))
         for index, feature in enumerate(window.categorical):
+            if kind == "baseline" and feature in RELEASE_FEATURES:
+                continue
             mine, theirs = now.codes[:, index], ref.codes[:, index]
             mine, theirs = mine[mine != MISSING], theirs[theirs != MISSING]
             if min(len(mine), len(theirs)) < settings.min_samples:
@@ -253,13 +260,20 @@ class DriftDetector(WindowedDetector[_Rows]):
                 table[name] = [values.get(int(c)) for c in rows.codes[:, i]]
             return table
 
+        categorical = tuple(
+            c for c in window.categorical if kind != "baseline" or c not in RELEASE_FEATURES
+        )
+        reference_columns = columns(_stack(reference, len(window.categorical)))
+        current_columns = columns(self._rows(window))
+        for name in set(window.categorical) - set(categorical):
+            del reference_columns[name], current_columns[name]
         return FullCheckRequest(
             cohort=window.cohort,
             window=window.window,
             numeric=NUMERIC_FEATURES,
-            categorical=window.categorical,
-            reference=columns(_stack(reference, len(window.categorical))),
-            current=columns(self._rows(window)),
+            categorical=categorical,
+            reference=reference_columns,
+            current=current_columns,
             settings=self.settings.drift,
             reference_kind=kind,
             triggered=self.drift_detected,

@@ -17,6 +17,7 @@ import click
 
 from streams.cli_context import Context, pass_context
 from streams.harvest_cli import COMMANDS as HARVEST_COMMANDS
+from streams.simulate_cli import simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +185,7 @@ def sink(context: Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in HARVEST_COMMANDS:
+for _command in (*HARVEST_COMMANDS, simulate):
     cli.add_command(_command)
 
 
