@@ -5,6 +5,7 @@ evidence; windows of a stream that went quiet still close."""
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,14 @@ from streams.publisher import EventPublisher
 from streams.settings import PublisherSettings, Settings
 from streams.topics import create_topics
 from tests.factories import make_event
-from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
+from tests.kafka_helpers import (
+    DRIFTNET,
+    WorkerProcess,
+    read_topic,
+    settings_env,
+    stream_settings,
+    unique_topics,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +162,28 @@ def test_a_killed_worker_replays_its_open_windows(
         int((START + timedelta(minutes=window)).timestamp()) for window in range(STEP_AT, WINDOWS)
     }
     assert against_baseline == step_windows, (first.log, second.log)
+
+
+def test_simulated_canary_latency_regression_is_found(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """``driftnet simulate --scenario canary-latency``, 20 minutes in 10 seconds: the worker
+    finds the canaries' latency rise against their baselines, and nothing on the baselines'
+    latency."""
+    settings = detection_settings(kafka_bootstrap, tmp_path)
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+        simulated = subprocess.run(
+            [str(DRIFTNET), "simulate", "--scenario", "canary-latency", "--duration", "20m",
+             "--speedup", "120", "--rate", "1500", "--seed", "3", "--quiet"],
+            env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert simulated.returncode == 0, simulated.stderr
+        assert "sent 15,000 of 15,000 events" in simulated.stdout
+        worker.wait_for("latency.p50.v1", timeout_s=60)
+        findings_raw = read_topic(
+            kafka_bootstrap, settings.topics.findings.name, expected=1, timeout_s=30, settle_s=3
+        )
+        assert worker.stop() == 0, worker.log
+    findings = [orjson.loads(r.value) for r in findings_raw]
+    latency = [f for f in findings if f["detector"] == "latency.p50.v1"]
+    assert {f["cohort"][3] for f in latency} == {"canary"}
+    assert {f["reference_kind"] for f in latency} >= {"baseline"}
+    assert not [f for f in findings if f["metric"] == "drift[response_model]"]
