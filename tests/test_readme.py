@@ -68,3 +68,12 @@ def test_detector_table_lists_every_registered_detector() -> None:
     table = README.split("<!-- detectors:start -->")[1].split("<!-- detectors:end -->")[0]
     listed = set(re.findall(r"`([a-z_]+\.[a-z0-9_]+\.v\d+)`", table))
     assert listed == set(REGISTRY)
+
+
+def test_scenario_table_matches_the_simulator() -> None:
+    """The README's scenario table lists every scenario with its description."""
+    from streams.simulation import SCENARIOS
+
+    table = README.split("<!-- scenarios:start -->")[1].split("<!-- scenarios:end -->")[0]
+    rows = dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, flags=re.MULTILINE))
+    assert rows == {name: s.description for name, s in SCENARIOS.items()}
