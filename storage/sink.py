@@ -158,7 +158,8 @@ class ParquetSink:
                 self.stats.records += 1
                 try:
                     record = FailureRecord.model_validate_json(message.value or b"")
-                except ValidationError as exc:
+                    row = row_of(record)
+                except (ValidationError, ValueError, TypeError, OverflowError) as exc:
                     dead = _dead_letter(message, exc)
                     sends.append(
                         await producer.send(
@@ -177,7 +178,7 @@ class ParquetSink:
                     message.offset,
                     folder_of(record),
                     record.event.timestamp.timestamp(),
-                    row_of(record),
+                    row,
                     len(message.value),
                     now,
                 )
@@ -288,11 +289,14 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("harvest sink: %s partitions %s", self.sink.failures_topic, mine or "none")
 
 
-def _dead_letter(message: Any, exc: ValidationError) -> DeadLetter:
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0] if errors else {"loc": (), "msg": str(exc)}
-    where = ".".join(str(part) for part in first["loc"])
-    text = f"not a failure record: {where + ': ' if where else ''}{first['msg']}"
+def _dead_letter(message: Any, exc: Exception) -> DeadLetter:
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"])
+        text = f"not a failure record: {where + ': ' if where else ''}{first['msg']}"
+    else:
+        text = f"not a failure record: {_one_line(exc)}"
     lineage = Lineage(message.topic, message.partition, message.offset)
     return make_dead_letter(
         "invalid_record", text, message.value or b"", lineage, PAYLOAD_CAP_BYTES

@@ -18,6 +18,7 @@ is sent to the findings topic, and the worst examples behind it to the failures 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,11 +35,13 @@ from detectors.observation import Cohort
 from detectors.partials import Partial
 from detectors.windows import WindowSpec
 from harvest.records import FailureRecord, Reason, record_id
-from harvest.redaction import RedactionSettings, Redactor
 from streams.events import InferenceEvent, Lineage
 from streams.observations import observation_of
 
+log = logging.getLogger("driftnet.detection")
+
 BASELINE_VARIANT: Final = "baseline"
+REDACTION_MARK: Final = "[REDACTED:"
 UNKNOWN: Final = -1
 """Lineage partition/offset of evidence: examples are kept by the window, not by offset."""
 
@@ -170,17 +173,12 @@ class Judged:
 class MergeStage:
     """Merge side of every aggregates partition this worker owns, and the detectors."""
 
-    def __init__(
-        self,
-        config: DetectorsConfig,
-        events_topic: str,
-        redaction: RedactionSettings | None = None,
-    ) -> None:
+    def __init__(self, config: DetectorsConfig, events_topic: str) -> None:
         self.config = config
         self.spec = window_spec(config)
         self.events_topic = events_topic
-        settings = redaction if redaction is not None else RedactionSettings()
-        self._redactor = Redactor(settings) if settings.enabled else None
+        self.failed_windows = 0
+        """Closed windows whose detectors raised (logged, skipped)."""
         self._merges: dict[int, WindowMerge] = {}
         self._watches: dict[Cohort, CohortDetectors] = {}
 
@@ -217,7 +215,17 @@ class MergeStage:
                 baseline = None
                 if window.cohort[3] != BASELINE_VARIANT:
                     baseline = baselines.get((window.cohort[0], window.cohort[1], window.window))
-                judged.append(self._judge(window, baseline, at))
+                try:
+                    judged.append(self._judge(window, baseline, at))
+                except Exception as exc:  # a detector bug must not stop the stream
+                    self.failed_windows += 1
+                    log.warning(
+                        "judging %s %s failed: %s: %s",
+                        "/".join(window.cohort),
+                        window.window,
+                        type(exc).__name__,
+                        exc,
+                    )
         return judged
 
     def _judge(self, closed: ClosedWindow, baseline: Partial | None, at: datetime) -> Judged:
@@ -245,10 +253,7 @@ class MergeStage:
                 event = InferenceEvent.model_validate_json(example.raw)
             except ValueError:
                 continue  # an example the map side kept is valid; a corrupted one is skipped
-            redacted = False
-            if self._redactor is not None:
-                event, counts = self._redactor.redact_event(event)
-                redacted = bool(counts)
+            redacted = REDACTION_MARK in example.raw  # examples are redacted on the map side
             reason = Reason(
                 rule_id=finding.detector,
                 message=finding.message,

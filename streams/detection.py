@@ -26,6 +26,7 @@ from typing import Any
 from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
+from harvest.redaction import Redactor
 from streams.aggregation import MapStage, MergeStage, read_aggregate
 from streams.events import InferenceEvent
 from streams.settings import Settings
@@ -95,8 +96,10 @@ class DetectionTally:
         return lines
 
 
-def _encoder(event: InferenceEvent) -> Callable[[], bytes]:
-    return lambda: event.model_dump_json().encode()
+def _encoder(event: InferenceEvent, redactor: Redactor) -> Callable[[], bytes]:
+    """The event's JSON, redacted like a failure record: examples travel on the aggregates
+    topic and become evidence records, so masking happens before either."""
+    return lambda: redactor.redact_event(event)[0].model_dump_json().encode()
 
 
 class Detection:
@@ -107,9 +110,8 @@ class Detection:
         self.topics = topics
         self.aggregate_partitions = settings.topics.aggregates.partitions
         self.map = MapStage(settings.detectors, settings.topics.events.name)
-        self.merge = MergeStage(
-            settings.detectors, settings.topics.events.name, settings.harvest.redaction
-        )
+        self.merge = MergeStage(settings.detectors, settings.topics.events.name)
+        self._redactor = Redactor(settings.harvest.redaction)
         self.tally = DetectionTally()
         self._reported = DetectionTally()
         self._reported_late = 0
@@ -129,11 +131,10 @@ class Detection:
         message = event.message
         now = time.time()
         for valid, reasons in triaged.judged:
-            raw = _encoder(valid)  # only called for the few events kept as examples
+            raw = _encoder(valid, self._redactor)  # called only for the few kept as examples
             self.map.observe(message.partition, message.offset, valid, reasons, raw, now)
         pending = self._events_pending.setdefault(message.partition, deque())
-        pending.append((message.offset, event))
-        self._ack_events(message.partition)
+        pending.append((message.offset, event))  # acked by the tick once its windows are done
 
     def _ack_events(self, partition: int) -> None:
         pending = self._events_pending.get(partition)
@@ -225,11 +226,14 @@ class Detection:
                 log.warning("full drift check of %s failed: %s", "/".join(done.cohort), exc)
                 return
             self._full_checks.charge(cpu_s, now)
-            for finding in full_check_findings(done, result) if result else []:
-                linked = (
-                    store_report(self._reports, finding, result.html) if result.html else finding
-                )
-                await self._publish(linked)
+            findings = full_check_findings(done, result) if result else []
+            if result is not None and result.html:
+                try:
+                    findings = [store_report(self._reports, f, result.html) for f in findings]
+                except OSError as exc:  # the report folder is not writable: publish unlinked
+                    log.warning("cannot store the drift report of %s: %s", done.cohort, exc)
+            for finding in findings:
+                await self._publish(finding)
         request = self._full_checks.next(now)
         if request is None:
             return

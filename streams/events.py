@@ -78,7 +78,9 @@ def _schema_version(value: Any) -> Any:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_to_utc)]
 Label = Annotated[str, Field(min_length=1, max_length=256)]
 NonNegative = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+INT64_MAX: Final = 2**63 - 1
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""Token counts and the like: stored as 64-bit integers downstream (Parquet), so bounded here."""
 
 
 class Usage(BaseModel):
@@ -118,7 +120,9 @@ class RequestParams(BaseModel):
     presence_penalty: float | None = Field(
         None, **otel("gen_ai.request.presence_penalty", "Presence penalty.")
     )
-    seed: int | None = Field(None, **otel("gen_ai.request.seed", "Sampling seed."))
+    seed: Annotated[int, Field(ge=-(2**63), le=INT64_MAX)] | None = Field(
+        None, **otel("gen_ai.request.seed", "Sampling seed.")
+    )
     stop_sequences: list[str] | None = Field(
         None, **otel("gen_ai.request.stop_sequences", "Stop sequences.")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Any
 
@@ -92,6 +93,21 @@ def sink_service(settings: Settings) -> type[Any]:
         async def on_start(self) -> None:
             self._stop = asyncio.Event()
             self._task = asyncio.ensure_future(sink.run(self._stop))
+            self._task.add_done_callback(self._ended)
+
+        def _ended(self, task: asyncio.Future[None]) -> None:
+            """A sink that dies on its own stops the worker with a clear line, rather than
+            leaving it running without a harvest."""
+            if task.cancelled() or task.exception() is None or self._stop.is_set():
+                return
+            exc = task.exception()
+            log.error(
+                "harvest sink failed (%s: %s); stopping the worker: nothing is lost, the sink "
+                "re-reads what it had not written when the worker starts again",
+                type(exc).__name__,
+                exc,
+            )
+            os.kill(os.getpid(), signal.SIGTERM)
 
         async def on_stop(self) -> None:
             self._stop.set()

@@ -1,0 +1,102 @@
+"""The stream side of the detectors without Kafka: messages of the aggregates topic, the map
+stage's examples (redacted before they travel), and a detector bug that must not stop the
+merge stage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from detectors.config import DetectorsConfig
+from detectors.finding import Finding
+from detectors.partials import Partial
+from harvest.redaction import RedactionSettings, Redactor
+from streams.aggregation import Heartbeat, MapStage, MergeStage, read_aggregate
+from streams.decode import decode
+from streams.detection import _encoder
+from streams.events import InferenceEvent, Lineage
+from tests.factories import make_event
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
+
+
+def test_aggregates_messages_round_trip_and_junk_is_refused() -> None:
+    """Heartbeats and partials read back as sent; anything else is a one-line ValueError."""
+    stage = MapStage(DetectorsConfig(), "events")
+    event = InferenceEvent.model_validate(make_event())
+    stage.observe(0, 5, event, [], b"{}", now=T0)
+    out = stage.due(now=T0 + 10_000, aggregate_partitions=2)
+    kinds = [type(read_aggregate(value)).__name__ for _, _, value, _ in out.messages]
+    assert kinds == ["Partial", "Heartbeat", "Heartbeat"]
+    beat = read_aggregate(out.messages[-1][2])
+    assert isinstance(beat, Heartbeat)
+    assert beat.source == "events/0"
+    for junk in (b"", b"[]", b'{"type": "gossip"}', b'{"type": "partial", "partial": {}}'):
+        with pytest.raises(ValueError, match="not an aggregates message"):
+            read_aggregate(junk)
+
+
+def test_examples_are_redacted_before_they_travel() -> None:
+    """An example's JSON (kept in the partial sent on Kafka) has its personal data masked."""
+    event = InferenceEvent.model_validate(
+        make_event(
+            latency_ms=9_000.0,
+            input={"messages": [{"role": "user", "content": "I am ana@example.com"}]},
+        )
+    )
+    raw = _encoder(event, Redactor(RedactionSettings()))()
+    assert b"ana@example.com" not in raw
+    assert b"[REDACTED:email]" in raw
+    stage = MapStage(DetectorsConfig(), "events")
+    stage.observe(0, 1, event, [], _encoder(event, Redactor(RedactionSettings())), now=T0)
+    [partial] = stage._sides[0].close_due(T0 + 10_000)
+    [example] = partial.examples.of("slowest")
+    assert "[REDACTED:email]" in example.raw
+
+
+def test_huge_token_counts_are_refused_at_the_door() -> None:
+    """A count beyond 64 bits is an invalid_field dead letter, not a crash downstream."""
+    payload = (
+        InferenceEvent.model_validate(make_event())
+        .model_dump_json()
+        .replace('"input_tokens":120', '"input_tokens":100000000000000000000')
+    )
+    decoded = decode(payload.encode(), Lineage("events", 0, 0))
+    assert [(d.reason, d.field) for d in decoded.dead_letters] == [
+        ("invalid_field", "usage.input_tokens")
+    ]
+
+
+def test_a_detector_bug_skips_its_window_and_the_stage_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a cohort's detectors raise, that window is logged and skipped, and later windows
+    are still judged."""
+    from detectors.cohort import CohortDetectors
+
+    config = DetectorsConfig()
+    stage = MapStage(config, "events")
+    merge = MergeStage(config, "events")
+    for minute in range(3):
+        event = InferenceEvent.model_validate(
+            make_event(event_id=f"e{minute}", timestamp=f"2026-11-25T12:0{minute}:30Z")
+        )
+        stage.observe(0, minute, event, [], b"{}", now=T0)
+    calls = {"n": 0}
+    real = CohortDetectors.update
+
+    def flaky(
+        self: CohortDetectors, window: Partial, baseline: Partial | None = None
+    ) -> list[Finding]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a detector bug")
+        return real(self, window, baseline)
+
+    monkeypatch.setattr(CohortDetectors, "update", flaky)
+    for _, _, value, partition in stage.due(now=T0 + 10_000, aggregate_partitions=1).messages:
+        merge.offer(partition or 0, read_aggregate(value), now=T0 + 10_000)
+    judged = merge.close_due(now=T0 + 10_000)
+    assert merge.failed_windows == 1
+    assert len(judged) >= 2
