@@ -227,6 +227,18 @@ class Harvest:
         text: str = self._retrying(draw)
         return text
 
+    def write_parquet(self, sql: str, params: list[Any], destination: str) -> int:
+        """Write ``sql``'s result (``?`` parameters bound) to a zstd Parquet file; returns the
+        number of rows written."""
+
+        def write(con: duckdb.DuckDBPyConnection) -> int:
+            relation = con.sql(sql, params=params or None)
+            relation.write_parquet(destination, compression="zstd")
+            return int(pq.read_metadata(destination).num_rows)
+
+        rows: int = self._retrying(write)
+        return rows
+
     def copy(self, sql: str, destination: str, file_format: str) -> None:
         """``COPY (sql) TO destination`` in ``csv``, ``json`` (lines) or ``parquet``."""
         options = {

@@ -303,11 +303,7 @@ def _message_back(message: Mapping[str, Any]) -> dict[str, Any]:
 
 def _pairs(value: Any) -> dict[str, Any]:
     """A map column as Python gives it (a list of pairs, or a dict from DuckDB)."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    return dict(value)
+    return {} if value is None else dict(value)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -212,6 +212,12 @@ class ParquetSink:
                     self._retry_wait = min(self._retry_wait * 2, RETRY_MAX_S)
                     return
                 self.buffers.written(open_file)
+                log.debug(
+                    "wrote %s: %d rows (rotated by %s)",
+                    open_file.relative_path,
+                    open_file.rows,
+                    open_file.why,
+                )
                 self.stats.files_written += 1
                 self.stats.rows_written += open_file.rows
             self._retry_wait = RETRY_MIN_S

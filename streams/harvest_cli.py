@@ -24,12 +24,24 @@ class SqlError(click.ClickException):
     exit_code = 2
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``30m``, ``2h``, ``7d``, ``1w`` or a plain number of seconds."""
+    cleaned = text.strip()
+    match = _DURATION.match(cleaned)
+    try:
+        value = float(match.group(1)) * _UNITS[match.group(2)] if match else float(cleaned)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration: use 90s, 30m, 2h or 7d") from None
+    if value <= 0:
+        raise click.BadParameter("the duration must be positive")
+    return value
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """``24h`` / ``7d`` / ``90m`` ago, or an ISO date or date-time (UTC when no offset)."""
     now = now or datetime.now(UTC)
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    if _DURATION.match(text.strip()):
+        return now - timedelta(seconds=parse_duration(text))
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -278,10 +290,8 @@ def export(
     if export_format == "parquet":
         if not output:
             raise click.UsageError("--format parquet needs --output FILE")
-        inlined = _inline(sql, params)
-        _run(lambda: harvest_.copy(inlined, output, "parquet"))
-        count = _run(lambda: harvest_.run(f"SELECT count(*) AS n FROM ({inlined})"))
-        click.echo(f"exported {count.to_pylist()[0]['n']} rows to {output}", err=True)
+        rows = _run(lambda: harvest_.write_parquet(sql, params, output))
+        click.echo(f"exported {rows} rows to {output}", err=True)
         return
     _export_jsonl(harvest_, sql, params, export_format, output)
 
@@ -308,25 +318,6 @@ def _export_jsonl(
         else:
             sink.flush()
     click.echo(tally.summary(output or "stdout"), err=True)
-
-
-def _inline(sql: str, params: list[Any]) -> str:
-    """``sql`` with its ``?`` parameters written in as literals (COPY takes no parameters)."""
-    parts = sql.split("?")
-    if len(parts) != len(params) + 1:
-        raise click.UsageError("a filter contains '?'; quote it differently")
-    out = [parts[0]]
-    for value, rest in zip(params, parts[1:], strict=True):
-        out.append(_literal(value) + rest)
-    return "".join(out)
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, datetime):
-        return f"TIMESTAMPTZ '{value.isoformat()}'"
-    if isinstance(value, list):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 COMMANDS = (query, harvest, label, export)

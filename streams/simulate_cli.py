@@ -11,25 +11,8 @@ import click
 import orjson
 
 from streams.cli_context import Context, pass_context
-from streams.harvest_cli import parse_time
+from streams.harvest_cli import parse_duration, parse_time
 from streams.simulation import SCENARIOS, ScenarioName, Simulator, start_of
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``2h`` or plain seconds."""
-    text = text.strip()
-    try:
-        if text and text[-1] in _DURATION_UNITS:
-            value = float(text[:-1]) * _DURATION_UNITS[text[-1]]
-        else:
-            value = float(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a duration: use 90s, 30m, 2h") from None
-    if value <= 0:
-        raise click.BadParameter("the duration must be positive")
-    return value
 
 
 @click.command()
