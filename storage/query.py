@@ -36,7 +36,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from storage.schema import FAILURE_SCHEMA
-from storage.target import Target
+from storage.target import Target, first_line
 
 log = logging.getLogger("driftnet.query")
 
@@ -117,8 +117,7 @@ class Harvest:
         except FileNotFoundError:
             raise _ListingChanged(relative) from None
         except (pa.ArrowException, OSError) as exc:
-            text = str(exc).strip().splitlines()
-            return f"not a readable Parquet file ({text[0] if text else type(exc).__name__})"
+            return f"not a readable Parquet file ({first_line(exc)})"
         if required not in schema.names:
             return f"not a driftnet harvest file (no {required} column)"
         return None
@@ -261,9 +260,9 @@ class Harvest:
                     raise QueryError(f"the harvest kept changing while listing ({exc})") from None
             except duckdb.IOException as exc:
                 if last or not _vanished(exc):
-                    raise QueryError(_first_line(exc)) from None
+                    raise QueryError(first_line(exc)) from None
             except duckdb.Error as exc:
-                raise QueryError(_first_line(exc)) from None
+                raise QueryError(first_line(exc)) from None
             log.debug("files changed under the query (compaction); running it again")
             time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -275,11 +274,6 @@ def _vanished(exc: Exception) -> bool:
     return any(
         marker in text for marker in ("No such file", "No files found", "not found", "Cannot open")
     )
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _quote(text: str) -> str:

@@ -30,8 +30,8 @@ from harvest.records import FailureRecord
 from storage.buffers import FileBuffers, OpenFile, TopicPartition
 from storage.schema import row_of
 from storage.settings import HarvestSettings
-from storage.target import Target, partition_value
-from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, make_dead_letter
+from storage.target import Target, first_line, partition_value
+from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, describe, make_dead_letter
 from streams.dlq import dead_letter_headers
 from streams.events import Lineage
 from streams.kafka_config import kafka_python_options
@@ -296,19 +296,21 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def _dead_letter(message: Any, exc: Exception) -> DeadLetter:
+    field = None
     if isinstance(exc, ValidationError):
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(part) for part in first["loc"])
-        text = f"not a failure record: {where + ': ' if where else ''}{first['msg']}"
+        _, text, field = describe(exc)  # the decoder's wording for the first problem
     else:
-        text = f"not a failure record: {_one_line(exc)}"
+        text = _one_line(exc)
     lineage = Lineage(message.topic, message.partition, message.offset)
     return make_dead_letter(
-        "invalid_record", text, message.value or b"", lineage, PAYLOAD_CAP_BYTES
+        "invalid_record",
+        f"not a failure record: {text}",
+        message.value or b"",
+        lineage,
+        PAYLOAD_CAP_BYTES,
+        field=field or None,
     )
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -30,6 +30,13 @@ TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an error's message (its type's name when it has none):
+    what a one-line error message quotes."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 class TargetError(Exception):
     """The harvest location cannot be used; ``str()`` is one line saying why."""
 

@@ -137,7 +137,7 @@ def _validate_into(
             result.events.append(LocatedEvent(InferenceEvent.model_validate(document), lineage))
             return
         except ValidationError as exc:
-            problem = _describe(exc)
+            problem = describe(exc)
     reason, message, path = problem
     original = payload if payload is not None else _dumps(document, lenient)
     result.dead_letters.append(
@@ -189,7 +189,7 @@ def _dumps(document: Any, lenient: bool) -> bytes:
     return orjson.dumps(document)
 
 
-def _describe(exc: ValidationError) -> Problem:
+def describe(exc: ValidationError) -> Problem:
     """The first error as a problem; later ones are counted in the message."""
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]

@@ -87,6 +87,13 @@ class DetectionTally:
             return []
         findings = self.findings - since.findings
         text = f"windows closed {windows}, findings {findings.total()}, late events {late_events}"
+        for label, count in (
+            ("evidence records", self.evidence - since.evidence),
+            ("late partials", self.late_partials - since.late_partials),
+            ("unreadable aggregates", self.bad_aggregates - since.bad_aggregates),
+        ):
+            if count:
+                text += f", {label} {count}"
         lines = [text]
         if findings:
             lines.append(

@@ -10,7 +10,7 @@ from typing import Any
 
 from storage.settings import masked_uri
 from storage.sink import ParquetSink
-from storage.target import Target, TargetError
+from storage.target import Target, TargetError, first_line
 from streams.settings import Settings
 
 log = logging.getLogger("driftnet.sink")
@@ -39,8 +39,9 @@ def check_location(settings: Settings) -> Target:
         target = Target.of(location)
         target.filesystem.create_dir(target.root, recursive=True)
     except (TargetError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SinkError(f"cannot write the harvest at {masked_uri(location)}: {reason}") from None
+        raise SinkError(
+            f"cannot write the harvest at {masked_uri(location)}: {first_line(exc)}"
+        ) from None
     return target
 
 

@@ -54,8 +54,7 @@ class Triage:
     ) -> None:
         self._keep_events = keep_events
         self._rules = FailureRules(rules)
-        settings = redaction if redaction is not None else RedactionSettings()
-        self._redactor = Redactor(settings) if settings.enabled else None
+        self._redactor = Redactor(redaction)  # does nothing when redaction is off
         self._payload_cap = payload_cap
         self._record_max_bytes = record_max_bytes
 
@@ -68,12 +67,9 @@ class Triage:
                 if self._keep_events:
                     result.judged.append((event, reasons))
                 if reasons:
-                    kept, masked = event, False
-                    if self._redactor is not None:
-                        kept, counts = self._redactor.redact_event(event)
-                        masked = bool(counts)
+                    kept, counts = self._redactor.redact_event(event)
                     record = rule_failure(
-                        kept, reasons, event_lineage, detected_at, redacted=masked
+                        kept, reasons, event_lineage, detected_at, redacted=bool(counts)
                     )
                     self._keep(result, record)
             except Exception as exc:  # a bug in a rule must not stop the stream or lose the event
