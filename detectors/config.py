@@ -55,6 +55,9 @@ class AggregateSettings(_Section):
     top_k: int = Field(3, ge=0, le=100)
     """Full records kept per kind of worst example (slowest, costliest, failed): at about
     1.7 KB an event, 3 of each is up to 15 KB per open window."""
+    typical_examples: bool = True
+    """Also keep ``top_k`` full records of each input-size bucket, picked uniformly: the
+    baseline requests the canary judge matches a canary's worst requests with."""
     attributes: tuple[str, ...] = ()
     """Event attributes watched for drift as categorical features (low cardinality)."""
     input_size_buckets: tuple[int, ...] = (500, 2_000, 8_000)

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from detectors.config import AggregateSettings, PriceTable
 from detectors.observation import BUILTIN_CATEGORICAL, NUMERIC_FEATURES, Cohort, Observation
-from detectors.samples import EXAMPLE_KINDS, Reservoir, WorstExamples
+from detectors.samples import EXAMPLE_KINDS, Reservoir, WorstExamples, typical_kind, uniform_rank
 from detectors.sketch import Sketch
 from detectors.windows import Window
 
@@ -178,15 +178,22 @@ class Partial:
             stats.squares += value * value
         for name in obs.score_breaches:
             self.scores.setdefault(name, ScoreStats()).breaches += 1
-        if obs.input_tokens is not None and obs.latency_ms is not None:
-            bucket = self.by_input_size[
-                bisect.bisect_right(self.settings.input_size_buckets, obs.input_tokens)
-            ]
+        size_bucket = (
+            None
+            if obs.input_tokens is None
+            else bisect.bisect_right(self.settings.input_size_buckets, obs.input_tokens)
+        )
+        if size_bucket is not None and obs.latency_ms is not None:
+            bucket = self.by_input_size[size_bucket]
             bucket[0] += 1
             bucket[1] += obs.latency_ms
         numeric = tuple(cost if n == "cost_usd" else obs.numeric(n) for n in NUMERIC_FEATURES)
         self.reservoir.add((numeric, tuple(obs.categorical(c) for c in self.categorical)))
         if self.settings.top_k:
+            if size_bucket is not None and self.settings.typical_examples:
+                self.examples.offer(
+                    typical_kind(size_bucket), uniform_rank(obs.event_id), obs.event_id, obs.raw
+                )
             if obs.latency_ms is not None:
                 self.examples.offer("slowest", obs.latency_ms, obs.event_id, obs.raw)
             if cost is not None:
@@ -250,7 +257,8 @@ class Partial:
         return [v for v in (row[index] for row in self.reservoir.categorical) if v is not None]
 
     def example_ids(self, kind: str, limit: int = 5) -> tuple[str, ...]:
-        """Ids of the worst examples of ``kind`` (``slowest``, ``costliest``, ``failed``)."""
+        """Ids of the worst examples of ``kind`` (``slowest``, ``costliest``, ``failed``,
+        ``typical.N``)."""
         return tuple(e.event_id for e in self.examples.of(kind)[:limit])
 
     def to_dict(self) -> dict[str, Any]:

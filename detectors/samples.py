@@ -30,6 +30,20 @@ Row = tuple[tuple[float | None, ...], tuple[str | None, ...]]
 """One sampled event: its numeric features and its categorical features, in column order."""
 
 EXAMPLE_KINDS: Final = ("slowest", "costliest", "failed")
+TYPICAL: Final = "typical."
+"""Prefix of the kinds holding a uniform sample of each input-size bucket (``typical.0`` is the
+smallest inputs): the baseline requests a canary's worst ones are matched with."""
+
+
+def typical_kind(bucket: int) -> str:
+    """The example kind of the uniform sample of input-size bucket ``bucket``."""
+    return f"{TYPICAL}{bucket}"
+
+
+def uniform_rank(event_id: str) -> float:
+    """A rank in [0, 1) that is a fixed function of the event id: keeping the k highest is a
+    uniform sample that merges exactly (bottom-k sampling) and replays identically."""
+    return zlib.crc32(event_id.encode()) / 2**32
 
 
 def seed_of(*parts: object) -> int:
@@ -195,7 +209,8 @@ def _given(packed: bytes) -> Callable[[], bytes]:
 
 
 class WorstExamples:
-    """The ``k`` worst events of each kind (slowest, costliest, failed), full records included."""
+    """The ``k`` worst events of each kind (slowest, costliest, failed), full records included;
+    and ``k`` of each input-size bucket, picked by :func:`uniform_rank` (``typical.N``)."""
 
     __slots__ = ("_heaps", "k")
 
@@ -226,7 +241,11 @@ class WorstExamples:
         """:meth:`offer` with the compressed JSON made by ``pack`` when needed."""
         if self.k == 0:
             return
-        heap = self._heaps[kind]
+        heap = self._heaps.get(kind)
+        if heap is None:
+            if not kind.startswith(TYPICAL):
+                raise KeyError(f"unknown example kind {kind!r}")
+            heap = self._heaps[kind] = []
         if len(heap) >= self.k and (rank, event_id) <= (heap[0].rank, heap[0].event_id):
             return
         example = Example(rank, event_id, self._packed(event_id) or pack())
@@ -237,13 +256,18 @@ class WorstExamples:
 
     def of(self, kind: str) -> list[Example]:
         """The kept examples of ``kind``, worst first."""
-        return sorted(self._heaps[kind], reverse=True)
+        return sorted(self._heaps.get(kind, ()), reverse=True)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every kind with a heap: the worst kinds, then the typical ones met so far."""
+        return tuple(self._heaps)
 
     def merge(self, others: Iterable[WorstExamples]) -> None:
         """Fold in the examples of other windows' partials (an event kept twice counts once)."""
         for other in others:
             for kind, heap in other._heaps.items():
-                known = {e.event_id for e in self._heaps[kind]}
+                known = {e.event_id for e in self._heaps.get(kind, ())}
                 for example in heap:
                     if example.event_id not in known:
                         self.offer_packed(
@@ -258,14 +282,14 @@ class WorstExamples:
                 [e.rank, e.event_id, base64.b64encode(e.packed).decode("ascii")]
                 for e in self.of(kind)
             ]
-            for kind in EXAMPLE_KINDS
+            for kind in sorted(self._heaps)
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], k: int) -> WorstExamples:
         """The inverse of :meth:`to_dict`."""
         examples = cls(k)
-        for kind in EXAMPLE_KINDS:
+        for kind in (*EXAMPLE_KINDS, *sorted(set(data) - set(EXAMPLE_KINDS))):
             for rank, event_id, packed in data.get(kind, []):
                 examples.offer_packed(
                     kind, float(rank), str(event_id), _given(base64.b64decode(packed))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from ddsketch import LogarithmicMapping
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.store import DenseStore
@@ -66,6 +68,30 @@ class Sketch:
         """The value at quantile ``q`` (0..1), None when empty."""
         value = self._ddsketch.get_quantile_value(q)
         return None if value is None else float(value)
+
+    @classmethod
+    def of(cls, values: npt.ArrayLike, relative_accuracy: float = 0.02) -> Sketch:
+        """A sketch of many values at once (vectorised: what ``add`` does value by value)."""
+        mapping = _mapping(relative_accuracy)
+        array = np.maximum(np.asarray(values, dtype=np.float64).ravel(), 0.0)
+        positive = array[array > mapping.min_possible]
+        keys = np.ceil(np.log2(positive) * mapping._multiplier) + mapping._offset  # its _log_gamma
+        unique, counts = np.unique(keys.astype(np.int64), return_counts=True)
+        return cls.from_dict(
+            {
+                "relative_accuracy": relative_accuracy,
+                "zeros": len(array) - len(positive),
+                "bins": [[int(k), float(c)] for k, c in zip(unique, counts, strict=True)],
+            }
+        )
+
+    def histogram(self) -> tuple[float, list[tuple[int, float]]]:
+        """How many values are zero, and ``(key, count)`` of the other bins in key order: a
+        higher key holds larger values, so two sketches of the same accuracy line up bin by bin
+        (what a rank test or a threshold count over whole sketches needs)."""
+        store = self._store
+        bins = [(store.offset + i, c) for i, c in enumerate(store.bins) if c]
+        return float(self._ddsketch.count) - store.count, bins
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: relative accuracy, zero count, and ``[key, count]`` of non-empty bins."""

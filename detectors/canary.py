@@ -1,0 +1,502 @@
+"""The canary judge: one verdict per canary cohort per window, valid however often it is read.
+
+A canary is a cohort whose variant is not the baseline variant; it is judged against the
+baseline cohort of the same service and environment, window by window. For each metric of
+:data:`detectors.canary_config.METRICS` (and each evaluation score) a window gives a statistic
+computed from every request of both arms (:mod:`detectors.two_arm`); the statistic feeds two
+e-processes (:mod:`detectors.sequential`), one for an increase and one for a decrease, that
+accumulate the evidence since the canary's first window.
+
+Classification (Kayenta's classes, anytime-valid tests):
+
+- **Nodata**: an arm has fewer than the metric's ``min_samples`` values so far.
+- **High** / **Low**: the e-process of that side has reached ``tests / alpha`` *and* the
+  cumulative effect is beyond the metric's tolerance on that side.
+- **Pass**: otherwise.
+
+A metric is *failing* when it is High and an increase is bad, or Low and a decrease is bad.
+Each metric's bad side is tested at ``alpha / tests`` (Bonferroni over the metrics), and each
+test keeps its level over the whole rollout, so the chance that a canary as good as its
+baseline ever gets a failing metric -- hence ever a Fail -- is at most ``alpha``.
+
+Score: per group, the share of its judged metrics that are not failing; the weighted mean over
+groups with a judged metric, times 100. Verdict: Fail when a critical metric fails (at once,
+even before the minimum traffic: the evidence is valid at any time); else Inconclusive until
+the canary has ``min_canary_requests`` and ``min_windows``; else Fail below
+``marginal_score``, Marginal below ``pass_score``, Pass.
+
+>>> from detectors.partials import Partial
+>>> from detectors.windows import Window
+>>> judge = CanaryJudge(("chat", "prod", "r2", "canary"), CanarySettings())
+>>> canary = Partial.empty(("chat", "prod", "r2", "canary"), Window(0, 60), "*")
+>>> baseline = Partial.empty(("chat", "prod", "r1", "baseline"), Window(0, 60), "*")
+>>> judge.update(canary, baseline) is None  # no canary traffic, nothing to say
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+
+from detectors.canary_config import (
+    METRICS,
+    CanarySettings,
+    MetricSpec,
+    score_spec,
+)
+from detectors.observation import Cohort
+from detectors.partials import Partial, ScoreStats
+from detectors.samples import Example, typical_kind
+from detectors.sequential import (
+    EFFECT_SIZES,
+    KAPPAS,
+    ODDS_RATIOS,
+    EProcess,
+    calibrated_log_e,
+    gaussian_log_lr,
+    hypergeometric_log_lr,
+)
+from detectors.sketch import Sketch
+from detectors.two_arm import drift_p_value, exceedances, rank_test, welch_test
+from detectors.verdict import (
+    RECOMMENDATIONS,
+    ArmValues,
+    Classification,
+    MetricVerdict,
+    Outcome,
+    Verdict,
+)
+
+METHOD: Final = (
+    "per metric, two e-processes (increase, decrease) mixed over effect sizes and change "
+    "windows; a side is significant once its e-value reaches tests/alpha (Ville's inequality: "
+    "valid under continuous monitoring)"
+)
+_LOG_ODDS_UP = np.log(np.array(ODDS_RATIOS))
+_EFFECTS_UP = np.array(EFFECT_SIZES)
+_KAPPAS = np.array(KAPPAS)
+_RATE_TOTALS: Final = {"errors": "count", "refusals": "count", "negative_feedback": "rated"}
+_TESTS: Final = {
+    "quantile": "exceedances over the pooled quantile (exact hypergeometric)",
+    "rate": "share of the bad requests (exact hypergeometric)",
+    "rank": "Mann-Whitney U on every request (normal)",
+    "score": "difference of means (Welch, normal)",
+    "drift": "KS / chi-squared on the sampled features, p-values calibrated to e-values",
+}
+
+
+@dataclass(slots=True)
+class _Arm:
+    """What one arm has shown since the canary's first paired window."""
+
+    requests: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    sketches: dict[str, Sketch] = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, ScoreStats] = field(default_factory=dict)
+
+    def add(self, window: Partial) -> None:
+        self.requests += window.count
+        for name in ("errors", "refusals", "negative_feedback", "rated", "count"):
+            self.counters[name] = self.counters.get(name, 0) + getattr(window, name)
+        for name, sketch in window.sketches.items():
+            mine = self.sketches.get(name)
+            if mine is None:
+                mine = self.sketches[name] = Sketch(sketch.relative_accuracy)
+            mine.merge(sketch)
+        for name, total in _sums(window).items():
+            self.sums[name] = self.sums.get(name, 0.0) + total
+        for name, stats in window.scores.items():
+            self.scores.setdefault(name, ScoreStats()).merge(stats)
+
+
+def _sums(window: Partial) -> dict[str, float]:
+    return {
+        "cost_usd": window.cost_sum,
+        "input_tokens": window.input_tokens_sum,
+        "output_tokens": window.output_tokens_sum,
+    }
+
+
+@dataclass(slots=True)
+class _Sides:
+    up: EProcess
+    down: EProcess
+    statistic: float | None = None
+    """Drift only: the window's largest statistic."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegressionPack:
+    """What to harvest for one failing metric of a verdict: the canary's worst requests of the
+    window and, for each, baseline requests of the same input-size bucket."""
+
+    metric: MetricVerdict
+    canary: tuple[Example, ...]
+    baseline: tuple[Example, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    packs: tuple[RegressionPack, ...]
+
+
+class CanaryJudge:
+    """The judge of one canary cohort."""
+
+    def __init__(self, cohort: Cohort, settings: CanarySettings) -> None:
+        self.cohort = cohort
+        self.settings = settings
+        self.since: int | None = None
+        self.windows = 0
+        self.unpaired_windows = 0
+        self.last_window_end: int | None = None
+        self._canary = _Arm()
+        self._baseline = _Arm()
+        self._baseline_release: str | None = None
+        self._baseline_variant = settings.baseline_variant
+        self._sides: dict[str, _Sides] = {}
+
+    @property
+    def alpha_per_test(self) -> float:
+        return self.settings.alpha / max(self.settings.tests, 1)
+
+    def specs(self) -> list[MetricSpec]:
+        """The metrics judged: the enabled fixed ones, then the first ``max_scores`` scores."""
+        fixed = [m for m in METRICS if self.settings.metric(m.name).enabled]
+        names = sorted(set(self._canary.scores) | set(self._baseline.scores))
+        scores = [score_spec(n) for n in names[: self.settings.max_scores]]
+        return fixed + (scores if self.settings.metric("score").enabled else [])
+
+    def update(
+        self, canary: Partial, baseline: Partial | None, at: datetime | None = None
+    ) -> Verdict | None:
+        """Judge one closed window; None when the canary sent nothing in it."""
+        judged = self.judge(canary, baseline, at)
+        return None if judged is None else judged.verdict
+
+    def judge(
+        self, canary: Partial, baseline: Partial | None, at: datetime | None = None
+    ) -> Judgement | None:
+        """:meth:`update`, with the regression packs of the failing metrics."""
+        if canary.cohort != self.cohort:
+            raise ValueError(f"window of {canary.cohort} fed to the judge of {self.cohort}")
+        if canary.count == 0:
+            return None
+        if self.last_window_end is not None and canary.window.end <= self.last_window_end:
+            return None  # a window judged already (a replay): its verdict was sent
+        self.last_window_end = canary.window.end
+        if self.since is None:
+            self.since = canary.window.start
+        paired = baseline is not None and baseline.count > 0
+        if baseline is not None and paired:
+            self.windows += 1
+            self._baseline_release = baseline.cohort[2]
+            self._baseline_variant = baseline.cohort[3]
+            self._canary.add(canary)
+            self._baseline.add(baseline)
+            self._test(canary, baseline)
+        else:
+            self.unpaired_windows += 1
+        metrics = [
+            self._metric(spec, canary, baseline if paired else None) for spec in self.specs()
+        ]
+        verdict = self._verdict(canary, metrics, at)
+        packs = (
+            tuple(self._pack(m, canary, baseline) for m in verdict.failing)
+            if baseline is not None and paired
+            else ()
+        )
+        return Judgement(verdict, tuple(p for p in packs if p.canary))
+
+    # -- evidence --------------------------------------------------------------------------
+
+    def _sides_of(self, spec: MetricSpec) -> _Sides:
+        sides = self._sides.get(spec.name)
+        if sides is None:
+            size = {"quantile": len(ODDS_RATIOS), "rate": len(ODDS_RATIOS)}.get(
+                spec.test, len(KAPPAS) if spec.test == "drift" else len(EFFECT_SIZES)
+            )
+            sides = self._sides[spec.name] = _Sides(EProcess(size), EProcess(size))
+        return sides
+
+    def _test(self, canary: Partial, baseline: Partial) -> None:
+        for spec in self.specs():
+            sides = self._sides_of(spec)
+            if spec.test in ("quantile", "rate"):
+                if spec.test == "quantile":
+                    assert spec.quantile is not None
+                    hits, total = exceedances(
+                        canary.sketches[spec.feature], baseline.sketches[spec.feature],
+                        spec.quantile,
+                    )  # fmt: skip
+                    n_c = canary.sketches[spec.feature].count
+                    n_b = baseline.sketches[spec.feature].count
+                else:
+                    denominator = _RATE_TOTALS[spec.feature]
+                    hits = getattr(canary, spec.feature)
+                    total = hits + getattr(baseline, spec.feature)
+                    n_c, n_b = getattr(canary, denominator), getattr(baseline, denominator)
+                if n_c == 0 or n_b == 0 or total == 0 or total == n_c + n_b:
+                    continue  # every request on one side of the line: nothing to learn
+                sides.up.update(hypergeometric_log_lr(hits, n_c, n_b, total, _LOG_ODDS_UP))
+                sides.down.update(hypergeometric_log_lr(hits, n_c, n_b, total, -_LOG_ODDS_UP))
+            elif spec.test in ("rank", "score"):
+                if spec.test == "rank":
+                    z, information = rank_test(
+                        canary.sketches[spec.feature], baseline.sketches[spec.feature]
+                    )
+                else:
+                    z, information = welch_test(
+                        canary.scores.get(spec.feature, ScoreStats()),
+                        baseline.scores.get(spec.feature, ScoreStats()),
+                    )
+                if information == 0:
+                    continue
+                sides.up.update(gaussian_log_lr(z, information, _EFFECTS_UP))
+                sides.down.update(gaussian_log_lr(z, information, -_EFFECTS_UP))
+            else:
+                drift = drift_p_value(canary, baseline, self.settings.metric(spec.name).min_samples)
+                if drift.tested:
+                    sides.up.update(calibrated_log_e(drift.p_value, _KAPPAS))
+                    sides.statistic = drift.statistic
+
+    # -- classification ----------------------------------------------------------------------
+
+    def _values(self, spec: MetricSpec, canary: _Arm | Partial, baseline: _Arm | Partial | None
+                ) -> ArmValues:  # fmt: skip
+        def one(arm: _Arm | Partial | None) -> tuple[float | None, int]:
+            if arm is None:
+                return None, 0
+            if spec.test == "quantile":
+                sketch = arm.sketches.get(spec.feature)
+                if sketch is None or not sketch.count:
+                    return None, 0
+                assert spec.quantile is not None
+                return sketch.quantile(spec.quantile), sketch.count
+            if spec.test == "rate":
+                total = _counter(arm, _RATE_TOTALS[spec.feature])
+                hits = _counter(arm, spec.feature)
+                return (hits / total if total else None), total
+            if spec.test == "rank":
+                sketch = arm.sketches.get(spec.feature)
+                n = sketch.count if sketch is not None else 0
+                summed = (arm.sums.get(spec.feature, 0.0) if isinstance(arm, _Arm)
+                          else _sums(arm)[spec.feature])  # fmt: skip
+                return (summed / n if n else None), n
+            if spec.test == "score":
+                stats = arm.scores.get(spec.feature)
+                return (stats.mean, stats.n) if stats is not None else (None, 0)
+            return None, arm.requests if isinstance(arm, _Arm) else arm.count
+
+        c, n_c = one(canary)
+        b, n_b = one(baseline)
+        return ArmValues(canary=c, baseline=b, canary_n=n_c, baseline_n=n_b)
+
+    def _metric(self, spec: MetricSpec, canary: Partial, baseline: Partial | None) -> MetricVerdict:
+        rule = self.settings.metric(spec.name)
+        cumulative = self._values(spec, self._canary, self._baseline)
+        window = self._values(spec, canary, baseline)
+        sides = self._sides_of(spec)
+        alpha = self.alpha_per_test
+        effect = _effect(spec, cumulative) if spec.test != "drift" else sides.statistic
+        classification: Classification = "Pass"
+        if min(cumulative.canary_n, cumulative.baseline_n) < rule.min_samples:
+            classification = "Nodata"
+        elif effect is not None and sides.up.reached(alpha) and effect > rule.tolerance:
+            classification = "High"
+        elif (
+            spec.test != "drift"
+            and effect is not None
+            and sides.down.reached(alpha)
+            and effect < -rule.tolerance
+        ):
+            classification = "Low"
+        bad, other = (sides.up, sides.down) if spec.bad == "increase" else (sides.down, sides.up)
+        failing = classification == ("High" if spec.bad == "increase" else "Low")
+        return MetricVerdict(
+            metric=spec.name,
+            group=spec.group,
+            bad_direction=spec.bad,
+            critical=rule.critical,
+            classification=classification,
+            failing=failing,
+            unit=spec.unit,
+            cumulative=cumulative,
+            window=window,
+            effect=effect,
+            relative=spec.relative,
+            tolerance=rule.tolerance,
+            e_value=_rounded(bad.value),
+            e_value_other_side=None if spec.test == "drift" else _rounded(other.value),
+            e_threshold=_rounded(1 / alpha),
+            p_value=bad.p_value,
+            test=_TESTS[spec.test],
+        )
+
+    def _verdict(
+        self, canary: Partial, metrics: list[MetricVerdict], at: datetime | None
+    ) -> Verdict:
+        settings = self.settings
+        judged = [m for m in metrics if m.classification != "Nodata"]
+        weights = settings.weights.model_dump()
+        groups: dict[str, list[MetricVerdict]] = {}
+        for metric in judged:
+            groups.setdefault(metric.group, []).append(metric)
+        weight = sum(weights[g] for g in groups)
+        score = (
+            round(
+                100
+                * sum(
+                    weights[g] * sum(not m.failing for m in ms) / len(ms)
+                    for g, ms in groups.items()
+                )
+                / weight,
+                1,
+            )
+            if weight
+            else None
+        )
+        failing = [m for m in metrics if m.failing]
+        critical = [m for m in failing if m.critical]
+        reasons = [_sentence(m) for m in sorted(failing, key=lambda m: not m.critical)]
+        outcome: Outcome
+        enough = (
+            self._canary.requests >= settings.min_canary_requests
+            and self.windows >= settings.min_windows
+            and score is not None
+        )
+        if critical:
+            outcome = "Fail"
+        elif not enough:
+            outcome = "Inconclusive"
+            reasons.append(
+                f"not enough traffic yet: {self._canary.requests} canary requests "
+                f"(needs {settings.min_canary_requests}) in {self.windows} paired windows "
+                f"(needs {settings.min_windows})"
+            )
+        elif score is not None and score < settings.marginal_score:
+            outcome = "Fail"
+            reasons.insert(0, f"score {score:g} below {settings.marginal_score:g}")
+        elif score is not None and score < settings.pass_score:
+            outcome = "Marginal"
+            reasons.insert(0, f"score {score:g} below {settings.pass_score:g}")
+        else:
+            outcome = "Pass"
+        service, environment, release, variant = self.cohort
+        return Verdict(
+            service=service,
+            environment=environment,
+            release=release,
+            variant=variant,
+            baseline_release=self._baseline_release,
+            baseline_variant=self._baseline_variant,
+            window_start=canary.window.start,
+            window_end=canary.window.end,
+            since=self.since if self.since is not None else canary.window.start,
+            windows=self.windows,
+            unpaired_windows=self.unpaired_windows,
+            canary_requests=self._canary.requests,
+            baseline_requests=self._baseline.requests,
+            score=score,
+            verdict=outcome,
+            recommendation=RECOMMENDATIONS[outcome],
+            reasons=tuple(reasons),
+            metrics=tuple(metrics),
+            alpha=settings.alpha,
+            method=METHOD,
+            decided_at=at,
+        )
+
+    def _pack(
+        self, metric: MetricVerdict, canary: Partial, baseline: Partial | None
+    ) -> RegressionPack:
+        spec = next((s for s in self.specs() if s.name == metric.metric), None)
+        if spec is None or spec.example_kind is None or baseline is None:
+            return RegressionPack(metric, (), ())
+        worst = tuple(canary.examples.of(spec.example_kind))
+        return RegressionPack(metric, worst, matched_examples(baseline, worst))
+
+
+def matched_examples(baseline: Partial, canary_examples: Iterable[Example]) -> tuple[Example, ...]:
+    """For each canary example, a baseline example of the same input-size bucket (the nearest
+    bucket with one when that one is empty), each baseline request used once."""
+    buckets = len(baseline.settings.input_size_buckets) + 1
+    pools = {b: list(baseline.examples.of(typical_kind(b))) for b in range(buckets)}
+    chosen: list[Example] = []
+    for example in canary_examples:
+        bucket = _input_bucket(example, baseline.settings.input_size_buckets)
+        order = sorted(range(buckets), key=lambda b: (abs(b - bucket), b))
+        for candidate in order:
+            if pools[candidate]:
+                chosen.append(pools[candidate].pop(0))
+                break
+    return tuple(chosen)
+
+
+def _input_bucket(example: Example, edges: tuple[int, ...]) -> int:
+    try:
+        usage = json.loads(example.raw).get("usage") or {}
+        tokens = int(usage["input_tokens"])
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return 0
+    return bisect.bisect_right(edges, tokens)
+
+
+def _counter(arm: _Arm | Partial, name: str) -> int:
+    if isinstance(arm, _Arm):
+        return arm.counters.get(name, 0)
+    value: int = getattr(arm, name)
+    return value
+
+
+def _effect(spec: MetricSpec, values: ArmValues) -> float | None:
+    if values.canary is None or values.baseline is None:
+        return None
+    if spec.relative:
+        return values.canary / values.baseline - 1 if values.baseline > 0 else None
+    return values.canary - values.baseline
+
+
+def _rounded(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def _sentence(metric: MetricVerdict) -> str:
+    values = metric.cumulative
+    effect = metric.effect
+    if metric.metric == "drift":
+        return f"drift {metric.classification}: features differ from the baseline's (statistic {effect:.2f})"
+    change = (
+        f"{effect:+.0%}" if metric.relative and effect is not None
+        else f"{effect * 100:+.2f} points" if metric.unit == "share" and effect is not None
+        else f"{effect:+.3g}" if effect is not None else "?"
+    )  # fmt: skip
+    critical = "critical metric " if metric.critical else ""
+    return (
+        f"{critical}{metric.metric} {metric.classification}: canary {_show(values.canary, metric.unit)} "
+        f"vs baseline {_show(values.baseline, metric.unit)} ({change}; "
+        f"e-value {metric.e_value:g} >= {metric.e_threshold:g})"
+    )
+
+
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:,.0f} ms"
+    if unit == "share":
+        return f"{value:.2%}"
+    if unit == "usd":
+        return f"${value:.4g}"
+    if unit == "tokens":
+        return f"{value:,.0f} tokens"
+    return f"{value:.3g}"

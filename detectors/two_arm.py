@@ -1,0 +1,158 @@
+"""Canary vs baseline in one window, on every request: the statistics the judge tests.
+
+Kayenta compares per-interval averages; these read each arm's whole window instead -- the
+DDSketch of every latency, cost and token count (exact counts per 4%-wide bin), the exact
+error counts, the evaluation scores' sums -- so nothing is pre-averaged and a change in the
+tail or in the spread is seen as well as a change of the median.
+
+- :func:`exceedances`: how many of the canary's requests are above the pooled quantile. With no
+  difference, which of the pooled requests above any threshold chosen from the pooled values
+  are the canary's is a uniformly random subset: the count is hypergeometric, exactly. A
+  quantile test (Mood's median test at q = 0.5) that a variance-only change of the tail moves.
+- :func:`rank_test`: Mann-Whitney's U from two sketches (ties within a bin), as a z statistic.
+- :func:`welch_test`: difference of two means from counts, sums and sums of squares.
+- :func:`drift_p_value`: the cheap drift tier between the two arms' reservoir samples.
+
+>>> import numpy as np
+>>> from detectors.sketch import Sketch
+>>> rng = np.random.default_rng(3)
+>>> base, canary = Sketch.of(rng.lognormal(6, 0.5, 4_000)), Sketch.of(rng.lognormal(6.3, 0.5, 1_000))
+>>> hits, total = exceedances(canary, base, 0.95)
+>>> hits / 1_000 > 2 * total / 5_000
+True
+>>> rank_test(canary, base)[0] > 5
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.drift import RELEASE_FEATURES
+from detectors.observation import NUMERIC_FEATURES
+from detectors.partials import Partial, ScoreStats
+from detectors.sketch import Sketch
+from detectors.stats import chi_square_counts, ks_statistic, ks_two_sample
+
+DRIFT_NUMERIC = ("input_tokens", "output_tokens", "input_chars")
+"""Numeric features of the drift metric: latency, ttft and cost have their own metrics."""
+
+
+def _aligned(canary: Sketch, baseline: Sketch) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per bin, the zero bin first, over the union of both sketches' bins."""
+    if canary.relative_accuracy != baseline.relative_accuracy:
+        raise ValueError("sketches of different accuracy do not line up")
+    zeros_c, bins_c = canary.histogram()
+    zeros_b, bins_b = baseline.histogram()
+    keys = sorted({k for k, _ in bins_c} | {k for k, _ in bins_b})
+    index = {k: i + 1 for i, k in enumerate(keys)}
+    c, b = np.zeros(len(keys) + 1), np.zeros(len(keys) + 1)
+    c[0], b[0] = zeros_c, zeros_b
+    for k, n in bins_c:
+        c[index[k]] = n
+    for k, n in bins_b:
+        b[index[k]] = n
+    return c, b
+
+
+def exceedances(canary: Sketch, baseline: Sketch, q: float) -> tuple[int, int]:
+    """``(canary requests above the threshold, all requests above it)`` for the bin edge that
+    leaves closest to ``1 - q`` of the pooled requests above it (none: every value in one bin)."""
+    c, b = _aligned(canary, baseline)
+    pooled = c + b
+    total = pooled.sum()
+    if total == 0:
+        return 0, 0
+    above = total - np.cumsum(pooled)  # above[i]: pooled requests in bins after i
+    target = (1 - q) * total
+    candidates = above[:-1]  # a threshold after the last bin leaves nothing above
+    if len(candidates) == 0:
+        return 0, 0
+    cut = int(np.argmin(np.abs(candidates - target)))
+    return round(float(c[cut + 1 :].sum())), round(float(above[cut]))
+
+
+def rank_test(canary: Sketch, baseline: Sketch) -> tuple[float, float]:
+    """Mann-Whitney U of the canary's values against the baseline's, ties within a bin, as
+    ``(z, effective sample size)``; z > 0 when the canary's values are larger. ``(0, 0)``
+    when either arm is empty or every value is tied."""
+    c, b = _aligned(canary, baseline)
+    n_c, n_b = float(c.sum()), float(b.sum())
+    n = n_c + n_b
+    if n_c == 0 or n_b == 0:
+        return 0.0, 0.0
+    below = np.concatenate([[0.0], np.cumsum(b)[:-1]])
+    u = float((c * (below + b / 2)).sum())
+    pooled = c + b
+    variance = n_c * n_b / 12 * ((n + 1) - float((pooled**3 - pooled).sum()) / (n * (n - 1)))
+    if variance <= 0 or pooled.max() == n:
+        return 0.0, 0.0
+    return (u - n_c * n_b / 2) / math.sqrt(variance), n_c * n_b / n
+
+
+def welch_test(canary: ScoreStats, baseline: ScoreStats) -> tuple[float, float]:
+    """Difference of the means over its standard error, as ``(z, effective sample size)``;
+    ``(0, 0)`` with fewer than 2 values an arm or no variance."""
+    if canary.n < 2 or baseline.n < 2:
+        return 0.0, 0.0
+
+    def variance(s: ScoreStats) -> float:
+        mean = s.total / s.n
+        return max(s.squares / s.n - mean * mean, 0.0) * s.n / (s.n - 1)
+
+    se = math.sqrt(variance(canary) / canary.n + variance(baseline) / baseline.n)
+    if se == 0:
+        return 0.0, 0.0
+    z = (canary.total / canary.n - baseline.total / baseline.n) / se
+    return z, canary.n * baseline.n / (canary.n + baseline.n)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftTest:
+    p_value: float
+    """Bonferroni over the features tested: the smallest p times their number (at most 1)."""
+    statistic: float
+    """The largest KS statistic or total variation distance."""
+    feature: str | None
+    tested: int
+
+
+def drift_p_value(canary: Partial, baseline: Partial, min_samples: int) -> DriftTest:
+    """KS per numeric feature of :data:`DRIFT_NUMERIC`, chi-squared per categorical feature
+    (finish reason, chosen attributes; not the ones a release sets by design), on the two
+    arms' reservoir samples of the window."""
+    tests: list[tuple[str, float, float]] = []
+    for feature in DRIFT_NUMERIC:
+        index = NUMERIC_FEATURES.index(feature)
+        a = canary.reservoir.numeric_column(index)
+        b = baseline.reservoir.numeric_column(index)
+        if min(len(a), len(b)) >= min_samples:
+            tests.append((feature, ks_statistic(a, b), ks_two_sample(a, b)[1]))
+    for feature in canary.categorical:
+        if feature in RELEASE_FEATURES or feature not in baseline.categorical:
+            continue
+        mine, theirs = canary.categorical_column(feature), baseline.categorical_column(feature)
+        if min(len(mine), len(theirs)) < min_samples:
+            continue
+        values = sorted(set(mine) | set(theirs))
+        counts = _counts(mine, values)
+        ref_counts = _counts(theirs, values)
+        distance, p = chi_square_counts(counts, ref_counts)
+        tests.append((feature, distance, p))
+    if not tests:
+        return DriftTest(1.0, 0.0, None, 0)
+    feature, statistic, _ = max(tests, key=lambda t: t[1])
+    p = min(1.0, min(t[2] for t in tests) * len(tests))
+    return DriftTest(p, statistic, feature, len(tests))
+
+
+def _counts(values: Sequence[str], categories: Sequence[str]) -> list[int]:
+    position = {v: i for i, v in enumerate(categories)}
+    counts = [0] * len(categories)
+    for value in values:
+        counts[position[value]] += 1
+    return counts
