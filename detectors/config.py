@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from detectors.canary_config import CanarySettings
 from detectors.observation import Cohort
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -224,6 +225,8 @@ class DetectorsConfig(_Section):
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-service overrides of ``defaults`` (partial tables)."""
     cohorts: tuple[CohortOverride, ...] = ()
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    """The canary judge (see ``detectors.canary``)."""
     _effective: dict[tuple[str | None, tuple[int, ...]], DetectorSettings] = PrivateAttr(
         default_factory=dict
     )

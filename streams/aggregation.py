@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from detectors.canary import CanaryJudge, RegressionPack, describe
 from detectors.cohort import CohortDetectors
 from detectors.config import DetectorsConfig
 from detectors.drift import FullCheckRequest
@@ -33,14 +34,15 @@ from detectors.finding import Finding
 from detectors.merge import ClosedWindow, PartitionWindows, WindowMerge
 from detectors.observation import Cohort
 from detectors.partials import Partial
+from detectors.samples import Example
+from detectors.verdict import JUDGE, Verdict
 from detectors.windows import WindowSpec
-from harvest.records import FailureRecord, Reason, record_id
+from harvest.records import FailureRecord, Reason, RecordKind, record_id
 from streams.events import InferenceEvent, Lineage
 from streams.observations import observation_of
 
 log = logging.getLogger("driftnet.detection")
 
-BASELINE_VARIANT: Final = "baseline"
 REDACTION_MARK: Final = "[REDACTED:"
 UNKNOWN: Final = -1
 """Lineage partition/offset of evidence: examples are kept by the window, not by offset."""
@@ -161,13 +163,15 @@ class MapStage:
 
 @dataclass(slots=True)
 class Judged:
-    """What one closed window gave: findings, the evidence behind them, and the full drift
-    checks (evidently) its drift detector asks for."""
+    """What one closed window gave: findings, the evidence behind them, the full drift checks
+    (evidently) its drift detector asks for, and for a canary its verdict and regression pack."""
 
     window: ClosedWindow
     findings: list[Finding]
     evidence: list[FailureRecord]
     full_checks: list[FullCheckRequest] = field(default_factory=list)
+    verdict: Verdict | None = None
+    regressions: list[FailureRecord] = field(default_factory=list)
 
 
 class MergeStage:
@@ -181,6 +185,8 @@ class MergeStage:
         """Closed windows whose detectors raised (logged, skipped)."""
         self._merges: dict[int, WindowMerge] = {}
         self._watches: dict[Cohort, CohortDetectors] = {}
+        self._judges: dict[Cohort, CanaryJudge] = {}
+        self.baseline_variant = config.canary.baseline_variant
 
     def _merge(self, partition: int) -> WindowMerge:
         merge = self._merges.get(partition)
@@ -210,10 +216,10 @@ class MergeStage:
         judged: list[Judged] = []
         for merge in self._merges.values():
             closed = merge.close_due(now)
-            baselines = _baselines(closed)
+            baselines = _baselines(closed, self.baseline_variant)
             for window in closed:
                 baseline = None
-                if window.cohort[3] != BASELINE_VARIANT:
+                if window.cohort[3] != self.baseline_variant:
                     baseline = baselines.get((window.cohort[0], window.cohort[1], window.window))
                 try:
                     judged.append(self._judge(window, baseline, at))
@@ -226,6 +232,8 @@ class MergeStage:
                         type(exc).__name__,
                         exc,
                     )
+            if closed:
+                self._forget_judges(closed[-1].window.start)
         return judged
 
     def _judge(self, closed: ClosedWindow, baseline: Partial | None, at: datetime) -> Judged:
@@ -237,7 +245,81 @@ class MergeStage:
         evidence = [
             record for finding in findings for record in self._evidence(finding, closed, at)
         ]
-        return Judged(closed, findings, evidence, watch.full_checks)
+        judged = Judged(closed, findings, evidence, watch.full_checks)
+        if closed.cohort[3] != self.baseline_variant and self.config.canary.enabled:
+            judge = self._judges.get(closed.cohort)
+            if judge is None:
+                judge = self._judges[closed.cohort] = CanaryJudge(closed.cohort, self.config.canary)
+            judgement = judge.judge(closed.aggregate, baseline, at)
+            if judgement is not None:
+                judged.verdict = judgement.verdict
+                judged.regressions = self._regressions(judgement.verdict, judgement.packs, at)
+        return judged
+
+    def _forget_judges(self, window_start: int) -> None:
+        """Drop the judges of canaries silent for ``forget_after_windows`` (a finished rollout)."""
+        horizon = window_start - self.config.windows.forget_after_windows * self.spec.size_s
+        for cohort, judge in list(self._judges.items()):
+            if judge.last_window_end is not None and judge.last_window_end < horizon:
+                del self._judges[cohort]
+
+    def _regressions(
+        self, verdict: Verdict, packs: tuple[RegressionPack, ...], at: datetime
+    ) -> list[FailureRecord]:
+        """The regression pack of a verdict: one record per (event, arm), with a reason per
+        failing metric it was kept for."""
+        chosen: dict[tuple[str, str], tuple[Example, list[Reason]]] = {}
+        for pack in packs:
+            metric = pack.metric
+            sentence = describe(metric)
+            for arm, examples in (("canary", pack.canary), ("baseline", pack.baseline)):
+                values = metric.cumulative
+                reason = Reason(
+                    rule_id=JUDGE,
+                    message=(
+                        sentence
+                        if arm == "canary"
+                        else f"baseline request of the same input size, for: {sentence}"
+                    ),
+                    subject=metric.metric,
+                    observed=values.canary if arm == "canary" else values.baseline,
+                    threshold=values.baseline if arm == "canary" else None,
+                )
+                for example in examples:
+                    entry = chosen.setdefault((example.event_id, arm), (example, []))
+                    entry[1].append(reason)
+        records = []
+        for (_, arm), (example, reasons) in chosen.items():
+            record = self._record(example, "regression", verdict.verdict_id, arm, reasons, at)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def _record(
+        self,
+        example: Example,
+        kind: RecordKind,
+        finding_id: str,
+        arm: str | None,
+        reasons: list[Reason],
+        at: datetime,
+    ) -> FailureRecord | None:
+        """The failure record of a kept example (None when it no longer parses)."""
+        try:
+            event = InferenceEvent.model_validate_json(example.raw)
+        except ValueError:
+            return None  # an example the map side kept is valid; a corrupted one is skipped
+        return FailureRecord(
+            record_id=record_id(event.event_id, kind, finding_id, arm),
+            kind=kind,
+            finding_id=finding_id,
+            arm=arm,
+            reasons=tuple(reasons),
+            event=event,
+            redacted=REDACTION_MARK in example.raw,  # examples are redacted on the map side
+            lineage=Lineage(self.events_topic, UNKNOWN, UNKNOWN),
+            detected_at=at,
+        )
 
     def _evidence(
         self, finding: Finding, closed: ClosedWindow, at: datetime
@@ -245,35 +327,19 @@ class MergeStage:
         if finding.example_kind is None or not finding.example_event_ids:
             return []
         wanted = set(finding.example_event_ids)
-        records = []
-        for example in closed.aggregate.examples.of(finding.example_kind):
-            if example.event_id not in wanted:
-                continue
-            try:
-                event = InferenceEvent.model_validate_json(example.raw)
-            except ValueError:
-                continue  # an example the map side kept is valid; a corrupted one is skipped
-            redacted = REDACTION_MARK in example.raw  # examples are redacted on the map side
-            reason = Reason(
-                rule_id=finding.detector,
-                message=finding.message,
-                subject=finding.metric,
-                observed=finding.observed,
-                threshold=finding.threshold,
-            )
-            records.append(
-                FailureRecord(
-                    record_id=record_id(event.event_id, "evidence", finding.finding_id),
-                    kind="evidence",
-                    finding_id=finding.finding_id,
-                    reasons=(reason,),
-                    event=event,
-                    redacted=redacted,
-                    lineage=Lineage(self.events_topic, UNKNOWN, UNKNOWN),
-                    detected_at=at,
-                )
-            )
-        return records
+        reason = Reason(
+            rule_id=finding.detector,
+            message=finding.message,
+            subject=finding.metric,
+            observed=finding.observed,
+            threshold=finding.threshold,
+        )
+        records = [
+            self._record(example, "evidence", finding.finding_id, None, [reason], at)
+            for example in closed.aggregate.examples.of(finding.example_kind)
+            if example.event_id in wanted
+        ]
+        return [r for r in records if r is not None]
 
     def revoke(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
@@ -284,13 +350,15 @@ class MergeStage:
         return sum(merge.open_windows for merge in self._merges.values())
 
 
-def _baselines(closed: list[ClosedWindow]) -> dict[tuple[str, str, Any], Partial]:
+def _baselines(
+    closed: list[ClosedWindow], baseline_variant: str
+) -> dict[tuple[str, str, Any], Partial]:
     """The baseline aggregate of each (service, environment, window) among ``closed``: the
     busiest baseline release when there are several."""
     best: dict[tuple[str, str, Any], Partial] = {}
     for window in closed:
         service, environment, _, variant = window.cohort
-        if variant != BASELINE_VARIANT or not window.aggregate.count:
+        if variant != baseline_variant or not window.aggregate.count:
             continue
         key = (service, environment, window.window)
         if key not in best or window.aggregate.count > best[key].count:

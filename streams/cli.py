@@ -15,6 +15,7 @@ from typing import IO
 
 import click
 
+from streams.canary_cli import canary
 from streams.cli_context import Context, pass_context
 from streams.harvest_cli import COMMANDS as HARVEST_COMMANDS
 from streams.simulate_cli import simulate
@@ -185,7 +186,7 @@ def sink(context: Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (*HARVEST_COMMANDS, simulate):
+for _command in (*HARVEST_COMMANDS, simulate, canary):
     cli.add_command(_command)
 
 

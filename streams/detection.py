@@ -26,6 +26,8 @@ from typing import Any
 from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
+from detectors.verdict import Verdict
+from harvest.records import FailureRecord
 from harvest.redaction import Redactor
 from streams.aggregation import MapStage, MergeStage, read_aggregate
 from streams.events import InferenceEvent
@@ -68,7 +70,9 @@ class DetectionTally:
 
     windows: int = 0
     findings: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
     evidence: int = 0
+    regressions: int = 0
     late_partials: int = 0
     bad_aggregates: int = 0
 
@@ -76,7 +80,9 @@ class DetectionTally:
         return DetectionTally(
             self.windows,
             Counter(self.findings),
+            Counter(self.verdicts),
             self.evidence,
+            self.regressions,
             self.late_partials,
             self.bad_aggregates,
         )
@@ -89,6 +95,7 @@ class DetectionTally:
         text = f"windows closed {windows}, findings {findings.total()}, late events {late_events}"
         for label, count in (
             ("evidence records", self.evidence - since.evidence),
+            ("regression records", self.regressions - since.regressions),
             ("late partials", self.late_partials - since.late_partials),
             ("unreadable aggregates", self.bad_aggregates - since.bad_aggregates),
         ):
@@ -99,6 +106,11 @@ class DetectionTally:
             lines.append(
                 "findings by detector: "
                 + ", ".join(f"{name} {n}" for name, n in findings.most_common())
+            )
+        verdicts = self.verdicts - since.verdicts
+        if verdicts:
+            lines.append(
+                "canary verdicts: " + ", ".join(f"{name} {n}" for name, n in verdicts.most_common())
             )
         return lines
 
@@ -130,6 +142,8 @@ class Detection:
         self._reports = Path(settings.worker.data_dir) / REPORTS_DIR
         self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
+        self._outcomes: dict[str, str] = {}
+        """The last verdict of each canary (its changes are logged at info)."""
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
@@ -200,13 +214,40 @@ class Detection:
                 await self._publish(finding)
             for record in judged.evidence:
                 self.tally.evidence += 1
-                await self.topics["failures"].send(
-                    key=record.record_id.encode(),
-                    value=record.model_dump_json().encode(),
-                    force=True,
-                )
+                await self._harvest(record)
+            if judged.verdict is not None:
+                await self._publish_verdict(judged.verdict)
+            for record in judged.regressions:
+                self.tally.regressions += 1
+                await self._harvest(record)
         self._ack_aggregates()
         await self._full_check(now)
+
+    async def _harvest(self, record: FailureRecord) -> None:
+        await self.topics["failures"].send(
+            key=record.record_id.encode(), value=record.model_dump_json().encode(), force=True
+        )
+
+    async def _publish_verdict(self, verdict: Verdict) -> None:
+        self.tally.verdicts[verdict.verdict] += 1
+        await self.topics["verdicts"].send(
+            key="/".join(verdict.cohort).encode(),
+            value=verdict.model_dump_json().encode(),
+            force=True,
+        )
+        name = "/".join(verdict.cohort)
+        changed = self._outcomes.get(name) != verdict.verdict
+        self._outcomes[name] = verdict.verdict
+        log.log(
+            logging.INFO if changed else logging.DEBUG,
+            "canary %s vs %s: %s (score %s, %s)%s",
+            name,
+            verdict.baseline_release,
+            verdict.verdict,
+            "-" if verdict.score is None else f"{verdict.score:g}",
+            verdict.recommendation,
+            f": {verdict.reasons[0]}" if verdict.reasons else "",
+        )
 
     async def _publish(self, finding: Finding) -> None:
         self.tally.findings[finding.detector] += 1

@@ -95,6 +95,7 @@ _DEFAULT_TOPICS = {
     "failures": TopicSpec(name="driftnet.failures", partitions=2, retention_hours=7 * 24),
     "aggregates": TopicSpec(name="driftnet.aggregates", partitions=4, retention_hours=24),
     "findings": TopicSpec(name="driftnet.findings", partitions=1, retention_hours=14 * 24),
+    "verdicts": TopicSpec(name="driftnet.verdicts", partitions=1, retention_hours=14 * 24),
 }
 
 
@@ -112,6 +113,8 @@ class TopicSettings(_Section):
     """Partial window aggregates and watermark heartbeats, keyed by service/environment."""
     findings: TopicSpec = _DEFAULT_TOPICS["findings"]
     """Detector findings (JSON), keyed by cohort."""
+    verdicts: TopicSpec = _DEFAULT_TOPICS["verdicts"]
+    """Canary verdicts (JSON), keyed by the canary cohort: what a deploy system acts on."""
 
     @model_validator(mode="before")
     @classmethod

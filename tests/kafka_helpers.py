@@ -27,7 +27,10 @@ def unique_topics(prefix: str) -> TopicSettings:
     """Topic names nobody else uses on the session's broker."""
     tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return TopicSettings.model_validate(
-        {role: f"{tag}.{role}" for role in ("events", "dlq", "failures", "aggregates", "findings")}
+        {
+            role: f"{tag}.{role}"
+            for role in ("events", "dlq", "failures", "aggregates", "findings", "verdicts")
+        }
     )
 
 

@@ -31,9 +31,10 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
         ("failures", "created"),
         ("aggregates", "created"),
         ("findings", "created"),
+        ("verdicts", "created"),
     ]
-    assert [o.status for o in second] == ["exists"] * 5
-    assert [o.partitions for o in second] == [3, 1, 2, 4, 1]
+    assert [o.status for o in second] == ["exists"] * 6
+    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1]
     assert second[0].line.startswith(f"exists   {topics.events.name}")
     admin = admin_client(kafka)
     try:

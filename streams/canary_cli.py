@@ -1,0 +1,121 @@
+"""``driftnet canary status``: the current verdict of every canary, read from the verdicts topic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from detectors.verdict import MetricVerdict, Verdict
+from streams.cli_context import Context, pass_context
+
+COLUMNS = (
+    "service",
+    "environment",
+    "canary",
+    "baseline",
+    "verdict",
+    "score",
+    "action",
+    "windows",
+    "requests",
+    "failing",
+    "as of",
+)
+_STYLES = {"Pass": "green", "Marginal": "yellow", "Fail": "bold red", "Inconclusive": "cyan"}
+
+
+def change(metric: MetricVerdict) -> str:
+    """A failing metric in a few characters: ``latency_p95 +80%``, ``error_rate +3.1pt``."""
+    effect = metric.effect
+    if effect is None:
+        return f"{metric.metric} {metric.classification}"
+    if metric.relative:
+        return f"{metric.metric} {effect:+.0%}"
+    if metric.unit == "share":
+        return f"{metric.metric} {effect * 100:+.1f}pt"
+    return f"{metric.metric} {effect:+.2g}"
+
+
+def status_rows(verdicts: list[Verdict]) -> list[tuple[str, ...]]:
+    """One row of :data:`COLUMNS` per canary."""
+    rows: list[tuple[str, ...]] = []
+    for v in verdicts:
+        failing = sorted(v.failing, key=lambda m: (not m.critical, m.metric))
+        rows.append(
+            (
+                v.service,
+                v.environment,
+                f"{v.release} ({v.variant})",
+                v.baseline_release or "-",
+                v.verdict,
+                "-" if v.score is None else f"{v.score:g}",
+                v.recommendation,
+                str(v.windows),
+                f"{v.canary_requests:,} / {v.baseline_requests:,}",
+                ", ".join(change(m) for m in failing) or "-",
+                datetime.fromtimestamp(v.window_end, UTC).strftime("%Y-%m-%d %H:%M"),
+            )
+        )
+    return rows
+
+
+@click.group()
+def canary() -> None:
+    """Canary verdicts: each canary release judged against its baseline."""
+
+
+@canary.command("status")
+@click.option("--service", help="Only the canaries of this service.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table, or the latest verdicts as JSON lines (everything the deploy system sees).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to spend reading the verdicts topic.",
+)
+@pass_context
+def status(context: Context, service: str | None, output: str, timeout: float) -> None:
+    """Print the latest verdict of every canary (from the verdicts topic), newest first:
+    verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
+    from streams.verdicts import VerdictsError, read_latest
+
+    settings = context.settings
+    try:
+        latest = read_latest(settings.kafka, settings.topics.verdicts.name, timeout_s=timeout)
+    except VerdictsError as exc:
+        raise click.ClickException(str(exc)) from None
+    verdicts = [v for v in latest.ordered() if service is None or v.service == service]
+    if output == "json":
+        for verdict in verdicts:
+            click.echo(json.dumps(verdict.model_dump(mode="json"), sort_keys=True))
+        return
+    if latest.unreadable:
+        click.echo(f"skipped {latest.unreadable} unreadable messages", err=True)
+    if not verdicts:
+        click.echo(f"no canary verdicts on {settings.topics.verdicts.name} yet")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"canary verdicts ({settings.topics.verdicts.name})", title_justify="left")
+    for name in COLUMNS:
+        table.add_column(
+            name, justify="right" if name in ("score", "windows") else "left", no_wrap=True
+        )
+    for verdict, row in zip(verdicts, status_rows(verdicts), strict=True):
+        styled = list(row)
+        styled[4] = f"[{_STYLES[verdict.verdict]}]{row[4]}[/]"
+        table.add_row(*styled)
+    # Into a pipe or a file, every row whole (rich would cut it at 80 columns).
+    Console(width=None if sys.stdout.isatty() else 1_000).print(table)

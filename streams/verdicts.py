@@ -1,0 +1,90 @@
+"""Reading canary verdicts back from ``driftnet.verdicts``: the latest one of every canary.
+
+The topic is read from the beginning without a consumer group (nothing is committed, and
+kafka-python's group join is not needed to read a one-partition topic to its end).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from detectors.verdict import Verdict
+from streams.kafka_config import kafka_python_options
+from streams.settings import KafkaSettings
+
+READ_TIMEOUT_S = 10.0
+
+
+class VerdictsError(Exception):
+    """The verdicts topic cannot be read (one line for the user)."""
+
+
+@dataclass(slots=True)
+class LatestVerdicts:
+    """The newest verdict of each canary, and what could not be read."""
+
+    verdicts: dict[tuple[str, str, str, str], Verdict] = field(default_factory=dict)
+    unreadable: int = 0
+    read: int = 0
+
+    def add(self, value: bytes | None) -> None:
+        self.read += 1
+        try:
+            verdict = Verdict.model_validate_json(value or b"")
+        except ValueError:
+            self.unreadable += 1
+            return
+        known = self.verdicts.get(verdict.cohort)
+        if known is None or verdict.window_end >= known.window_end:
+            self.verdicts[verdict.cohort] = verdict
+
+    def ordered(self) -> list[Verdict]:
+        """Most recent first, then by canary."""
+        return sorted(self.verdicts.values(), key=lambda v: (-v.window_end, v.cohort))
+
+
+def read_latest(
+    kafka: KafkaSettings, topic: str, *, timeout_s: float = READ_TIMEOUT_S
+) -> LatestVerdicts:
+    """Read ``topic`` to its current end and keep the newest verdict per canary."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            **kafka_python_options(kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as exc:
+        raise VerdictsError(
+            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
+            "is one running? (`driftnet broker` starts one)"
+        ) from None
+    latest = LatestVerdicts()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise VerdictsError(
+                f"topic {topic!r} does not exist on {kafka.bootstrap_servers} "
+                "(create it with `driftnet topics create`)"
+            )
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise VerdictsError(f"reading {topic!r} took more than {timeout_s:g} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    latest.add(record.value)
+    except KafkaError as exc:
+        raise VerdictsError(f"reading {topic!r} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        consumer.close()
+    return latest
