@@ -367,7 +367,7 @@ class CanaryJudge:
         )
         failing = [m for m in metrics if m.failing]
         critical = [m for m in failing if m.critical]
-        reasons = [_sentence(m) for m in sorted(failing, key=lambda m: not m.critical)]
+        reasons = [describe(m) for m in sorted(failing, key=lambda m: not m.critical)]
         outcome: Outcome
         enough = (
             self._canary.requests >= settings.min_canary_requests
@@ -470,7 +470,8 @@ def _rounded(value: float) -> float:
     return float(f"{value:.4g}")
 
 
-def _sentence(metric: MetricVerdict) -> str:
+def describe(metric: MetricVerdict) -> str:
+    """One sentence on a metric: its class, both arms' values, the change and the evidence."""
     values = metric.cumulative
     effect = metric.effect
     if metric.metric == "drift":
