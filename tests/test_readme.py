@@ -77,3 +77,23 @@ def test_scenario_table_matches_the_simulator() -> None:
     table = README.split("<!-- scenarios:start -->")[1].split("<!-- scenarios:end -->")[0]
     rows = dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, flags=re.MULTILINE))
     assert rows == {name: s.description for name, s in SCENARIOS.items()}
+
+
+def test_canary_metric_table_matches_the_judge() -> None:
+    """The README's canary metric table: every judged metric, its group, bad direction,
+    whether it is critical and its minimum samples, as the code defines them."""
+    from detectors.canary_config import DEFAULT_RULES, METRICS, SCORE, score_spec
+
+    table = README.split("<!-- canary-metrics:start -->")[1].split("<!-- canary-metrics:end -->")[0]
+    rows = re.findall(
+        r"^\| `([^`]+)` \| (\w+) \| (\w+) \| [^|]+ \| [^|]+ \| (yes|no) \| (\d+) \|$",
+        table,
+        flags=re.MULTILINE,
+    )
+    expected = [
+        (spec.name, spec.group, spec.bad, rule.get("critical", False), rule["min_samples"])
+        for spec, rule in [(m, DEFAULT_RULES[m.name]) for m in METRICS]
+        + [(score_spec("<name>"), DEFAULT_RULES[SCORE])]
+    ]
+    documented = [(n, g, b, c == "yes", int(m)) for n, g, b, c, m in rows]
+    assert documented == expected
