@@ -41,7 +41,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -116,6 +116,28 @@ class _Arm:
         for name, stats in window.scores.items():
             self.scores.setdefault(name, ScoreStats()).merge(stats)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "counters": self.counters,
+            "sketches": {name: sketch.to_dict() for name, sketch in self.sketches.items()},
+            "sums": self.sums,
+            "scores": {n: [s.n, s.total, s.squares, s.breaches] for n, s in self.scores.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Arm:
+        return cls(
+            requests=int(data["requests"]),
+            counters={str(k): int(v) for k, v in data["counters"].items()},
+            sketches={str(k): Sketch.from_dict(v) for k, v in data["sketches"].items()},
+            sums={str(k): float(v) for k, v in data["sums"].items()},
+            scores={
+                str(k): ScoreStats(int(n), float(t), float(q), int(b))
+                for k, (n, t, q, b) in data["scores"].items()
+            },
+        )
+
 
 def _sums(window: Partial) -> dict[str, float]:
     return {
@@ -164,6 +186,50 @@ class CanaryJudge:
         self._baseline_release: str | None = None
         self._baseline_variant = settings.baseline_variant
         self._sides: dict[str, _Sides] = {}
+
+    STATE_VERSION: Final = 1
+
+    def state(self) -> dict[str, Any]:
+        """Everything the judge has learned, JSON-able: a restarted worker that restores it
+        (:meth:`restored`) goes on with the same evidence instead of starting again."""
+        return {
+            "version": self.STATE_VERSION,
+            "cohort": list(self.cohort),
+            "since": self.since,
+            "windows": self.windows,
+            "unpaired_windows": self.unpaired_windows,
+            "last_window_end": self.last_window_end,
+            "baseline": [self._baseline_release, self._baseline_variant],
+            "arms": [self._canary.to_dict(), self._baseline.to_dict()],
+            "sides": {
+                name: [sides.up.to_list(), sides.down.to_list(), sides.statistic]
+                for name, sides in self._sides.items()
+            },
+        }
+
+    @classmethod
+    def restored(cls, settings: CanarySettings, state: dict[str, Any]) -> CanaryJudge:
+        """The judge whose :meth:`state` this is (``ValueError`` when it cannot be read)."""
+        try:
+            if state.get("version") != cls.STATE_VERSION:
+                raise ValueError(f"unknown judge state version {state.get('version')!r}")
+            cohort = tuple(str(part) for part in state["cohort"])
+            if len(cohort) != 4:
+                raise ValueError(f"a cohort has 4 parts, got {cohort!r}")
+            judge = cls((cohort[0], cohort[1], cohort[2], cohort[3]), settings)
+            judge.since = state["since"]
+            judge.windows = int(state["windows"])
+            judge.unpaired_windows = int(state["unpaired_windows"])
+            judge.last_window_end = state["last_window_end"]
+            judge._baseline_release, judge._baseline_variant = state["baseline"]
+            judge._canary, judge._baseline = (_Arm.from_dict(arm) for arm in state["arms"])
+            judge._sides = {
+                str(name): _Sides(EProcess.from_list(up), EProcess.from_list(down), statistic)
+                for name, (up, down, statistic) in state["sides"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"unreadable judge state: {exc}") from None
+        return judge
 
     @property
     def alpha_per_test(self) -> float:

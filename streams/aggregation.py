@@ -172,6 +172,8 @@ class Judged:
     full_checks: list[FullCheckRequest] = field(default_factory=list)
     verdict: Verdict | None = None
     regressions: list[FailureRecord] = field(default_factory=list)
+    judge_state: dict[str, Any] | None = None
+    """The canary judge's state after this window (it travels with the verdict)."""
 
 
 class MergeStage:
@@ -186,6 +188,9 @@ class MergeStage:
         self._merges: dict[int, WindowMerge] = {}
         self._watches: dict[Cohort, CohortDetectors] = {}
         self._judges: dict[Cohort, CanaryJudge] = {}
+        self._judge_partitions: dict[Cohort, int] = {}
+        self._states: dict[tuple[str, ...], dict[str, Any]] = {}
+        """Judge states to restore, by canary (see :meth:`restore`)."""
         self.baseline_variant = config.canary.baseline_variant
 
     def _merge(self, partition: int) -> WindowMerge:
@@ -214,7 +219,7 @@ class MergeStage:
         """Close every window the watermarks allow and judge it."""
         at = detected_at or datetime.now(UTC)
         judged: list[Judged] = []
-        for merge in self._merges.values():
+        for partition, merge in self._merges.items():
             closed = merge.close_due(now)
             baselines = _baselines(closed, self.baseline_variant)
             for window in closed:
@@ -222,7 +227,7 @@ class MergeStage:
                 if window.cohort[3] != self.baseline_variant:
                     baseline = baselines.get((window.cohort[0], window.cohort[1], window.window))
                 try:
-                    judged.append(self._judge(window, baseline, at))
+                    judged.append(self._judge(window, baseline, at, partition))
                 except Exception as exc:  # a detector bug must not stop the stream
                     self.failed_windows += 1
                     log.warning(
@@ -236,7 +241,9 @@ class MergeStage:
                 self._forget_judges(closed[-1].window.start)
         return judged
 
-    def _judge(self, closed: ClosedWindow, baseline: Partial | None, at: datetime) -> Judged:
+    def _judge(
+        self, closed: ClosedWindow, baseline: Partial | None, at: datetime, partition: int = 0
+    ) -> Judged:
         watch = self._watches.get(closed.cohort)
         if watch is None:
             watch = CohortDetectors.of(self.config, closed.cohort)
@@ -247,14 +254,34 @@ class MergeStage:
         ]
         judged = Judged(closed, findings, evidence, watch.full_checks)
         if closed.cohort[3] != self.baseline_variant and self.config.canary.enabled:
-            judge = self._judges.get(closed.cohort)
-            if judge is None:
-                judge = self._judges[closed.cohort] = CanaryJudge(closed.cohort, self.config.canary)
+            judge = self._judges.get(closed.cohort) or self._new_judge(closed.cohort)
+            self._judges[closed.cohort] = judge
+            self._judge_partitions[closed.cohort] = partition
             judgement = judge.judge(closed.aggregate, baseline, at)
             if judgement is not None:
                 judged.verdict = judgement.verdict
                 judged.regressions = self._regressions(judgement.verdict, judgement.packs, at)
+                judged.judge_state = judge.state()
         return judged
+
+    def restore(self, states: dict[tuple[str, ...], dict[str, Any]]) -> None:
+        """Judge states read back from the verdicts topic: a canary without a judge here
+        starts from its state instead of from nothing."""
+        self._states.update(states)
+
+    def _new_judge(self, cohort: Cohort) -> CanaryJudge:
+        state = self._states.pop(cohort, None)
+        if state is not None:
+            try:
+                judge = CanaryJudge.restored(self.config.canary, state)
+            except ValueError as exc:
+                log.warning("canary %s starts afresh: %s", "/".join(cohort), exc)
+            else:
+                log.info(
+                    "canary %s: evidence of %d windows restored", "/".join(cohort), judge.windows
+                )
+                return judge
+        return CanaryJudge(cohort, self.config.canary)
 
     def _forget_judges(self, window_start: int) -> None:
         """Drop the judges of canaries silent for ``forget_after_windows`` (a finished rollout)."""
@@ -262,6 +289,7 @@ class MergeStage:
         for cohort, judge in list(self._judges.items()):
             if judge.last_window_end is not None and judge.last_window_end < horizon:
                 del self._judges[cohort]
+                self._judge_partitions.pop(cohort, None)
 
     def _regressions(
         self, verdict: Verdict, packs: tuple[RegressionPack, ...], at: datetime
@@ -342,8 +370,14 @@ class MergeStage:
         return [r for r in records if r is not None]
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        for partition in partitions:
+        """Partitions moved away; their canaries' judges go too (the next owner restores
+        them from the verdicts topic)."""
+        gone = set(partitions)
+        for partition in gone:
             self._merges.pop(partition, None)
+        for cohort, partition in list(self._judge_partitions.items()):
+            if partition in gone:
+                del self._judges[cohort], self._judge_partitions[cohort]
 
     @property
     def open_windows(self) -> int:

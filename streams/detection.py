@@ -31,6 +31,7 @@ from harvest.records import FailureRecord
 from harvest.redaction import Redactor
 from streams.aggregation import MapStage, MergeStage, read_aggregate
 from streams.events import InferenceEvent
+from streams.judge_state import STATE_HEADER, encode_state, read_states
 from streams.settings import Settings
 from streams.triage import Triaged
 
@@ -144,6 +145,7 @@ class Detection:
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
         self._outcomes: dict[str, str] = {}
         """The last verdict of each canary (its changes are logged at info)."""
+        self._restore_judges = True
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
@@ -200,6 +202,8 @@ class Detection:
     async def tick(self) -> None:
         """Send partials of windows done and heartbeats; close, judge and publish merged
         windows; ack what is no longer needed."""
+        if self._restore_judges:
+            await self._restore()
         now = time.time()
         outgoing = self.map.due(now, self.aggregate_partitions)
         for role, key, value, partition in outgoing.messages:
@@ -216,23 +220,46 @@ class Detection:
                 self.tally.evidence += 1
                 await self._harvest(record)
             if judged.verdict is not None:
-                await self._publish_verdict(judged.verdict)
+                await self._publish_verdict(judged.verdict, judged.judge_state)
             for record in judged.regressions:
                 self.tally.regressions += 1
                 await self._harvest(record)
         self._ack_aggregates()
         await self._full_check(now)
 
+    async def _restore(self) -> None:
+        """Read the canary judges' states back before any window closes (see
+        :mod:`streams.judge_state`); a failure to read costs the history, never the worker."""
+        self._restore_judges = False
+        if not self.settings.detectors.canary.enabled:
+            return
+        try:
+            states = await read_states(self.settings)
+        except Exception as exc:  # the broker hiccuped: judges start afresh, with a warning
+            log.warning("cannot read canary judge states back: %s: %s", type(exc).__name__, exc)
+            return
+        self.merge.restore(states)
+        if states:
+            log.info("canary judge states read back for %d canaries", len(states))
+
+    def assigned(self, topic_partitions: Any) -> None:
+        """Partitions given to this worker: new aggregates partitions bring canaries whose
+        judges are restored before the next window closes."""
+        aggregates = self.settings.topics.aggregates.name
+        if any(tp.topic == aggregates for tp in topic_partitions):
+            self._restore_judges = True
+
     async def _harvest(self, record: FailureRecord) -> None:
         await self.topics["failures"].send(
             key=record.record_id.encode(), value=record.model_dump_json().encode(), force=True
         )
 
-    async def _publish_verdict(self, verdict: Verdict) -> None:
+    async def _publish_verdict(self, verdict: Verdict, state: dict[str, Any] | None) -> None:
         self.tally.verdicts[verdict.verdict] += 1
         await self.topics["verdicts"].send(
             key="/".join(verdict.cohort).encode(),
             value=verdict.model_dump_json().encode(),
+            headers=[(STATE_HEADER, encode_state(state))] if state is not None else None,
             force=True,
         )
         name = "/".join(verdict.cohort)

@@ -220,6 +220,8 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
+        if detection is not None:
+            detection.assigned(assigned)
         mine = sorted(tp.partition for tp in assigned if tp.topic == settings.topics.events.name)
         log.info("%s: assigned partitions %s", settings.topics.events.name, mine or "none")
 

@@ -151,3 +151,55 @@ def test_canary_status_json_lines_are_verdicts(kafka_bootstrap: str, tmp_path: P
     assert result.returncode == 0, result.stderr
     lines = [Verdict.model_validate(orjson.loads(line)) for line in result.stdout.splitlines()]
     assert lines == [verdicts[-1]]
+
+
+def test_a_killed_worker_goes_on_with_the_canary_s_evidence(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGKILL the worker after 10 minutes of a canary's traffic, restart it, send 10 more:
+    the judge's state came back with the verdicts, so the canary's count of judged windows
+    goes on (never restarts at 1) and no window gets two different verdicts."""
+    settings = canary_settings(kafka_bootstrap, tmp_path)
+    env = settings_env(settings)
+
+    def simulate(start: str, seed: int) -> None:
+        done = subprocess.run(
+            [str(DRIFTNET), "simulate", "--scenario", "healthy", "--duration", "10m",
+             "--speedup", "120", "--rate", "3000", "--seed", str(seed), "--quiet",
+             "--start", start],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    canary = "support-chat/production/gpt-4.1-2025-04-14+support-v8/canary"
+    first = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        simulate("2026-11-20T09:00:00Z", seed=1)
+        first.wait_for(f"canary {canary} vs gpt-4o-2024-08-06+support-v7: Pass", timeout_s=60)
+        time.sleep(2)
+    finally:
+        first.kill()
+    with WorkerProcess(settings, tmp_path / "second.log") as second:
+        second.wait_for("canary judge states read back for 3 canaries", timeout_s=60)
+        simulate("2026-11-20T09:10:00Z", seed=2)
+        second.wait_for(f"canary {canary}: evidence of", timeout_s=60)
+        verdicts_raw = read_topic(
+            kafka_bootstrap, settings.topics.verdicts.name, expected=45, timeout_s=90, settle_s=3
+        )
+        assert second.stop() == 0, second.log
+
+    series = sorted(
+        (Verdict.model_validate_json(r.value) for r in verdicts_raw),
+        key=lambda v: (v.window_end, v.windows),
+    )
+    support = [v for v in series if "/".join(v.cohort) == canary]
+    by_window: dict[int, set[str]] = {}
+    for verdict in support:
+        by_window.setdefault(verdict.window_end, set()).add(verdict.model_dump_json(
+            exclude={"decided_at"}))  # fmt: skip
+    assert all(len(texts) == 1 for texts in by_window.values())
+    counts = [v.windows + v.unpaired_windows for v in support]
+    assert counts == sorted(counts), counts
+    assert len(set(counts)) == len(counts)
+    assert support[-1].since == support[0].since
+    assert support[-1].window_end >= support[0].since + 19 * 60
