@@ -79,6 +79,9 @@ METHOD: Final = (
     "windows; a side is significant once its e-value reaches tests/alpha (Ville's inequality: "
     "valid under continuous monitoring)"
 )
+RECENT_WINDOWS: Final = 3
+"""Paired windows whose pooled effect may also clear a tolerance: the evidence finds a change
+that began late in a long rollout at once, and its effect since the first window would lag."""
 _LOG_ODDS_UP = np.log(np.array(ODDS_RATIOS))
 _EFFECTS_UP = np.array(EFFECT_SIZES)
 _KAPPAS = np.array(KAPPAS)
@@ -115,6 +118,25 @@ class _Arm:
             self.sums[name] = self.sums.get(name, 0.0) + total
         for name, stats in window.scores.items():
             self.scores.setdefault(name, ScoreStats()).merge(stats)
+
+    @classmethod
+    def pooled(cls, arms: Iterable[_Arm]) -> _Arm:
+        """One arm holding everything ``arms`` hold."""
+        total = cls()
+        for arm in arms:
+            total.requests += arm.requests
+            for name, count in arm.counters.items():
+                total.counters[name] = total.counters.get(name, 0) + count
+            for name, sketch in arm.sketches.items():
+                mine = total.sketches.get(name)
+                if mine is None:
+                    mine = total.sketches[name] = Sketch(sketch.relative_accuracy)
+                mine.merge(sketch)
+            for name, value in arm.sums.items():
+                total.sums[name] = total.sums.get(name, 0.0) + value
+            for name, stats in arm.scores.items():
+                total.scores.setdefault(name, ScoreStats()).merge(stats)
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,6 +208,8 @@ class CanaryJudge:
         self._baseline_release: str | None = None
         self._baseline_variant = settings.baseline_variant
         self._sides: dict[str, _Sides] = {}
+        self._recent: list[tuple[_Arm, _Arm]] = []
+        """The last :data:`RECENT_WINDOWS` paired windows, each arm's."""
 
     STATE_VERSION: Final = 1
 
@@ -201,6 +225,7 @@ class CanaryJudge:
             "last_window_end": self.last_window_end,
             "baseline": [self._baseline_release, self._baseline_variant],
             "arms": [self._canary.to_dict(), self._baseline.to_dict()],
+            "recent": [[c.to_dict(), b.to_dict()] for c, b in self._recent],
             "sides": {
                 name: [sides.up.to_list(), sides.down.to_list(), sides.statistic]
                 for name, sides in self._sides.items()
@@ -223,6 +248,7 @@ class CanaryJudge:
             judge.last_window_end = state["last_window_end"]
             judge._baseline_release, judge._baseline_variant = state["baseline"]
             judge._canary, judge._baseline = (_Arm.from_dict(arm) for arm in state["arms"])
+            judge._recent = [(_Arm.from_dict(c), _Arm.from_dict(b)) for c, b in state["recent"]]
             judge._sides = {
                 str(name): _Sides(EProcess.from_list(up), EProcess.from_list(down), statistic)
                 for name, (up, down, statistic) in state["sides"].items()
@@ -269,6 +295,10 @@ class CanaryJudge:
             self._baseline_variant = baseline.cohort[3]
             self._canary.add(canary)
             self._baseline.add(baseline)
+            recent_canary, recent_baseline = _Arm(), _Arm()
+            recent_canary.add(canary)
+            recent_baseline.add(baseline)
+            self._recent = [*self._recent, (recent_canary, recent_baseline)][-RECENT_WINDOWS:]
             self._test(canary, baseline)
         else:
             self.unpaired_windows += 1
@@ -370,20 +400,28 @@ class CanaryJudge:
     def _metric(self, spec: MetricSpec, canary: Partial, baseline: Partial | None) -> MetricVerdict:
         rule = self.settings.metric(spec.name)
         cumulative = self._values(spec, self._canary, self._baseline)
+        recent = self._values(
+            spec,
+            _Arm.pooled(c for c, _ in self._recent),
+            _Arm.pooled(b for _, b in self._recent),
+        )
         window = self._values(spec, canary, baseline)
         sides = self._sides_of(spec)
         alpha = self.alpha_per_test
-        effect = _effect(spec, cumulative) if spec.test != "drift" else sides.statistic
+        if spec.test == "drift":
+            effect = recent_effect = sides.statistic
+        else:
+            effect, recent_effect = _effect(spec, cumulative), _effect(spec, recent)
+        effects = [e for e in (effect, recent_effect) if e is not None]
         classification: Classification = "Pass"
         if min(cumulative.canary_n, cumulative.baseline_n) < rule.min_samples:
             classification = "Nodata"
-        elif effect is not None and sides.up.reached(alpha) and effect > rule.tolerance:
+        elif sides.up.reached(alpha) and any(e > rule.tolerance for e in effects):
             classification = "High"
         elif (
             spec.test != "drift"
-            and effect is not None
             and sides.down.reached(alpha)
-            and effect < -rule.tolerance
+            and any(e < -rule.tolerance for e in effects)
         ):
             classification = "Low"
         bad, other = (sides.up, sides.down) if spec.bad == "increase" else (sides.down, sides.up)
@@ -397,8 +435,10 @@ class CanaryJudge:
             failing=failing,
             unit=spec.unit,
             cumulative=cumulative,
+            recent=recent,
             window=window,
             effect=effect,
+            recent_effect=recent_effect,
             relative=spec.relative,
             tolerance=rule.tolerance,
             e_value=_rounded(bad.value),
@@ -538,8 +578,8 @@ def _rounded(value: float) -> float:
 
 def describe(metric: MetricVerdict) -> str:
     """One sentence on a metric: its class, both arms' values, the change and the evidence."""
-    values = metric.cumulative
-    effect = metric.effect
+    effect, over = metric.headline()
+    values = metric.recent if over == "recent" else metric.cumulative
     if metric.metric == "drift":
         return f"drift {metric.classification}: features differ from the baseline's (statistic {effect:.2f})"
     change = (
@@ -550,7 +590,8 @@ def describe(metric: MetricVerdict) -> str:
     critical = "critical metric " if metric.critical else ""
     return (
         f"{critical}{metric.metric} {metric.classification}: canary {_show(values.canary, metric.unit)} "
-        f"vs baseline {_show(values.baseline, metric.unit)} ({change}; "
+        f"vs baseline {_show(values.baseline, metric.unit)} ({change}"
+        f"{f' over the last {RECENT_WINDOWS} windows' if over == 'recent' else ''}; "
         f"e-value {metric.e_value:g} >= {metric.e_threshold:g})"
     )
 

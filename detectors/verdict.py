@@ -57,11 +57,16 @@ class MetricVerdict(BaseModel):
     unit: str
     cumulative: ArmValues
     """Since the canary's first window, over the windows both arms had traffic."""
+    recent: ArmValues
+    """The last 3 paired windows (a change that began late shows here first)."""
     window: ArmValues
     """This window alone (context: the classification uses the cumulative evidence)."""
     effect: float | None
     """Relative (canary / baseline - 1) or absolute (canary - baseline), as ``relative`` says;
     for drift, the largest KS or total variation statistic of the window."""
+    recent_effect: float | None
+    """The same over the last 3 paired windows. A side is High or Low when its evidence is
+    strong enough and either effect is beyond the tolerance on that side."""
     relative: bool
     tolerance: float
     e_value: float
@@ -72,6 +77,15 @@ class MetricVerdict(BaseModel):
     p_value: float
     """Anytime-valid p-value of the bad side (``1 / largest e_value so far``)."""
     test: str
+
+    def headline(self) -> tuple[float | None, Literal["cumulative", "recent"]]:
+        """The effect to show: the cumulative one, unless only the recent one is beyond the
+        tolerance in the classified direction (a change that began late)."""
+        if self.classification in ("High", "Low") and self.effect is not None:
+            sign = 1 if self.classification == "High" else -1
+            if sign * self.effect <= self.tolerance and self.recent_effect is not None:
+                return self.recent_effect, "recent"
+        return self.effect, "cumulative"
 
 
 class Verdict(BaseModel):

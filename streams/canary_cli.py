@@ -29,7 +29,7 @@ _STYLES = {"Pass": "green", "Marginal": "yellow", "Fail": "bold red", "Inconclus
 
 def change(metric: MetricVerdict) -> str:
     """A failing metric in a few characters: ``latency_p95 +80%``, ``error_rate +3.1pt``."""
-    effect = metric.effect
+    effect, _ = metric.headline()
     if effect is None:
         return f"{metric.metric} {metric.classification}"
     if metric.relative:
