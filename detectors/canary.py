@@ -265,7 +265,8 @@ class CanaryJudge:
         """The metrics judged: the enabled fixed ones, then the first ``max_scores`` scores."""
         fixed = [m for m in METRICS if self.settings.metric(m.name).enabled]
         names = sorted(set(self._canary.scores) | set(self._baseline.scores))
-        scores = [score_spec(n) for n in names[: self.settings.max_scores]]
+        lower = self.settings.lower_is_better_scores
+        scores = [score_spec(n, n in lower) for n in names[: self.settings.max_scores]]
         return fixed + (scores if self.settings.metric("score").enabled else [])
 
     def update(

@@ -76,9 +76,10 @@ METRICS: Final = (
 """The fixed metrics, in report order; ``score.<name>`` metrics follow them."""
 
 
-def score_spec(name: str) -> MetricSpec:
-    """The metric of evaluation score ``name`` (its mean; lower is worse)."""
-    return MetricSpec(f"{SCORE}.{name}", "quality", "decrease", "score", name, "score", False,
+def score_spec(name: str, lower_is_better: bool = False) -> MetricSpec:
+    """The metric of evaluation score ``name`` (its mean; a drop is bad unless lower is better)."""
+    bad: Direction = "increase" if lower_is_better else "decrease"
+    return MetricSpec(f"{SCORE}.{name}", "quality", bad, "score", name, "score", False,
                       None, "failed", f"mean evaluation score {name!r}")  # fmt: skip
 
 
@@ -147,6 +148,9 @@ class CanarySettings(BaseModel):
     """Evaluation scores judged (the first, by name); each takes a share of ``alpha``."""
     weights: GroupWeights = Field(default_factory=GroupWeights)
     metrics: dict[str, MetricRule] = Field(default_factory=dict)
+    lower_is_better_scores: frozenset[str] = frozenset()
+    """Scores whose increase is bad (toxicity). The worker adds every score that the failure
+    rules (``[rules]``) declare ``direction = "lower_is_better"``."""
 
     @model_validator(mode="before")
     @classmethod

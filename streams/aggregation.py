@@ -38,6 +38,7 @@ from detectors.samples import Example
 from detectors.verdict import JUDGE, Verdict
 from detectors.windows import WindowSpec
 from harvest.records import FailureRecord, Reason, RecordKind, record_id
+from harvest.rules import RulesConfig
 from streams.events import InferenceEvent, Lineage
 from streams.observations import observation_of
 
@@ -79,6 +80,23 @@ def read_aggregate(value: bytes) -> Partial | Heartbeat:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not an aggregates message: {exc}") from None
     raise ValueError(f"not an aggregates message: unknown type {kind!r}")
+
+
+def with_score_directions(config: DetectorsConfig, rules: RulesConfig) -> DetectorsConfig:
+    """``config`` with the canary judge told which scores the failure rules say are better
+    low (so a rise of toxicity fails a canary, not a drop)."""
+    lower = {
+        name
+        for settings in (rules.defaults, *rules.services.values())
+        for name, score in settings.scores.items()
+        if score.direction == "lower_is_better"
+    }
+    if lower <= config.canary.lower_is_better_scores:
+        return config
+    canary = config.canary.model_copy(
+        update={"lower_is_better_scores": config.canary.lower_is_better_scores | lower}
+    )
+    return config.model_copy(update={"canary": canary})
 
 
 def window_spec(config: DetectorsConfig) -> WindowSpec:

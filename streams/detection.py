@@ -29,7 +29,7 @@ from detectors.finding import Finding
 from detectors.verdict import Verdict
 from harvest.records import FailureRecord
 from harvest.redaction import Redactor
-from streams.aggregation import MapStage, MergeStage, read_aggregate
+from streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
 from streams.events import InferenceEvent
 from streams.judge_state import STATE_HEADER, encode_state, read_states
 from streams.settings import Settings
@@ -130,7 +130,9 @@ class Detection:
         self.topics = topics
         self.aggregate_partitions = settings.topics.aggregates.partitions
         self.map = MapStage(settings.detectors, settings.topics.events.name)
-        self.merge = MergeStage(settings.detectors, settings.topics.events.name)
+        self.merge = MergeStage(
+            with_score_directions(settings.detectors, settings.rules), settings.topics.events.name
+        )
         self._redactor = Redactor(settings.harvest.redaction)
         self.tally = DetectionTally()
         self._reported = DetectionTally()

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from detectors.config import DetectorsConfig
-from streams.aggregation import Judged, MapStage, MergeStage, read_aggregate
+from streams.aggregation import Judged, MapStage, MergeStage, read_aggregate, with_score_directions
 from streams.events import Lineage
 from streams.settings import Settings
 from streams.triage import Triage
@@ -27,7 +27,7 @@ def run_stages(
     settings = settings or Settings()
     triage = Triage(settings.rules, keep_events=True)
     map_stage = MapStage(config, "events")
-    merge = MergeStage(config, "events")
+    merge = MergeStage(with_score_directions(config, settings.rules), "events")
     judged: list[Judged] = []
     now = 0.0
 

@@ -100,3 +100,23 @@ def test_a_detector_bug_skips_its_window_and_the_stage_goes_on(
     judged = merge.close_due(now=T0 + 10_000)
     assert merge.failed_windows == 1
     assert len(judged) >= 2
+
+
+def test_the_judge_learns_which_scores_are_better_low_from_the_rules() -> None:
+    """Scores the failure rules call ``lower_is_better`` (in the defaults or a service) are
+    the canary judge's ``lower_is_better_scores``; the rest of the config is unchanged."""
+    from harvest.rules import RulesConfig
+    from streams.aggregation import with_score_directions
+
+    rules = RulesConfig.model_validate(
+        {
+            "defaults": {"scores": {"toxicity": {"threshold": 0.3, "direction": "lower_is_better"}}},
+            "services": {"chat": {"scores": {"pii_leak": {"threshold": 0.1, "direction": "lower_is_better"},
+                                            "faithfulness": {"threshold": 0.5}}}},
+        }
+    )  # fmt: skip
+    config = DetectorsConfig()
+    judged = with_score_directions(config, rules)
+    assert judged.canary.lower_is_better_scores == {"toxicity", "pii_leak"}
+    assert judged.model_copy(update={"canary": config.canary}) == config
+    assert with_score_directions(config, RulesConfig()) is config

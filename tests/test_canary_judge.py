@@ -499,3 +499,17 @@ def test_an_unpaired_window_is_counted_and_adds_no_evidence(missing: str) -> Non
     for mine, theirs in zip(judged(judge, later), judged(twin, later), strict=True):
         assert mine.unpaired_windows == 1
         assert mine.model_copy(update={"unpaired_windows": 0}) == theirs
+
+
+def test_a_score_that_is_better_low_fails_when_it_rises() -> None:
+    """A score whose rise is bad (toxicity; the failure rules' ``lower_is_better``): the same
+    rise of the mean is a failing High for it, and a harmless High for a score better high."""
+    rollout = Rollout(windows=5, canary=Arm(score_mean=0.9))
+    higher_better = run(rollout, seed=7)[-1].metric("score.relevance")
+    assert (higher_better.classification, higher_better.failing) == ("High", False)
+    settings = CanarySettings(lower_is_better_scores=frozenset({"relevance"}))
+    verdict = run(rollout, seed=7, settings=settings)[-1]
+    lower_better = verdict.metric("score.relevance")
+    assert (lower_better.bad_direction, lower_better.classification) == ("increase", "High")
+    assert lower_better.failing
+    assert verdict.verdict == "Fail"
