@@ -76,7 +76,14 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
     assert topics.events.retention_ms == 72 * 3_600_000
     assert (topics.failures.name, topics.failures.partitions) == ("prod.failures", 2)
     assert topics.dlq.retention_ms == 48 * 3_600_000
-    assert list(topics.by_role()) == ["events", "dlq", "failures", "aggregates", "findings"]
+    assert list(topics.by_role()) == [
+        "events",
+        "dlq",
+        "failures",
+        "aggregates",
+        "findings",
+        "verdicts",
+    ]
 
 
 @pytest.mark.parametrize(
