@@ -4,26 +4,38 @@ A canary is a cohort whose variant is not the baseline variant; it is judged aga
 baseline cohort of the same service and environment, window by window. For each metric of
 :data:`detectors.canary_config.METRICS` (and each evaluation score) a window gives a statistic
 computed from every request of both arms (:mod:`detectors.two_arm`); the statistic feeds two
-e-processes (:mod:`detectors.sequential`), one for an increase and one for a decrease, that
-accumulate the evidence since the canary's first window.
+e-processes (:mod:`detectors.sequential`) that accumulate the evidence since the canary's first
+window. Each side tests its null *with the tolerance built in*: the increase side tests "the
+canary is at most ``tolerance`` worse", the decrease side "at most ``tolerance`` better":
+
+- quantiles (latency, time to first token) and medians (cost, tokens): the canary's values
+  moved down (up) by the tolerance, in whole sketch bins, rounded so the tolerance tested is
+  never smaller than asked, then the exact exceedance count;
+- rates: the exact count test against the odds ratio that adds (removes) the tolerance at the
+  baseline's rate known from the windows before (so it is fixed before the window is seen);
+- score means: the difference minus (plus) the tolerance over its pooled standard error,
+  batched until each arm has :data:`SCORE_BATCH` scores (a normal approximation);
+- drift: calibrated p-values of "no difference", and the statistic must reach the tolerance.
 
 Classification (Kayenta's classes, anytime-valid tests):
 
 - **Nodata**: an arm has fewer than the metric's ``min_samples`` values so far.
-- **High** / **Low**: the e-process of that side has reached ``tests / alpha`` *and* the
-  cumulative effect is beyond the metric's tolerance on that side.
+- **High** / **Low**: that side's anytime-valid p-value has gone below ``alpha / tests``: the
+  change is beyond the tolerance, and stays established for the rest of the rollout. The bad
+  side is read first.
 - **Pass**: otherwise.
 
 A metric is *failing* when it is High and an increase is bad, or Low and a decrease is bad.
 Each metric's bad side is tested at ``alpha / tests`` (Bonferroni over the metrics), and each
-test keeps its level over the whole rollout, so the chance that a canary as good as its
-baseline ever gets a failing metric -- hence ever a Fail -- is at most ``alpha``.
+test keeps its level over the whole rollout, so the chance that a canary within every
+tolerance of its baseline ever gets a failing metric -- hence ever a Fail -- is at most
+``alpha`` (exactly for the count tests; approximately for score means).
 
 Score: per group, the share of its judged metrics that are not failing; the weighted mean over
-groups with a judged metric, times 100. Verdict: Fail when a critical metric fails (at once,
-even before the minimum traffic: the evidence is valid at any time); else Inconclusive until
-the canary has ``min_canary_requests`` and ``min_windows``; else Fail below
-``marginal_score``, Marginal below ``pass_score``, Pass.
+groups with a judged metric, times 100. Verdict: Fail when a critical metric fails (as soon as
+it has its minimum samples, even before the minimum traffic: the evidence is valid at any
+time); else Inconclusive until the canary has ``min_canary_requests`` and ``min_windows``; else
+Fail below ``marginal_score``, Marginal below ``pass_score``, Pass.
 
 >>> from detectors.partials import Partial
 >>> from detectors.windows import Window
@@ -38,6 +50,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,7 +77,7 @@ from detectors.sequential import (
     hypergeometric_log_lr,
 )
 from detectors.sketch import Sketch
-from detectors.two_arm import drift_p_value, exceedances, rank_test, welch_test
+from detectors.two_arm import bins_for, drift_p_value, exceedances, mean_difference
 from detectors.verdict import (
     RECOMMENDATIONS,
     ArmValues,
@@ -80,17 +93,21 @@ METHOD: Final = (
     "valid under continuous monitoring)"
 )
 RECENT_WINDOWS: Final = 3
-"""Paired windows whose pooled effect may also clear a tolerance: the evidence finds a change
-that began late in a long rollout at once, and its effect since the first window would lag."""
+"""Paired windows whose pooled values are reported beside the cumulative ones: a change that
+began late in a long rollout shows there first."""
+SCORE_BATCH: Final = 100
+"""Scores each arm needs before a batch of windows feeds the score test: the normal
+approximation of a difference of means needs them (a few scores a window, all 0 or 1, would
+otherwise look like overwhelming evidence)."""
 _LOG_ODDS_UP = np.log(np.array(ODDS_RATIOS))
 _EFFECTS_UP = np.array(EFFECT_SIZES)
 _KAPPAS = np.array(KAPPAS)
 _RATE_TOTALS: Final = {"errors": "count", "refusals": "count", "negative_feedback": "rated"}
 _TESTS: Final = {
-    "quantile": "exceedances over the pooled quantile (exact hypergeometric)",
-    "rate": "share of the bad requests (exact hypergeometric)",
-    "rank": "Mann-Whitney U on every request (normal)",
-    "score": "difference of means (Welch, normal)",
+    "quantile": "exceedances over the pooled quantile, canary moved by the tolerance (exact)",
+    "median": "exceedances over the pooled median, canary moved by the tolerance (exact)",
+    "rate": "share of the bad requests against the tolerance's odds ratio (exact)",
+    "score": "difference of means minus the tolerance, pooled variance (normal, batched)",
     "drift": "KS / chi-squared on the sampled features, p-values calibrated to e-values",
 }
 
@@ -175,6 +192,33 @@ class _Sides:
     down: EProcess
     statistic: float | None = None
     """Drift only: the window's largest statistic."""
+    batch: tuple[ScoreStats, ScoreStats] | None = None
+    """Scores only: what the windows since the last test brought, per arm."""
+
+    def to_list(self) -> list[Any]:
+        batch = None if self.batch is None else [
+            [b.n, b.total, b.squares, b.breaches] for b in self.batch
+        ]  # fmt: skip
+        return [self.up.to_list(), self.down.to_list(), self.statistic, batch]
+
+    @classmethod
+    def from_list(cls, data: list[Any], size: int) -> _Sides:
+        up, down = EProcess.from_list(data[0]), EProcess.from_list(data[1])
+        if up.alternatives != size or down.alternatives != size:
+            raise ValueError(f"{up.alternatives} alternatives, expected {size}")
+        batch = None
+        if data[3] is not None:
+            c, b = (ScoreStats(int(n), float(t), float(q), int(r)) for n, t, q, r in data[3])
+            batch = (c, b)
+        return cls(up, down, None if data[2] is None else float(data[2]), batch)
+
+
+def _alternatives(spec: MetricSpec) -> int:
+    if spec.test == "drift":
+        return len(KAPPAS)
+    if spec.test == "score":
+        return len(EFFECT_SIZES)
+    return len(ODDS_RATIOS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +240,18 @@ class Judgement:
 class CanaryJudge:
     """The judge of one canary cohort."""
 
-    def __init__(self, cohort: Cohort, settings: CanarySettings) -> None:
+    def __init__(
+        self,
+        cohort: Cohort,
+        settings: CanarySettings,
+        baseline_before: dict[str, int] | None = None,
+    ) -> None:
+        """``baseline_before``: the baseline's counters (``count``, ``errors``, ``refusals``,
+        ``rated``, ``negative_feedback``) from before the canary's first window, so the rate
+        tests know the baseline's rate from the first window on."""
         self.cohort = cohort
         self.settings = settings
+        self._before = dict(baseline_before or {})
         self.since: int | None = None
         self.windows = 0
         self.unpaired_windows = 0
@@ -210,8 +263,10 @@ class CanaryJudge:
         self._sides: dict[str, _Sides] = {}
         self._recent: list[tuple[_Arm, _Arm]] = []
         """The last :data:`RECENT_WINDOWS` paired windows, each arm's."""
+        self._score_slots: list[str] = []
+        """The scores judged, in the order they appeared in both arms (never dropped)."""
 
-    STATE_VERSION: Final = 1
+    STATE_VERSION: Final = 2
 
     def state(self) -> dict[str, Any]:
         """Everything the judge has learned, JSON-able: a restarted worker that restores it
@@ -224,12 +279,11 @@ class CanaryJudge:
             "unpaired_windows": self.unpaired_windows,
             "last_window_end": self.last_window_end,
             "baseline": [self._baseline_release, self._baseline_variant],
+            "baseline_before": self._before,
             "arms": [self._canary.to_dict(), self._baseline.to_dict()],
             "recent": [[c.to_dict(), b.to_dict()] for c, b in self._recent],
-            "sides": {
-                name: [sides.up.to_list(), sides.down.to_list(), sides.statistic]
-                for name, sides in self._sides.items()
-            },
+            "score_slots": self._score_slots,
+            "sides": {name: sides.to_list() for name, sides in self._sides.items()},
         }
 
     @classmethod
@@ -247,11 +301,15 @@ class CanaryJudge:
             judge.unpaired_windows = int(state["unpaired_windows"])
             judge.last_window_end = state["last_window_end"]
             judge._baseline_release, judge._baseline_variant = state["baseline"]
+            judge._before = {str(k): int(v) for k, v in state["baseline_before"].items()}
             judge._canary, judge._baseline = (_Arm.from_dict(arm) for arm in state["arms"])
             judge._recent = [(_Arm.from_dict(c), _Arm.from_dict(b)) for c, b in state["recent"]]
+            judge._score_slots = [str(name) for name in state["score_slots"]]
+            specs = {spec.name: spec for spec in judge.specs()}
             judge._sides = {
-                str(name): _Sides(EProcess.from_list(up), EProcess.from_list(down), statistic)
-                for name, (up, down, statistic) in state["sides"].items()
+                str(name): _Sides.from_list(sides, _alternatives(specs[name]))
+                for name, sides in state["sides"].items()
+                if name in specs  # a metric disabled since: its evidence is dropped
             }
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"unreadable judge state: {exc}") from None
@@ -262,12 +320,21 @@ class CanaryJudge:
         return self.settings.alpha / max(self.settings.tests, 1)
 
     def specs(self) -> list[MetricSpec]:
-        """The metrics judged: the enabled fixed ones, then the first ``max_scores`` scores."""
+        """The metrics judged: the enabled fixed ones, then the score slots (the first
+        ``max_scores`` scores seen in both arms; a slot is never given back, so a failing score
+        cannot be pushed out and no more than ``max_scores`` score tests are ever run)."""
         fixed = [m for m in METRICS if self.settings.metric(m.name).enabled]
-        names = sorted(set(self._canary.scores) | set(self._baseline.scores))
+        if not self.settings.metric("score").enabled:
+            return fixed
         lower = self.settings.lower_is_better_scores
-        scores = [score_spec(n, n in lower) for n in names[: self.settings.max_scores]]
-        return fixed + (scores if self.settings.metric("score").enabled else [])
+        return fixed + [score_spec(n, n in lower) for n in self._score_slots]
+
+    def _claim_score_slots(self, canary: Partial, baseline: Partial) -> None:
+        for name in sorted(set(canary.scores) & set(baseline.scores)):
+            if len(self._score_slots) >= self.settings.max_scores:
+                return
+            if name not in self._score_slots:
+                self._score_slots.append(name)
 
     def update(
         self, canary: Partial, baseline: Partial | None, at: datetime | None = None
@@ -286,25 +353,33 @@ class CanaryJudge:
             return None
         if self.last_window_end is not None and canary.window.end <= self.last_window_end:
             return None  # a window judged already (a replay): its verdict was sent
+        paired = baseline is not None and baseline.count > 0
+        if not paired and not self.windows:
+            return None  # never compared yet (no baseline traffic): nothing to say
         self.last_window_end = canary.window.end
         if self.since is None:
             self.since = canary.window.start
-        paired = baseline is not None and baseline.count > 0
         if baseline is not None and paired:
             self.windows += 1
             self._baseline_release = baseline.cohort[2]
             self._baseline_variant = baseline.cohort[3]
+            self._claim_score_slots(canary, baseline)
+            self._test(canary, baseline)  # before the window joins the cumulative arms
             self._canary.add(canary)
             self._baseline.add(baseline)
             recent_canary, recent_baseline = _Arm(), _Arm()
             recent_canary.add(canary)
             recent_baseline.add(baseline)
             self._recent = [*self._recent, (recent_canary, recent_baseline)][-RECENT_WINDOWS:]
-            self._test(canary, baseline)
         else:
             self.unpaired_windows += 1
+        recent = (
+            _Arm.pooled(c for c, _ in self._recent),
+            _Arm.pooled(b for _, b in self._recent),
+        )
         metrics = [
-            self._metric(spec, canary, baseline if paired else None) for spec in self.specs()
+            self._metric(spec, canary, baseline if paired else None, recent)
+            for spec in self.specs()
         ]
         verdict = self._verdict(canary, metrics, at)
         packs = (
@@ -319,52 +394,96 @@ class CanaryJudge:
     def _sides_of(self, spec: MetricSpec) -> _Sides:
         sides = self._sides.get(spec.name)
         if sides is None:
-            size = {"quantile": len(ODDS_RATIOS), "rate": len(ODDS_RATIOS)}.get(
-                spec.test, len(KAPPAS) if spec.test == "drift" else len(EFFECT_SIZES)
-            )
+            size = _alternatives(spec)
             sides = self._sides[spec.name] = _Sides(EProcess(size), EProcess(size))
         return sides
 
     def _test(self, canary: Partial, baseline: Partial) -> None:
+        """Feed this window to every metric's e-processes (the cumulative arms do not hold it
+        yet: what a test fixes in advance comes from the windows before)."""
         for spec in self.specs():
             sides = self._sides_of(spec)
-            if spec.test in ("quantile", "rate"):
-                if spec.test == "quantile":
-                    assert spec.quantile is not None
-                    hits, total = exceedances(
-                        canary.sketches[spec.feature], baseline.sketches[spec.feature],
-                        spec.quantile,
-                    )  # fmt: skip
-                    n_c = canary.sketches[spec.feature].count
-                    n_b = baseline.sketches[spec.feature].count
-                else:
-                    denominator = _RATE_TOTALS[spec.feature]
-                    hits = getattr(canary, spec.feature)
-                    total = hits + getattr(baseline, spec.feature)
-                    n_c, n_b = getattr(canary, denominator), getattr(baseline, denominator)
-                if n_c == 0 or n_b == 0 or total == 0 or total == n_c + n_b:
-                    continue  # every request on one side of the line: nothing to learn
-                sides.up.update(hypergeometric_log_lr(hits, n_c, n_b, total, _LOG_ODDS_UP))
-                sides.down.update(hypergeometric_log_lr(hits, n_c, n_b, total, -_LOG_ODDS_UP))
-            elif spec.test in ("rank", "score"):
-                if spec.test == "rank":
-                    z, information = rank_test(
-                        canary.sketches[spec.feature], baseline.sketches[spec.feature]
-                    )
-                else:
-                    z, information = welch_test(
-                        canary.scores.get(spec.feature, ScoreStats()),
-                        baseline.scores.get(spec.feature, ScoreStats()),
-                    )
-                if information == 0:
-                    continue
-                sides.up.update(gaussian_log_lr(z, information, _EFFECTS_UP))
-                sides.down.update(gaussian_log_lr(z, information, -_EFFECTS_UP))
+            tolerance = self.settings.metric(spec.name).tolerance
+            if spec.test in ("quantile", "median"):
+                self._test_quantile(spec, sides, tolerance, canary, baseline)
+            elif spec.test == "rate":
+                self._test_rate(spec, sides, tolerance, canary, baseline)
+            elif spec.test == "score":
+                self._test_score(spec, sides, tolerance, canary, baseline)
             else:
-                drift = drift_p_value(canary, baseline, self.settings.metric(spec.name).min_samples)
+                rule = self.settings.metric(spec.name)
+                drift = drift_p_value(canary, baseline, rule.min_samples)
                 if drift.tested:
                     sides.up.update(calibrated_log_e(drift.p_value, _KAPPAS))
                     sides.statistic = drift.statistic
+
+    @staticmethod
+    def _test_quantile(
+        spec: MetricSpec, sides: _Sides, tolerance: float, canary: Partial, baseline: Partial
+    ) -> None:
+        mine, theirs = canary.sketches[spec.feature], baseline.sketches[spec.feature]
+        n_c, n_b = mine.count, theirs.count
+        if n_c == 0 or n_b == 0:
+            return
+        q = spec.quantile if spec.quantile is not None else 0.5
+        accuracy = mine.relative_accuracy
+        sides_and_shifts = [(sides.up, -bins_for(tolerance, accuracy), _LOG_ODDS_UP)]
+        if tolerance < 1:  # a decrease of 100% or more cannot happen
+            down = bins_for(1 / (1 - tolerance) - 1, accuracy)
+            sides_and_shifts.append((sides.down, down, -_LOG_ODDS_UP))
+        for process, shift, log_odds in sides_and_shifts:
+            hits, total = exceedances(mine, theirs, q, shift)
+            if 0 < total < n_c + n_b:
+                process.update(hypergeometric_log_lr(hits, n_c, n_b, total, log_odds))
+
+    def _test_rate(
+        self,
+        spec: MetricSpec,
+        sides: _Sides,
+        tolerance: float,
+        canary: Partial,
+        baseline: Partial,
+    ) -> None:
+        denominator = _RATE_TOTALS[spec.feature]
+        hits = getattr(canary, spec.feature)
+        total = hits + getattr(baseline, spec.feature)
+        n_c, n_b = getattr(canary, denominator), getattr(baseline, denominator)
+        seen = self._baseline.counters.get(denominator, 0) + self._before.get(denominator, 0)
+        if n_c == 0 or n_b == 0 or total == 0 or total == n_c + n_b or not seen:
+            return  # no information, or no baseline rate known before this window
+        known = self._baseline.counters.get(spec.feature, 0) + self._before.get(spec.feature, 0)
+        rate = (known + 0.5) / (seen + 1)
+        for process, target, sign in (
+            (sides.up, rate + tolerance, 1.0),
+            (sides.down, rate - tolerance, -1.0),
+        ):
+            if not 0 < target < 1:
+                continue  # the tolerance reaches past 0 or 1: that side cannot be shown
+            null = math.log(target / (1 - target)) - math.log(rate / (1 - rate))
+            log_odds = null + sign * _LOG_ODDS_UP
+            process.update(
+                hypergeometric_log_lr(hits, n_c, n_b, total, log_odds)
+                - hypergeometric_log_lr(hits, n_c, n_b, total, np.array([null]))
+            )
+
+    @staticmethod
+    def _test_score(
+        spec: MetricSpec, sides: _Sides, tolerance: float, canary: Partial, baseline: Partial
+    ) -> None:
+        batch = sides.batch or (ScoreStats(), ScoreStats())
+        batch[0].merge(canary.scores.get(spec.feature, ScoreStats()))
+        batch[1].merge(baseline.scores.get(spec.feature, ScoreStats()))
+        if min(batch[0].n, batch[1].n) < SCORE_BATCH:
+            sides.batch = batch
+            return
+        sides.batch = None
+        for process, shift, effects in (
+            (sides.up, tolerance, _EFFECTS_UP),
+            (sides.down, -tolerance, -_EFFECTS_UP),
+        ):
+            z, information = mean_difference(batch[0], batch[1], shift)
+            if information:
+                process.update(gaussian_log_lr(z, information, effects))
 
     # -- classification ----------------------------------------------------------------------
 
@@ -383,7 +502,7 @@ class CanaryJudge:
                 total = _counter(arm, _RATE_TOTALS[spec.feature])
                 hits = _counter(arm, spec.feature)
                 return (hits / total if total else None), total
-            if spec.test == "rank":
+            if spec.test == "median":
                 sketch = arm.sketches.get(spec.feature)
                 n = sketch.count if sketch is not None else 0
                 summed = (arm.sums.get(spec.feature, 0.0) if isinstance(arm, _Arm)
@@ -398,14 +517,16 @@ class CanaryJudge:
         b, n_b = one(baseline)
         return ArmValues(canary=c, baseline=b, canary_n=n_c, baseline_n=n_b)
 
-    def _metric(self, spec: MetricSpec, canary: Partial, baseline: Partial | None) -> MetricVerdict:
+    def _metric(
+        self,
+        spec: MetricSpec,
+        canary: Partial,
+        baseline: Partial | None,
+        recent_arms: tuple[_Arm, _Arm],
+    ) -> MetricVerdict:
         rule = self.settings.metric(spec.name)
         cumulative = self._values(spec, self._canary, self._baseline)
-        recent = self._values(
-            spec,
-            _Arm.pooled(c for c, _ in self._recent),
-            _Arm.pooled(b for _, b in self._recent),
-        )
+        recent = self._values(spec, *recent_arms)
         window = self._values(spec, canary, baseline)
         sides = self._sides_of(spec)
         alpha = self.alpha_per_test
@@ -413,18 +534,24 @@ class CanaryJudge:
             effect = recent_effect = sides.statistic
         else:
             effect, recent_effect = _effect(spec, cumulative), _effect(spec, recent)
-        effects = [e for e in (effect, recent_effect) if e is not None]
+        bad_class: Classification = "High" if spec.bad == "increase" else "Low"
+        good_class: Classification = "Low" if spec.bad == "increase" else "High"
+        bad_side = sides.up if spec.bad == "increase" else sides.down
+        good_side = sides.down if spec.bad == "increase" else sides.up
         classification: Classification = "Pass"
         if min(cumulative.canary_n, cumulative.baseline_n) < rule.min_samples:
             classification = "Nodata"
-        elif sides.up.reached(alpha) and any(e > rule.tolerance for e in effects):
-            classification = "High"
-        elif (
-            spec.test != "drift"
-            and sides.down.reached(alpha)
-            and any(e < -rule.tolerance for e in effects)
-        ):
-            classification = "Low"
+        elif spec.test == "drift":
+            if (
+                sides.up.p_value <= alpha
+                and sides.statistic is not None
+                and sides.statistic >= rule.tolerance
+            ):
+                classification = "High"
+        elif bad_side.p_value <= alpha:
+            classification = bad_class
+        elif good_side.p_value <= alpha:
+            classification = good_class
         bad, other = (sides.up, sides.down) if spec.bad == "increase" else (sides.down, sides.up)
         failing = classification == ("High" if spec.bad == "increase" else "Low")
         return MetricVerdict(

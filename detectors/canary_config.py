@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Group = Literal["latency", "errors", "quality", "cost", "drift"]
 Direction = Literal["increase", "decrease"]
-TestKind = Literal["quantile", "rate", "rank", "score", "drift"]
+TestKind = Literal["quantile", "median", "rate", "score", "drift"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +64,11 @@ METRICS: Final = (
                "failed", "share of refused requests"),
     MetricSpec("negative_feedback_rate", "quality", "increase", "rate", "negative_feedback",
                "share", False, None, "failed", "share of rated requests rated negatively"),
-    MetricSpec("cost_per_request", "cost", "increase", "rank", "cost_usd", "usd", True, None,
+    MetricSpec("cost_per_request", "cost", "increase", "median", "cost_usd", "usd", True, None,
                "costliest", "mean cost of a request"),
-    MetricSpec("input_tokens", "cost", "increase", "rank", "input_tokens", "tokens", True, None,
+    MetricSpec("input_tokens", "cost", "increase", "median", "input_tokens", "tokens", True, None,
                "costliest", "mean input tokens of a request"),
-    MetricSpec("output_tokens", "cost", "increase", "rank", "output_tokens", "tokens", True,
+    MetricSpec("output_tokens", "cost", "increase", "median", "output_tokens", "tokens", True,
                None, "costliest", "mean output tokens of a request"),
     MetricSpec("drift", "drift", "increase", "drift", "", "statistic", False, None, None,
                "input/output feature distributions vs the baseline's (KS, total variation)"),
@@ -92,23 +92,24 @@ class MetricRule(BaseModel):
     critical: bool = False
     """A critical metric on its bad side fails the canary whatever the score."""
     tolerance: float = Field(ge=0)
-    """The smallest change that counts: relative (0.1 = 10%) for latency, cost and tokens;
-    absolute for rates (0.005 = half a point) and scores (score units); the KS or total
-    variation statistic for drift."""
+    """The largest change that is still fine: a side is only shown once the change is beyond
+    it. Relative (0.04 = 4%) for latency, cost and tokens, rounded up to whole bins of the
+    2%-accurate sketches (4%, 8.3%, 12.6%...); absolute for rates (0.005 = half a point) and
+    scores (score units); the KS or total variation statistic for drift."""
     min_samples: int = Field(gt=0)
     """Values each arm needs (cumulatively) before the metric is judged; Nodata below."""
 
 
 DEFAULT_RULES: Final[dict[str, dict[str, Any]]] = {
-    "latency_p50": {"tolerance": 0.1, "min_samples": 50},
-    "latency_p95": {"tolerance": 0.1, "min_samples": 100, "critical": True},
-    "ttft_p50": {"tolerance": 0.1, "min_samples": 50},
-    "error_rate": {"tolerance": 0.005, "min_samples": 100, "critical": True},
+    "latency_p50": {"tolerance": 0.04, "min_samples": 50},
+    "latency_p95": {"tolerance": 0.04, "min_samples": 100, "critical": True},
+    "ttft_p50": {"tolerance": 0.04, "min_samples": 50},
+    "error_rate": {"tolerance": 0.002, "min_samples": 100, "critical": True},
     "refusal_rate": {"tolerance": 0.01, "min_samples": 100},
     "negative_feedback_rate": {"tolerance": 0.02, "min_samples": 50},
-    "cost_per_request": {"tolerance": 0.15, "min_samples": 50},
-    "input_tokens": {"tolerance": 0.15, "min_samples": 50},
-    "output_tokens": {"tolerance": 0.15, "min_samples": 50},
+    "cost_per_request": {"tolerance": 0.1, "min_samples": 50},
+    "input_tokens": {"tolerance": 0.1, "min_samples": 50},
+    "output_tokens": {"tolerance": 0.1, "min_samples": 50},
     "drift": {"tolerance": 0.15, "min_samples": 50},
     SCORE: {"tolerance": 0.05, "min_samples": 30, "critical": True},
 }
@@ -179,6 +180,8 @@ class CanarySettings(BaseModel):
     def _thresholds_ordered(self) -> CanarySettings:
         if self.marginal_score > self.pass_score:
             raise ValueError("marginal_score must not exceed pass_score")
+        if not any(self.weights.model_dump().values()):
+            raise ValueError("at least one of the weights must be above 0")
         return self
 
     def metric(self, name: str) -> MetricRule:

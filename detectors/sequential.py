@@ -60,15 +60,20 @@ class EProcess:
     :attr:`p_value` the anytime-valid p-value ``min(1, 1 / max value so far)``.
     """
 
-    __slots__ = ("_log_a", "_peak", "windows")
+    __slots__ = ("_log_a", "_log_value", "_peak", "windows")
 
     def __init__(self, alternatives: int) -> None:
         self._log_a = np.full(alternatives, -np.inf)
         """Per alternative: log of sum over start windows s <= t of pi_s * prod_{s..t} LR."""
         self._peak = 0.0
         """log of the largest value reached."""
+        self._log_value = 0.0
         self.windows = 0
         """Windows that contributed."""
+
+    @property
+    def alternatives(self) -> int:
+        return len(self._log_a)
 
     def update(self, log_lr: FloatArray) -> None:
         """Fold in one window (a window without information should not be passed at all)."""
@@ -76,15 +81,18 @@ class EProcess:
         t = self.windows
         log_start = -math.log(t * (t + 1))  # pi_t: this window is where the change began
         self._log_a = np.logaddexp(self._log_a, log_start) + log_lr
-        self._peak = max(self._peak, self.log_value)
+        started = float(np.logaddexp.reduce(self._log_a)) - math.log(len(self._log_a))
+        # plus the prior mass of the start windows still to come, 1/(t+1)
+        self._log_value = float(np.logaddexp(started, -math.log(t + 1)))
+        if math.isnan(self._log_value):
+            raise ValueError("an e-process was fed a likelihood ratio that is not a number")
+        self._peak = max(self._peak, self._log_value)
 
     @property
     def log_value(self) -> float:
         """log of the martingale: the mean over alternatives of the started products, plus the
-        prior mass of start windows still to come (``1/(t+1)``)."""
-        t = self.windows
-        started = float(logsumexp(self._log_a) - math.log(len(self._log_a)))
-        return float(np.logaddexp(started, -math.log(t + 1)))
+        prior mass of start windows still to come."""
+        return self._log_value
 
     @property
     def value(self) -> float:
@@ -110,6 +118,10 @@ class EProcess:
         process.windows = int(data[0] or 0)
         process._peak = float(data[1] or 0.0)
         process._log_a = np.array([-np.inf if v is None else v for v in data[2:]], np.float64)
+        if process.windows:
+            t = process.windows
+            started = float(np.logaddexp.reduce(process._log_a)) - math.log(len(process._log_a))
+            process._log_value = float(np.logaddexp(started, -math.log(t + 1)))
         return process
 
 

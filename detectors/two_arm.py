@@ -7,10 +7,12 @@ tail or in the spread is seen as well as a change of the median.
 
 - :func:`exceedances`: how many of the canary's requests are above the pooled quantile. With no
   difference, which of the pooled requests above any threshold chosen from the pooled values
-  are the canary's is a uniformly random subset: the count is hypergeometric, exactly. A
-  quantile test (Mood's median test at q = 0.5) that a variance-only change of the tail moves.
-- :func:`rank_test`: Mann-Whitney's U from two sketches (ties within a bin), as a z statistic.
-- :func:`welch_test`: difference of two means from counts, sums and sums of squares.
+  are the canary's is a uniformly random subset: the count is hypergeometric, exactly (ties
+  included: a bin is wholly on one side). A quantile test (Mood's median test at q = 0.5) that
+  a variance-only change of the tail moves. ``shift`` moves the canary's values by whole bins
+  first, to test "no more than the tolerance" instead of "no difference".
+- :func:`mean_difference`: difference of two means from counts, sums and sums of squares, on
+  the pooled variance, as a z statistic.
 - :func:`drift_p_value`: the cheap drift tier between the two arms' reservoir samples.
 
 >>> import numpy as np
@@ -20,8 +22,8 @@ tail or in the spread is seen as well as a change of the median.
 >>> hits, total = exceedances(canary, base, 0.95)
 >>> hits / 1_000 > 2 * total / 5_000
 True
->>> rank_test(canary, base)[0] > 5
-True
+>>> bins_for(0.1, 0.02)  # a 10% tolerance is 3 bins of a 2%-accurate sketch (12.6%)
+3
 """
 
 from __future__ import annotations
@@ -42,11 +44,20 @@ DRIFT_NUMERIC = ("input_tokens", "output_tokens", "input_chars")
 """Numeric features of the drift metric: latency, ttft and cost have their own metrics."""
 
 
-def _aligned(canary: Sketch, baseline: Sketch) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per bin, the zero bin first, over the union of both sketches' bins."""
+def bins_for(relative: float, relative_accuracy: float) -> int:
+    """Whole bins of a sketch that cover a relative change of ``relative`` (rounded up: a
+    tolerance tested this way is never smaller than asked)."""
+    gamma = (1 + relative_accuracy) / (1 - relative_accuracy)
+    return max(0, math.ceil(math.log1p(relative) / math.log(gamma) - 1e-9))
+
+
+def _aligned(canary: Sketch, baseline: Sketch, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per bin, the zero bin first, over the union of both sketches' bins; the canary's
+    bins moved ``shift`` bins up (down when negative; zero stays zero)."""
     if canary.relative_accuracy != baseline.relative_accuracy:
         raise ValueError("sketches of different accuracy do not line up")
     zeros_c, bins_c = canary.histogram()
+    bins_c = [(k + shift, n) for k, n in bins_c]
     zeros_b, bins_b = baseline.histogram()
     keys = sorted({k for k, _ in bins_c} | {k for k, _ in bins_b})
     index = {k: i + 1 for i, k in enumerate(keys)}
@@ -59,10 +70,11 @@ def _aligned(canary: Sketch, baseline: Sketch) -> tuple[np.ndarray, np.ndarray]:
     return c, b
 
 
-def exceedances(canary: Sketch, baseline: Sketch, q: float) -> tuple[int, int]:
+def exceedances(canary: Sketch, baseline: Sketch, q: float, shift: int = 0) -> tuple[int, int]:
     """``(canary requests above the threshold, all requests above it)`` for the bin edge that
-    leaves closest to ``1 - q`` of the pooled requests above it (none: every value in one bin)."""
-    c, b = _aligned(canary, baseline)
+    leaves closest to ``1 - q`` of the pooled requests above it (none: every value in one bin);
+    the canary's values moved ``shift`` bins first."""
+    c, b = _aligned(canary, baseline, shift)
     pooled = c + b
     total = pooled.sum()
     if total == 0:
@@ -76,39 +88,24 @@ def exceedances(canary: Sketch, baseline: Sketch, q: float) -> tuple[int, int]:
     return round(float(c[cut + 1 :].sum())), round(float(above[cut]))
 
 
-def rank_test(canary: Sketch, baseline: Sketch) -> tuple[float, float]:
-    """Mann-Whitney U of the canary's values against the baseline's, ties within a bin, as
-    ``(z, effective sample size)``; z > 0 when the canary's values are larger. ``(0, 0)``
-    when either arm is empty or every value is tied."""
-    c, b = _aligned(canary, baseline)
-    n_c, n_b = float(c.sum()), float(b.sum())
-    n = n_c + n_b
-    if n_c == 0 or n_b == 0:
+def mean_difference(
+    canary: ScoreStats, baseline: ScoreStats, shift: float = 0.0
+) -> tuple[float, float]:
+    """``(z, effective sample size)`` of the canary's mean minus ``shift`` against the
+    baseline's, on the pooled variance (an arm with no spread of its own -- a few scores, all
+    equal -- does not make the error look small); ``(0, 0)`` with fewer than 2 values an arm,
+    no variance or a value that is not finite."""
+    n_c, n_b = canary.n, baseline.n
+    if n_c < 2 or n_b < 2:
         return 0.0, 0.0
-    below = np.concatenate([[0.0], np.cumsum(b)[:-1]])
-    u = float((c * (below + b / 2)).sum())
-    pooled = c + b
-    variance = n_c * n_b / 12 * ((n + 1) - float((pooled**3 - pooled).sum()) / (n * (n - 1)))
-    if variance <= 0 or pooled.max() == n:
+    mean_c, mean_b = canary.total / n_c, baseline.total / n_b
+    spread = (canary.squares - n_c * mean_c**2) + (baseline.squares - n_b * mean_b**2)
+    variance = max(spread, 0.0) / (n_c + n_b - 2)
+    se = math.sqrt(variance * (1 / n_c + 1 / n_b))
+    z = (mean_c - shift - mean_b) / se if se > 0 else 0.0
+    if se == 0 or not math.isfinite(z):
         return 0.0, 0.0
-    return (u - n_c * n_b / 2) / math.sqrt(variance), n_c * n_b / n
-
-
-def welch_test(canary: ScoreStats, baseline: ScoreStats) -> tuple[float, float]:
-    """Difference of the means over its standard error, as ``(z, effective sample size)``;
-    ``(0, 0)`` with fewer than 2 values an arm or no variance."""
-    if canary.n < 2 or baseline.n < 2:
-        return 0.0, 0.0
-
-    def variance(s: ScoreStats) -> float:
-        mean = s.total / s.n
-        return max(s.squares / s.n - mean * mean, 0.0) * s.n / (s.n - 1)
-
-    se = math.sqrt(variance(canary) / canary.n + variance(baseline) / baseline.n)
-    if se == 0:
-        return 0.0, 0.0
-    z = (canary.total / canary.n - baseline.total / baseline.n) / se
-    return z, canary.n * baseline.n / (canary.n + baseline.n)
+    return z, n_c * n_b / (n_c + n_b)
 
 
 @dataclass(frozen=True, slots=True)

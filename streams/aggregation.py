@@ -45,6 +45,9 @@ from streams.observations import observation_of
 log = logging.getLogger("driftnet.detection")
 
 REDACTION_MARK: Final = "[REDACTED:"
+BASELINE_COUNTERS: Final = ("count", "errors", "refusals", "rated", "negative_feedback")
+BASELINE_HISTORY_WINDOWS: Final = 5
+"""Baseline windows remembered per service and environment, for new canaries' rate tests."""
 UNKNOWN: Final = -1
 """Lineage partition/offset of evidence: examples are kept by the window, not by offset."""
 
@@ -207,6 +210,7 @@ class MergeStage:
         self._watches: dict[Cohort, CohortDetectors] = {}
         self._judges: dict[Cohort, CanaryJudge] = {}
         self._judge_partitions: dict[Cohort, int] = {}
+        self._baseline_history: dict[tuple[str, str], list[tuple[int, dict[str, int]]]] = {}
         self._states: dict[tuple[str, ...], dict[str, Any]] = {}
         """Judge states to restore, by canary (see :meth:`restore`)."""
         self.baseline_variant = config.canary.baseline_variant
@@ -271,11 +275,19 @@ class MergeStage:
             record for finding in findings for record in self._evidence(finding, closed, at)
         ]
         judged = Judged(closed, findings, evidence, watch.full_checks)
-        if closed.cohort[3] != self.baseline_variant and self.config.canary.enabled:
-            judge = self._judges.get(closed.cohort) or self._new_judge(closed.cohort)
+        if closed.cohort[3] == self.baseline_variant:
+            self._remember_baseline(closed)
+        elif self.config.canary.enabled:
+            judge = self._judges.get(closed.cohort) or self._new_judge(closed)
             self._judges[closed.cohort] = judge
             self._judge_partitions[closed.cohort] = partition
-            judgement = judge.judge(closed.aggregate, baseline, at)
+            try:
+                judgement = judge.judge(closed.aggregate, baseline, at)
+            except Exception:
+                # half-updated or unusable (a restored state that no longer fits): drop it
+                # rather than fail every later window of the canary the same way
+                del self._judges[closed.cohort], self._judge_partitions[closed.cohort]
+                raise
             if judgement is not None:
                 judged.verdict = judgement.verdict
                 judged.regressions = self._regressions(judgement.verdict, judgement.packs, at)
@@ -283,11 +295,24 @@ class MergeStage:
         return judged
 
     def restore(self, states: dict[tuple[str, ...], dict[str, Any]]) -> None:
-        """Judge states read back from the verdicts topic: a canary without a judge here
-        starts from its state instead of from nothing."""
-        self._states.update(states)
+        """Judge states read back from the verdicts topic (they replace the ones read
+        before): a canary without a judge here starts from its state instead of from nothing."""
+        self._states = {c: s for c, s in states.items() if c not in self._judges}
 
-    def _new_judge(self, cohort: Cohort) -> CanaryJudge:
+    def _remember_baseline(self, closed: ClosedWindow) -> None:
+        """The counters of a baseline's last windows: a canary's rate tests start from its
+        service's baseline rate before the canary's first window."""
+        if not closed.aggregate.count:
+            return
+        key = (closed.cohort[0], closed.cohort[1])
+        counters = {name: int(getattr(closed.aggregate, name)) for name in BASELINE_COUNTERS}
+        history = self._baseline_history.setdefault(key, [])
+        history.append((closed.window.start, counters))
+        history.sort(key=lambda entry: entry[0])
+        del history[:-BASELINE_HISTORY_WINDOWS]
+
+    def _new_judge(self, closed: ClosedWindow) -> CanaryJudge:
+        cohort = closed.cohort
         state = self._states.pop(cohort, None)
         if state is not None:
             try:
@@ -299,7 +324,12 @@ class MergeStage:
                     "canary %s: evidence of %d windows restored", "/".join(cohort), judge.windows
                 )
                 return judge
-        return CanaryJudge(cohort, self.config.canary)
+        before: dict[str, int] = {}
+        for start, counters in self._baseline_history.get((cohort[0], cohort[1]), []):
+            if start < closed.window.start:
+                for name, value in counters.items():
+                    before[name] = before.get(name, 0) + value
+        return CanaryJudge(cohort, self.config.canary, before)
 
     def _forget_judges(self, window_start: int) -> None:
         """Drop the judges of canaries silent for ``forget_after_windows`` (a finished rollout)."""
@@ -308,6 +338,9 @@ class MergeStage:
             if judge.last_window_end is not None and judge.last_window_end < horizon:
                 del self._judges[cohort]
                 self._judge_partitions.pop(cohort, None)
+        for key, state in list(self._states.items()):
+            if int(state.get("last_window_end") or 0) < horizon:
+                del self._states[key]  # a canary that comes back this late starts afresh
 
     def _regressions(
         self, verdict: Verdict, packs: tuple[RegressionPack, ...], at: datetime

@@ -70,6 +70,13 @@ def canary() -> None:
 @canary.command("status")
 @click.option("--service", help="Only the canaries of this service.")
 @click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    help="Only verdicts published in this last span (30m, 6h, 7d) or since a time (ISO); "
+    "'all' reads the whole topic.",
+)
+@click.option(
     "--format",
     "output",
     type=click.Choice(["table", "json"]),
@@ -85,14 +92,19 @@ def canary() -> None:
     help="Seconds to spend reading the verdicts topic.",
 )
 @pass_context
-def status(context: Context, service: str | None, output: str, timeout: float) -> None:
+def status(context: Context, service: str | None, since: str, output: str, timeout: float) -> None:
     """Print the latest verdict of every canary (from the verdicts topic), newest first:
     verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
+    from streams.harvest_cli import parse_time
     from streams.verdicts import VerdictsError, read_latest
 
     settings = context.settings
+    now = datetime.now(UTC)
+    since_s = None if since == "all" else (now - parse_time(since, now)).total_seconds()
     try:
-        latest = read_latest(settings.kafka, settings.topics.verdicts.name, timeout_s=timeout)
+        latest = read_latest(
+            settings.kafka, settings.topics.verdicts.name, timeout_s=timeout, since_s=since_s
+        )
     except VerdictsError as exc:
         raise click.ClickException(str(exc)) from None
     verdicts = [v for v in latest.ordered() if service is None or v.service == service]

@@ -38,6 +38,8 @@ from streams.triage import Triaged
 log = logging.getLogger("driftnet.detection")
 
 TICK_S = 1.0
+RESTORE_TIMEOUT_S = 30.0
+RESTORE_ATTEMPTS = 3
 FULL_CHECK_CPU_SHARE = 0.1
 """The evidently tier may use this share of one core on average (see detectors.budget)."""
 REPORTS_DIR = "drift-reports"
@@ -148,6 +150,7 @@ class Detection:
         self._outcomes: dict[str, str] = {}
         """The last verdict of each canary (its changes are logged at info)."""
         self._restore_judges = True
+        self._restore_failures = 0
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
@@ -206,6 +209,8 @@ class Detection:
         windows; ack what is no longer needed."""
         if self._restore_judges:
             await self._restore()
+            if self._restore_judges:
+                return  # retried on the next tick; no window closes without the judges
         now = time.time()
         outgoing = self.map.due(now, self.aggregate_partitions)
         for role, key, value, partition in outgoing.messages:
@@ -231,15 +236,24 @@ class Detection:
 
     async def _restore(self) -> None:
         """Read the canary judges' states back before any window closes (see
-        :mod:`streams.judge_state`); a failure to read costs the history, never the worker."""
-        self._restore_judges = False
+        :mod:`streams.judge_state`). A failed read is retried on the next ticks, a few
+        times, with no window closed meanwhile; then the judges start afresh, with a warning."""
         if not self.settings.detectors.canary.enabled:
+            self._restore_judges = False
             return
         try:
-            states = await read_states(self.settings)
-        except Exception as exc:  # the broker hiccuped: judges start afresh, with a warning
-            log.warning("cannot read canary judge states back: %s: %s", type(exc).__name__, exc)
-            return
+            states = await asyncio.wait_for(read_states(self.settings), RESTORE_TIMEOUT_S)
+        except Exception as exc:  # the broker hiccuped: try again, then go on without
+            self._restore_failures += 1
+            if self._restore_failures < RESTORE_ATTEMPTS:
+                log.warning("cannot read canary judge states back (attempt %d of %d): %s: %s",
+                            self._restore_failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
+                return
+            log.warning("canary judges start without their history: %s: %s",
+                        type(exc).__name__, exc)  # fmt: skip
+            states = {}
+        self._restore_judges = False
+        self._restore_failures = 0
         self.merge.restore(states)
         if states:
             log.info("canary judge states read back for %d canaries", len(states))

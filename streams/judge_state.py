@@ -1,11 +1,12 @@
 """The canary judges' evidence survives a restart: it travels with each verdict.
 
 Every verdict on ``driftnet.verdicts`` carries its judge's whole state (the e-processes and the
-cumulative sketches, about 6 KB compressed) in the header :data:`STATE_HEADER`, invisible to a
+cumulative sketches, 6-15 KB compressed) in the header :data:`STATE_HEADER`, invisible to a
 deploy system reading the JSON. A worker that starts, or that is given aggregates partitions,
-reads the verdicts of the last ``forget_after_windows`` windows of wall time back and restores
-the newest state of each canary before it closes any window, so a canary's evidence goes on
-from where it was (no broker compaction needed: the test broker has none).
+reads the verdicts of the last ``forget_after_windows`` windows of wall time back before it
+closes another window; a canary that has no judge in the worker yet starts from its newest
+state, so its evidence goes on from where it was (no broker compaction needed: the test broker
+has none).
 
 The state and the verdict are one message, so they cannot disagree: a window whose verdict was
 sent is in the state; one whose verdict was lost to a crash is judged again after the restart.
@@ -80,9 +81,9 @@ async def read_states(
     consumer = AIOKafkaConsumer(
         **kafka_python_options(settings.kafka), group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
     headers: list[list[tuple[str, bytes]]] = []
     try:
+        await consumer.start()
         if topic not in await consumer.topics():
             log.warning("no %s topic: canary judges start without history", topic)
             return {}

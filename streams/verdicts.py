@@ -1,7 +1,8 @@
 """Reading canary verdicts back from ``driftnet.verdicts``: the latest one of every canary.
 
-The topic is read from the beginning without a consumer group (nothing is committed, and
-kafka-python's group join is not needed to read a one-partition topic to its end).
+The topic is read without a consumer group (nothing is committed) from the first message
+younger than ``since`` (by its Kafka timestamp) to its current end: a canary judged every
+minute leaves a verdict a minute, and a current one is in the last hours.
 """
 
 from __future__ import annotations
@@ -45,9 +46,15 @@ class LatestVerdicts:
 
 
 def read_latest(
-    kafka: KafkaSettings, topic: str, *, timeout_s: float = READ_TIMEOUT_S
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    timeout_s: float = READ_TIMEOUT_S,
+    since_s: float | None = None,
+    now: float | None = None,
 ) -> LatestVerdicts:
-    """Read ``topic`` to its current end and keep the newest verdict per canary."""
+    """Read ``topic`` to its current end -- from the messages of the last ``since_s`` seconds,
+    or all of it -- and keep the newest verdict per canary."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
@@ -74,8 +81,15 @@ def read_latest(
             )
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
         ends = consumer.end_offsets(assigned)
+        if since_s is None:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            moment = int(((now or time.time()) - since_s) * 1000)
+            starts = consumer.offsets_for_times(dict.fromkeys(assigned, moment))
+            for tp in assigned:
+                found = starts.get(tp)
+                consumer.seek(tp, found.offset if found is not None else ends[tp])
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < ends[tp] for tp in assigned):
             if time.monotonic() > deadline:

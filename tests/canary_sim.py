@@ -96,12 +96,22 @@ class Rollout:
     canary: Arm = Arm()
     regressed: Arm | None = None
     regressed_from: int = 0
+    baseline_history: bool = True
+    """Whether the baseline served a window alone before the canary started (as in a real
+    rollout): the rate tests then know its rate from the canary's first window on."""
 
 
 def run(rollout: Rollout, seed: int, settings: CanarySettings | None = None) -> list[Verdict]:
     """Every window's verdict of one rollout."""
     rng = np.random.default_rng(seed)
-    judge = CanaryJudge(CANARY, settings or CanarySettings())
+    before = None
+    if rollout.baseline_history:
+        alone = arm_window(
+            BASELINE, Window(-60, 0), rollout.baseline, rollout.requests_per_window, rng
+        )
+        names = ("count", "errors", "refusals", "rated", "negative_feedback")
+        before = {name: int(getattr(alone, name)) for name in names}
+    judge = CanaryJudge(CANARY, settings or CanarySettings(), before)
     verdicts = []
     for i in range(rollout.windows):
         window = Window(60 * i, 60 * i + 60)
