@@ -88,9 +88,9 @@ from detectors.verdict import (
 )
 
 METHOD: Final = (
-    "per metric, two e-processes (increase, decrease) mixed over effect sizes and change "
-    "windows; a side is significant once its e-value reaches tests/alpha (Ville's inequality: "
-    "valid under continuous monitoring)"
+    "per metric and side, an e-process of 'within the tolerance' mixed over effect sizes and "
+    "change windows; a side is shown once its anytime p-value is below alpha/tests (Ville's "
+    "inequality: valid under continuous monitoring)"
 )
 RECENT_WINDOWS: Final = 3
 """Paired windows whose pooled values are reported beside the cumulative ones: a change that
