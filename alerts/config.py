@@ -1,0 +1,199 @@
+"""How alerts are raised, grouped, muted and routed (the ``[alerts]`` table).
+
+Knobs on-call already knows from Prometheus Alertmanager. ``for`` and ``keep_firing_for`` count
+*windows* (or health checks), so an alert behaves the same however fast events are replayed;
+``group_wait``, ``group_interval`` and ``repeat_interval`` are wall-clock seconds::
+
+    [alerts]
+    slack_token = "xoxb-..."                 # or DRIFTNET_ALERTS__SLACK_TOKEN
+    runbook_url = "https://wiki.example.com/runbooks/{rule}"
+
+    [[alerts.rules]]
+    match = { rule = "latency.*" }           # fnmatch on the alert's labels (and rule, severity)
+    for_windows = 3
+
+    [alerts.receivers.oncall]
+    type = "slack"
+    channel = "#llm-oncall"
+
+    [[alerts.routes]]
+    match = { severity = "critical" }
+    receivers = ["oncall", "console", "topic"]
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def matches(matchers: dict[str, str], labels: dict[str, str]) -> bool:
+    """Every matcher's pattern (fnmatch) matches the label of the same name (a missing label
+    is the empty string)."""
+    return all(fnmatchcase(labels.get(name, ""), pattern) for name, pattern in matchers.items())
+
+
+class AlertRule(BaseModel):
+    """Lifecycle settings for the alerts whose labels match ``match`` (later rules win)."""
+
+    model_config = _STRICT
+
+    match: dict[str, str] = Field(default_factory=dict)
+    for_windows: int | None = Field(None, ge=1)
+    """Consecutive windows with the condition before pending turns firing."""
+    keep_firing_for_windows: int | None = Field(None, ge=0)
+    """Clean windows a firing alert keeps firing through before it resolves (against flapping)."""
+    severity: Literal["info", "warning", "critical"] | None = None
+    """Overrides the severity the detector gave."""
+
+
+class Lifecycle(BaseModel):
+    """The lifecycle settings that apply to one alert."""
+
+    model_config = _STRICT
+
+    for_windows: int
+    keep_firing_for_windows: int
+    severity: Literal["info", "warning", "critical"] | None = None
+
+
+class InhibitRule(BaseModel):
+    """While a firing alert matches ``source``, alerts matching ``target`` with the same
+    values of the ``equal`` labels are muted (Alertmanager's inhibition)."""
+
+    model_config = _STRICT
+
+    source: dict[str, str]
+    target: dict[str, str] = Field(default_factory=dict)
+    equal: tuple[str, ...] = ()
+
+
+class Receiver(BaseModel):
+    """Where notifications go."""
+
+    model_config = _STRICT
+
+    type: Literal["console", "topic", "slack", "webhook"]
+    channel: str | None = None
+    """Slack channel (``slack``)."""
+    url: SecretStr | None = None
+    """Slack incoming-webhook URL (``webhook``)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Receiver:
+        if self.type == "slack" and not self.channel:
+            raise ValueError("a slack receiver needs a channel")
+        if self.type == "webhook" and self.url is None:
+            raise ValueError("a webhook receiver needs a url")
+        return self
+
+
+class Route(BaseModel):
+    """Alerts whose labels match ``match`` go to ``receivers``, grouped by ``group_by``. The
+    first matching route wins."""
+
+    model_config = _STRICT
+
+    match: dict[str, str] = Field(default_factory=dict)
+    receivers: tuple[str, ...]
+    group_by: tuple[str, ...] = ("service", "environment", "release")
+    group_wait_s: float = Field(10.0, ge=0)
+    """How long a new group waits for more alerts before its first notification."""
+    group_interval_s: float = Field(60.0, ge=0)
+    """How long a group waits between notifications about changes."""
+    repeat_interval_s: float = Field(4 * 3600.0, gt=0)
+    """How long before a group that has not changed is notified again (a thread reply)."""
+
+
+DEFAULT_INHIBIT = (
+    InhibitRule(
+        source={"source": "canary", "severity": "critical"},
+        target={"source": "detector"},
+        equal=("service", "environment", "release", "variant"),
+    ),
+)
+"""A failing canary mutes the per-metric alerts of the same release: one page, not ten."""
+
+
+class AlertsSettings(BaseModel):
+    """Everything the alerting stage can be told."""
+
+    model_config = _STRICT
+
+    enabled: bool = True
+    for_windows: int = Field(2, ge=1)
+    """Default ``for``: a detector must fire in 2 consecutive windows (critical ones: 1)."""
+    critical_for_windows: int = Field(1, ge=1)
+    keep_firing_for_windows: int = Field(2, ge=0)
+    rules: tuple[AlertRule, ...] = ()
+    inhibit: tuple[InhibitRule, ...] = DEFAULT_INHIBIT
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    """Besides the built-in ``console`` and ``topic`` (and ``slack`` when a token is set)."""
+    routes: tuple[Route, ...] = ()
+    """Tried in order; when none matches, the default route: the watchdog to ``topic`` only,
+    everything else to ``console``, ``topic`` and, with a token, ``slack``."""
+    slack_token: SecretStr | None = None
+    slack_channel: str = "#driftnet-alerts"
+    """The channel of the built-in ``slack`` receiver."""
+    slack_base_url: str | None = None
+    """Slack's Web API base URL (tests point it at a fake server)."""
+    runbook_url: str | None = None
+    """A template with ``{rule}``, ``{service}``, ``{environment}``, ``{release}``,
+    ``{metric}``: the runbook button of every alert."""
+    watchdog_interval_s: float = Field(60.0, gt=0)
+    """How often the always-firing watchdog alert is renewed (a dead man's switch elsewhere
+    pages when it stops)."""
+    dlq_spike_share: float = Field(0.05, gt=0, le=1)
+    dlq_spike_min: int = Field(20, ge=1)
+    """A worker's health check raises ``driftnet.dlq_spike`` when at least this many messages
+    and this share of its messages went to the dead-letter topic since the last check."""
+    max_consumer_lag: int = Field(100_000, ge=1)
+    """Events waiting on the events topic beyond which ``driftnet.consumer_lag`` fires."""
+
+    def lifecycle(self, labels: dict[str, str], severity: str) -> Lifecycle:
+        """The lifecycle of an alert with ``labels`` (including ``rule``) and ``severity``."""
+        for_windows = self.critical_for_windows if severity == "critical" else self.for_windows
+        keep = self.keep_firing_for_windows
+        override: str | None = None
+        context = {**labels, "severity": severity}
+        for rule in self.rules:
+            if matches(rule.match, context):
+                for_windows = rule.for_windows or for_windows
+                if rule.keep_firing_for_windows is not None:
+                    keep = rule.keep_firing_for_windows
+                override = rule.severity or override
+        return Lifecycle(for_windows=for_windows, keep_firing_for_windows=keep, severity=override)
+
+    def all_receivers(self) -> dict[str, Receiver]:
+        builtin = {"console": Receiver(type="console"), "topic": Receiver(type="topic")}
+        if self.slack_token is not None:
+            builtin["slack"] = Receiver(type="slack", channel=self.slack_channel)
+        return {**builtin, **self.receivers}
+
+    def route(self, labels: dict[str, str], severity: str) -> Route:
+        """The first route that matches, else the default one."""
+        context = {**labels, "severity": severity}
+        for route in self.routes:
+            if matches(route.match, context):
+                return route
+        if labels.get("rule") == "driftnet.watchdog":
+            return Route(receivers=("topic",), group_by=("rule",), group_wait_s=0)
+        defaults = ("console", "topic", "slack") if self.slack_token is not None else (
+            "console", "topic")  # fmt: skip
+        return Route(receivers=defaults)
+
+    @model_validator(mode="after")
+    def _routes_known(self) -> AlertsSettings:
+        known = set(self.all_receivers())
+        for route in self.routes:
+            unknown = sorted(set(route.receivers) - known)
+            if unknown:
+                raise ValueError(
+                    f"route to unknown receiver {', '.join(map(repr, unknown))}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return self
