@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -43,6 +44,19 @@ RESTORE_ATTEMPTS = 3
 FULL_CHECK_CPU_SHARE = 0.1
 """The evidently tier may use this share of one core on average (see detectors.budget)."""
 REPORTS_DIR = "drift-reports"
+
+
+def exit_with_parent(parent: int) -> None:
+    """In the checker process: exit when the worker is gone, even killed with SIGKILL (a
+    process pool's worker would otherwise wait for work forever, an orphan)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run_full_check(request: FullCheckRequest) -> tuple[Any, float]:
@@ -330,7 +344,12 @@ class Detection:
             return
         if self._checker is None:
             context = multiprocessing.get_context("spawn")  # never fork a process with threads
-            self._checker = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._checker = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         loop = asyncio.get_running_loop()
         self._running = (request, loop.run_in_executor(self._checker, run_full_check, request))
 

@@ -187,3 +187,41 @@ def test_simulated_canary_latency_regression_is_found(kafka_bootstrap: str, tmp_
     assert {f["cohort"][3] for f in latency} == {"canary"}
     assert {f["reference_kind"] for f in latency} >= {"baseline"}
     assert not [f for f in findings if f["metric"] == "drift[response_model]"]
+
+
+def test_the_drift_checker_process_dies_with_a_killed_worker(tmp_path: Path) -> None:
+    """The evidently checker (a spawned process pool worker) exits when its worker is killed
+    with SIGKILL instead of waiting for work forever as an orphan."""
+    import os
+    import signal
+    import sys
+
+    parent_code = (
+        "import multiprocessing, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from streams.detection import exit_with_parent\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
+        "                               initializer=exit_with_parent, initargs=(os.getpid(),))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    script = tmp_path / "parent.py"
+    script.write_text(parent_code)
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        status = (
+            Path(f"/proc/{child}/status").read_text() if Path(f"/proc/{child}").exists() else ""
+        )
+        if "State:\tZ" in status:
+            break
+        time.sleep(0.2)
+    alive = Path(f"/proc/{child}/status")
+    assert not alive.exists() or "State:\tZ" in alive.read_text()
