@@ -101,6 +101,8 @@ class ParquetSink:
         self._paused = False
         self.ready = asyncio.Event()
         """Set once the consumer has joined its group and has partitions."""
+        self.failing: str | None = None
+        """Why the last write failed, until one succeeds (driftnet's own sink alert)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, write and commit until ``stop`` is set; then write what is held and commit."""
@@ -201,6 +203,7 @@ class ParquetSink:
                 except Exception as exc:  # disk full, permission, bucket gone...
                     self._retry = files[index:]
                     self.stats.write_errors += 1
+                    self.failing = _one_line(exc)
                     self._retry_at = self._clock() + self._retry_wait
                     log.error(
                         "cannot write harvest file %s: %s; retrying in %.0f s "
@@ -221,6 +224,7 @@ class ParquetSink:
                 self.stats.files_written += 1
                 self.stats.rows_written += open_file.rows
             self._retry_wait = RETRY_MIN_S
+            self.failing = None
 
     def _write_file(self, open_file: OpenFile) -> None:
         self.target.write_parquet(open_file.relative_path, open_file.table())

@@ -18,6 +18,7 @@ import click
 from streams.canary_cli import canary
 from streams.cli_context import Context, pass_context
 from streams.harvest_cli import COMMANDS as HARVEST_COMMANDS
+from streams.silence_cli import silence
 from streams.simulate_cli import simulate
 
 
@@ -186,7 +187,7 @@ def sink(context: Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (*HARVEST_COMMANDS, simulate, canary):
+for _command in (*HARVEST_COMMANDS, simulate, canary, silence):
     cli.add_command(_command)
 
 

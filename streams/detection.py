@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
@@ -31,6 +33,7 @@ from detectors.verdict import Verdict
 from harvest.records import FailureRecord
 from harvest.redaction import Redactor
 from streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
+from streams.alerting import window_signals
 from streams.events import InferenceEvent
 from streams.judge_state import STATE_HEADER, encode_state, read_states
 from streams.settings import Settings
@@ -231,8 +234,19 @@ class Detection:
             await self.topics[role].send(key=key, value=value, partition=partition, force=True)
         for partition in list(self._events_pending):
             self._ack_events(partition)
+        entries: list[dict[str, Any]] = []
         for judged in self.merge.close_due(now, datetime.now(UTC)):
             self.tally.windows += 1
+            entries.append(
+                {
+                    "cohort": list(judged.window.cohort),
+                    "window_end": judged.window.window.end,
+                    "findings": [f.model_dump(mode="json") for f in judged.findings],
+                    "verdict": (
+                        None if judged.verdict is None else judged.verdict.model_dump(mode="json")
+                    ),
+                }
+            )
             for request in judged.full_checks:
                 self._full_checks.push(request, triggered=request.triggered)
             for finding in judged.findings:
@@ -245,6 +259,9 @@ class Detection:
             for record in judged.regressions:
                 self.tally.regressions += 1
                 await self._harvest(record)
+        if self.settings.alerts.enabled:
+            for value in window_signals(entries):
+                await self.topics["signals"].send(key=b"windows", value=value, force=True)
         self._ack_aggregates()
         await self._full_check(now)
 
@@ -339,6 +356,11 @@ class Detection:
                     log.warning("cannot store the drift report of %s: %s", done.cohort, exc)
             for finding in findings:
                 await self._publish(finding)
+                if self.settings.alerts.enabled:
+                    signal = {"type": "finding", "finding": finding.model_dump(mode="json")}
+                    await self.topics["signals"].send(
+                        key=b"finding", value=orjson.dumps(signal), force=True
+                    )
         request = self._full_checks.next(now)
         if request is None:
             return

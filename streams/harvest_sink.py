@@ -88,6 +88,8 @@ def sink_service(settings: Settings) -> type[Any]:
     class HarvestSink(mode.Service):
         """Starts the sink with the worker; on stop writes what it holds and commits."""
 
+        sink: Any = None
+
         _stop: asyncio.Event
         _task: asyncio.Future[None]
 
@@ -117,4 +119,5 @@ def sink_service(settings: Settings) -> type[Any]:
             except Exception:
                 log.exception("harvest sink did not stop cleanly")
 
+    HarvestSink.sink = sink
     return HarvestSink

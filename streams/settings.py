@@ -32,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from alerts.config import AlertsSettings
 from detectors.config import DetectorsConfig
 from harvest.rules import RulesConfig
 from storage.settings import HarvestSettings, masked_uri
@@ -96,6 +97,9 @@ _DEFAULT_TOPICS = {
     "aggregates": TopicSpec(name="driftnet.aggregates", partitions=4, retention_hours=24),
     "findings": TopicSpec(name="driftnet.findings", partitions=1, retention_hours=14 * 24),
     "verdicts": TopicSpec(name="driftnet.verdicts", partitions=1, retention_hours=14 * 24),
+    "signals": TopicSpec(name="driftnet.signals", partitions=1, retention_hours=24),
+    "alerts": TopicSpec(name="driftnet.alerts", partitions=1, retention_hours=14 * 24),
+    "silences": TopicSpec(name="driftnet.silences", partitions=1, retention_hours=90 * 24),
 }
 
 
@@ -115,6 +119,13 @@ class TopicSettings(_Section):
     """Detector findings (JSON), keyed by cohort."""
     verdicts: TopicSpec = _DEFAULT_TOPICS["verdicts"]
     """Canary verdicts (JSON), keyed by the canary cohort: what a deploy system acts on."""
+    signals: TopicSpec = _DEFAULT_TOPICS["signals"]
+    """Closed windows, late findings and worker health for the alerting stage (one partition:
+    one owner, so two workers never page twice)."""
+    alerts: TopicSpec = _DEFAULT_TOPICS["alerts"]
+    """Alert notifications (JSON) for other systems, and the watchdog."""
+    silences: TopicSpec = _DEFAULT_TOPICS["silences"]
+    """Silence commands (``driftnet silence``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +208,7 @@ class Settings(BaseSettings):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     harvest: HarvestSettings = Field(default_factory=HarvestSettings)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -8,6 +8,7 @@ minute leaves a verdict a minute, and a current one is in the last hours.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from detectors.verdict import Verdict
@@ -55,6 +56,23 @@ def read_latest(
 ) -> LatestVerdicts:
     """Read ``topic`` to its current end -- from the messages of the last ``since_s`` seconds,
     or all of it -- and keep the newest verdict per canary."""
+    latest = LatestVerdicts()
+    scan_topic(kafka, topic, latest.add, timeout_s=timeout_s, since_s=since_s, now=now)
+    return latest
+
+
+def scan_topic(
+    kafka: KafkaSettings,
+    topic: str,
+    take: Callable[[bytes | None], None],
+    *,
+    timeout_s: float = READ_TIMEOUT_S,
+    since_s: float | None = None,
+    now: float | None = None,
+) -> None:
+    """Pass every message value of ``topic`` to ``take``, from the messages of the last
+    ``since_s`` seconds (or the beginning) to the topic's current end; one-line
+    :class:`VerdictsError` when the broker or the topic is not there."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
@@ -71,7 +89,6 @@ def read_latest(
             f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
             "is one running? (`driftnet broker` starts one)"
         ) from None
-    latest = LatestVerdicts()
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -96,9 +113,8 @@ def read_latest(
                 raise VerdictsError(f"reading {topic!r} took more than {timeout_s:g} s")
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    latest.add(record.value)
+                    take(record.value)
     except KafkaError as exc:
         raise VerdictsError(f"reading {topic!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
         consumer.close()
-    return latest

@@ -16,7 +16,9 @@ Nothing a producer sends can stop the worker: every byte sequence is a result or
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +115,56 @@ def preflight(settings: Settings) -> None:
         )
 
 
+class HealthReporter:
+    """Each report interval, this worker's health on the signals topic: messages and dead
+    letters since the last check, how many events wait on its partitions, whether its harvest
+    sink can write (the alerting stage raises driftnet's own alerts from them)."""
+
+    def __init__(self, app: Any, settings: Settings, counters: Counters, topic: Any) -> None:
+        import socket
+
+        self.app = app
+        self.settings = settings
+        self.counters = counters
+        self.topic = topic
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.sink: Any = None
+        self._last = counters.total.copy()
+
+    async def lag(self) -> int | None:
+        consumer = self.app.consumer
+        events = self.settings.topics.events.name
+        try:
+            total = 0
+            for tp in consumer.assignment():
+                if tp.topic != events:
+                    continue
+                position = await consumer.position(tp)
+                if position is not None:
+                    total += max(consumer.highwater(tp) - position, 0)
+        except Exception:  # not assigned yet, or a rebalance under way
+            return None
+        return total
+
+    async def send(self) -> None:
+        now = self.counters.total.copy()
+        delta = now - self._last
+        self._last = now
+        signal = {
+            "type": "health",
+            "worker": self.worker,
+            "at_ms": int(time.time() * 1000),
+            "messages": delta.messages,
+            "dead_letters": delta.dead_letters,
+            "consumer_lag": await self.lag(),
+            "sink_error": getattr(self.sink, "failing", None),
+        }
+        try:
+            await self.topic.send(key=self.worker.encode(), value=json.dumps(signal).encode())
+        except Exception as exc:  # health is best effort: the next check tries again
+            log.debug("health signal not sent: %s", exc)
+
+
 def build_app(settings: Settings, counters: Counters | None = None) -> Any:
     """The faust app: one agent on the events topic, a timer that logs the counts."""
     import faust
@@ -202,18 +254,28 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
                 assert detection is not None
                 detection.close()
 
+    health = HealthReporter(app, settings, counters, topics["signals"])
+
     @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
     async def report_counts() -> None:
         for line in counters.report():
             log.info("%s", line)
         for line in detection.report() if detection is not None else ():
             log.info("  %s", line)
+        await health.send()
+
+    if settings.alerts.enabled:
+        from streams.alerting import wire_alerting
+
+        wire_alerting(app, settings, topics)
 
     if settings.harvest.sink_in_worker:
         from streams.harvest_sink import SinkError, sink_service
 
         try:
-            app.service(sink_service(settings))
+            service = sink_service(settings)
+            app.service(service)
+            health.sink = service.sink
         except SinkError as exc:
             raise WorkerError(str(exc)) from None
 

@@ -29,7 +29,17 @@ def unique_topics(prefix: str) -> TopicSettings:
     return TopicSettings.model_validate(
         {
             role: f"{tag}.{role}"
-            for role in ("events", "dlq", "failures", "aggregates", "findings", "verdicts")
+            for role in (
+                "events",
+                "dlq",
+                "failures",
+                "aggregates",
+                "findings",
+                "verdicts",
+                "signals",
+                "alerts",
+                "silences",
+            )
         }
     )
 

@@ -32,9 +32,12 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
         ("aggregates", "created"),
         ("findings", "created"),
         ("verdicts", "created"),
+        ("signals", "created"),
+        ("alerts", "created"),
+        ("silences", "created"),
     ]
-    assert [o.status for o in second] == ["exists"] * 6
-    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1]
+    assert [o.status for o in second] == ["exists"] * 9
+    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1, 1, 1, 1]
     assert second[0].line.startswith(f"exists   {topics.events.name}")
     admin = admin_client(kafka)
     try:

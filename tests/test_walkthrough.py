@@ -61,7 +61,7 @@ def test_readme_steps_put_the_expected_records_on_kafka(
 
     created = _driftnet(env, "topics", "create")
     assert created.returncode == 0, created.stderr
-    assert [line.split()[0] for line in created.stdout.splitlines()] == ["created"] * 6
+    assert [line.split()[0] for line in created.stdout.splitlines()] == ["created"] * 9
 
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
         published = _driftnet(env, "publish", str(EXAMPLE))

@@ -1,0 +1,71 @@
+"""What the alerting stage reads from the one-partition signals topic: closed windows (with
+their findings and canary verdict), late findings (the evidently tier) and worker health.
+
+Every closed window of every cohort is a signal, findings or not: a window without an alert's
+condition is what resolves it. One partition means one owner: two workers never page twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from detectors.finding import Finding
+from detectors.verdict import Verdict
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class WindowEntry(BaseModel):
+    """One cohort's closed window."""
+
+    model_config = _FROZEN
+
+    cohort: tuple[str, str, str, str]
+    window_end: int
+    findings: tuple[Finding, ...] = ()
+    verdict: Verdict | None = None
+
+
+class WindowsSignal(BaseModel):
+    """Windows closed together on one merge instance."""
+
+    model_config = _FROZEN
+
+    type: Literal["windows"] = "windows"
+    entries: tuple[WindowEntry, ...]
+
+
+class FindingSignal(BaseModel):
+    """A finding that came after its window (evidently's full drift check)."""
+
+    model_config = _FROZEN
+
+    type: Literal["finding"] = "finding"
+    finding: Finding
+
+
+class HealthSignal(BaseModel):
+    """One worker's health since its previous check."""
+
+    model_config = _FROZEN
+
+    type: Literal["health"] = "health"
+    worker: str
+    at_ms: int
+    messages: int = Field(ge=0)
+    dead_letters: int = Field(ge=0)
+    consumer_lag: int | None = None
+    sink_error: str | None = None
+
+
+class Envelope(BaseModel):
+    model_config = _FROZEN
+
+    signal: Annotated[WindowsSignal | FindingSignal | HealthSignal, Field(discriminator="type")]
+
+
+def read_signal(value: bytes) -> WindowsSignal | FindingSignal | HealthSignal:
+    """A message of the signals topic (``ValueError`` when it is not one)."""
+    return Envelope.model_validate_json(b'{"signal":' + value + b"}").signal
