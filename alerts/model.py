@@ -117,7 +117,9 @@ class Notification(BaseModel):
                 if len(self.alerts) == 1
                 else (f"Resolved: {len(self.alerts)} alerts ({self.group_key})")
             )
-        firing = self.firing
-        if len(firing) == 1:
-            return firing[0].summary
-        return f"{len(firing)} alerts firing ({self.group_key})"
+        shown = self.firing or self.alerts
+        if len(shown) == 1:
+            return shown[0].summary
+        return f"{len(shown)} alerts {'firing' if self.firing else ''} ({self.group_key})".replace(
+            "  ", " "
+        )
