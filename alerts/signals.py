@@ -1,5 +1,7 @@
 """What the alerting stage reads from the one-partition signals topic: closed windows (with
-their findings and canary verdict), late findings (the evidently tier) and worker health.
+their findings and canary verdict) and worker health. (Findings of evidently's full drift
+check are not alerts of their own: the per-window drift detector alerts on the same drift,
+and the full check's finding, with its report, is on the findings topic.)
 
 Every closed window of every cohort is a signal, findings or not: a window without an alert's
 condition is what resolves it. One partition means one owner: two workers never page twice.
@@ -37,15 +39,6 @@ class WindowsSignal(BaseModel):
     entries: tuple[WindowEntry, ...]
 
 
-class FindingSignal(BaseModel):
-    """A finding that came after its window (evidently's full drift check)."""
-
-    model_config = _FROZEN
-
-    type: Literal["finding"] = "finding"
-    finding: Finding
-
-
 class HealthSignal(BaseModel):
     """One worker's health since its previous check."""
 
@@ -63,9 +56,9 @@ class HealthSignal(BaseModel):
 class Envelope(BaseModel):
     model_config = _FROZEN
 
-    signal: Annotated[WindowsSignal | FindingSignal | HealthSignal, Field(discriminator="type")]
+    signal: Annotated[WindowsSignal | HealthSignal, Field(discriminator="type")]
 
 
-def read_signal(value: bytes) -> WindowsSignal | FindingSignal | HealthSignal:
+def read_signal(value: bytes) -> WindowsSignal | HealthSignal:
     """A message of the signals topic (``ValueError`` when it is not one)."""
     return Envelope.model_validate_json(b'{"signal":' + value + b"}").signal

@@ -30,7 +30,7 @@ from alerts.config import AlertsSettings
 from alerts.lifecycle import AlertBook
 from alerts.model import Notification
 from alerts.pipeline import Pipeline
-from alerts.signals import FindingSignal, HealthSignal, WindowsSignal, read_signal
+from alerts.signals import HealthSignal, WindowsSignal, read_signal
 from alerts.silences import SilenceCommand, fold
 from alerts.sources import (
     Condition,
@@ -172,10 +172,6 @@ class AlertStage:
                     made = verdict_condition(entry.verdict, self.alerts)
                     conditions += [made] if made is not None else []
                 self._observe(scope_of(entry.cohort), entry.window_end, conditions, now)
-        elif isinstance(signal, FindingSignal):
-            finding = signal.finding
-            scope = scope_of(finding.cohort) + "#full-check"
-            self._observe(scope, finding.window_end, [finding_condition(finding, self.alerts)], now)
         elif isinstance(signal, HealthSignal):
             conditions = health_conditions(
                 signal.worker,

@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
@@ -355,12 +353,8 @@ class Detection:
                 except OSError as exc:  # the report folder is not writable: publish unlinked
                     log.warning("cannot store the drift report of %s: %s", done.cohort, exc)
             for finding in findings:
-                await self._publish(finding)
-                if self.settings.alerts.enabled:
-                    signal = {"type": "finding", "finding": finding.model_dump(mode="json")}
-                    await self.topics["signals"].send(
-                        key=b"finding", value=orjson.dumps(signal), force=True
-                    )
+                await self._publish(finding)  # on the findings topic, not an alert of its own:
+                # the per-window drift detector already alerts on the same drift
         request = self._full_checks.next(now)
         if request is None:
             return

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -76,6 +77,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for key, value in settings.worker.model_dump(mode="json").items():
         env[f"DRIFTNET_WORKER__{key.upper()}"] = str(value)
     env["DRIFTNET_DETECTORS"] = settings.detectors.model_dump_json(exclude_defaults=True)
+    alerts = settings.alerts.model_dump(mode="json", exclude_defaults=True)
+    if settings.alerts.slack_token is not None:
+        alerts["slack_token"] = settings.alerts.slack_token.get_secret_value()
+    env["DRIFTNET_ALERTS"] = json.dumps(alerts)
     harvest = settings.harvest
     env["DRIFTNET_HARVEST__LOCATION"] = harvest.location
     env["DRIFTNET_HARVEST__GROUP_ID"] = harvest.group_id
