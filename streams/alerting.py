@@ -47,6 +47,7 @@ log = logging.getLogger("driftnet.alerts")
 STATE_FILE = "alerts/state.json"
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 300.0
+STOP_GRACE_S = 5.0
 
 
 class Notifier(Protocol):
@@ -411,7 +412,11 @@ def wire_alerting(app: Any, settings: Settings, topics: dict[str, Any]) -> Alert
 
         async def on_stop(self) -> None:
             self._stop.set()
-            await self._task
+            try:  # a delivery in flight gets a few seconds; what is left stays in the outbox
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
+            except TimeoutError:
+                self._task.cancel()
+                log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
             await silences.close()
             for notifier in stage.notifiers.values():
                 close = getattr(notifier, "close", None)

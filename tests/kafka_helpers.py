@@ -28,20 +28,7 @@ def unique_topics(prefix: str) -> TopicSettings:
     """Topic names nobody else uses on the session's broker."""
     tag = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return TopicSettings.model_validate(
-        {
-            role: f"{tag}.{role}"
-            for role in (
-                "events",
-                "dlq",
-                "failures",
-                "aggregates",
-                "findings",
-                "verdicts",
-                "signals",
-                "alerts",
-                "silences",
-            )
-        }
+        {role: f"{tag}.{role}" for role in TopicSettings.model_fields}
     )
 
 
@@ -65,6 +52,19 @@ def stream_settings(bootstrap: str, topics: TopicSettings, data_dir: Path) -> Se
             session_timeout_s=6.0,
         ),
     )
+
+
+def detection_settings(bootstrap: str, tmp_path: Path, prefix: str = "detect") -> Settings:
+    """Stream settings with quick idle timeouts (a quiet stream's windows close in 3 s) and
+    every topic created."""
+    from detectors.config import DetectorsConfig
+    from streams.topics import create_topics
+
+    settings = stream_settings(bootstrap, unique_topics(prefix), tmp_path / "data")
+    detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})
+    settings = settings.model_copy(update={"detectors": detectors})
+    create_topics(settings.kafka, settings.topics.by_role())
+    return settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -2,9 +2,9 @@
 canary in (fake) Slack, is resolved in place once the canary goes quiet, shows on the alerts
 topic with the watchdog; silences are added, listed and expired from the CLI.
 
-The simulated hour is in the past and played fast, so the incident fires for a couple of
-seconds of wall time and the quiet windows that resolve it close at once when the stream
-stops: the routes here wait 0 s before a group's first message (10 s by default)."""
+The simulated quarter of an hour is in the past and played fast: the incident fires until the
+stream has been quiet for the idle timeout (15 s here), then the quiet windows that resolve
+it close at once; the routes here wait 0 s before a group's first message (10 s by default)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,14 @@ import pytest
 
 from alerts.config import AlertsSettings
 from detectors.config import DetectorsConfig
-from streams.topics import create_topics
 from tests.fake_slack import TOKEN, FakeSlack
 from tests.fake_slack import fake_slack as fake_slack  # the fixture
 from tests.kafka_helpers import (
     DRIFTNET,
     WorkerProcess,
+    detection_settings,
     read_topic,
     settings_env,
-    stream_settings,
-    unique_topics,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,7 +33,7 @@ pytestmark = pytest.mark.integration
 def test_a_canary_regression_pages_once_and_resolves_in_place(
     kafka_bootstrap: str, tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    settings = stream_settings(kafka_bootstrap, unique_topics("alerting"), tmp_path / "data")
+    settings = detection_settings(kafka_bootstrap, tmp_path, "alerting")
     alerts = AlertsSettings.model_validate(
         {
             "slack_token": TOKEN,
@@ -57,9 +55,9 @@ def test_a_canary_regression_pages_once_and_resolves_in_place(
             ],
         }
     )
-    detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})
-    settings = settings.model_copy(update={"detectors": detectors, "alerts": alerts})
-    create_topics(settings.kafka, settings.topics.by_role())
+    # A quiet stream's windows close after 15 s: the incident fires for that long in wall time
+    detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 15}})
+    settings = settings.model_copy(update={"alerts": alerts, "detectors": detectors})
     env = settings_env(settings)
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
         simulated = subprocess.run(
@@ -69,7 +67,7 @@ def test_a_canary_regression_pages_once_and_resolves_in_place(
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert simulated.returncode == 0, simulated.stderr
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             messages = fake_slack.messages
             if len(messages) == 3 and all("RESOLVED" in m.text.upper() for m in messages):

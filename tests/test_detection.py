@@ -14,19 +14,16 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.config import DetectorsConfig
 from harvest.records import FailureRecord
 from streams.publisher import EventPublisher
-from streams.settings import PublisherSettings, Settings
-from streams.topics import create_topics
+from streams.settings import PublisherSettings
 from tests.factories import make_event
 from tests.kafka_helpers import (
     DRIFTNET,
     WorkerProcess,
+    detection_settings,
     read_topic,
     settings_env,
-    stream_settings,
-    unique_topics,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,14 +55,6 @@ def traffic(rng: random.Random) -> list[dict[str, Any]]:
                 )
     events.sort(key=lambda e: str(e["timestamp"]))
     return events
-
-
-def detection_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    settings = stream_settings(kafka_bootstrap, unique_topics("detect"), tmp_path / "data")
-    detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})
-    settings = settings.model_copy(update={"detectors": detectors})
-    create_topics(settings.kafka, settings.topics.by_role())
-    return settings
 
 
 def test_a_canary_latency_regression_is_found_with_its_evidence(
