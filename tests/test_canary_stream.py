@@ -198,4 +198,4 @@ def test_a_killed_worker_goes_on_with_the_canary_s_evidence(
     assert counts == sorted(counts), counts
     assert len(set(counts)) == len(counts)
     assert support[-1].since == support[0].since
-    assert support[-1].window_end >= support[0].since + 19 * 60
+    assert support[-1].window_end >= support[0].since + 15 * 60  # the second half was judged
