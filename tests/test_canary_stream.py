@@ -65,11 +65,12 @@ def test_simulated_canary_latency_regression_fails_the_canaries(
                     "select finding_id, arm, count(*) from failures where kind = 'regression' "
                     "group by all order by all"
                 ).to_pylist()
+        # read after the harvest: every verdict a regression record names is on the topic by
+        # now; and all 19 windows of the 3 canaries, the last ones closed once the stream idles
+        verdicts_raw = read_topic(
+            kafka_bootstrap, settings.topics.verdicts.name, expected=57, timeout_s=60, settle_s=2
+        )
         assert worker.stop() == 0, worker.log
-    # read after the harvest: every verdict a regression record names is on the topic by now
-    verdicts_raw = read_topic(
-        kafka_bootstrap, settings.topics.verdicts.name, expected=57, timeout_s=30, settle_s=2
-    )
 
     verdicts = [Verdict.model_validate_json(r.value) for r in verdicts_raw]
     by_canary: dict[str, list[Verdict]] = {}
