@@ -73,7 +73,8 @@ class Sketch:
     def of(cls, values: npt.ArrayLike, relative_accuracy: float = 0.02) -> Sketch:
         """A sketch of many values at once (vectorised: what ``add`` does value by value)."""
         mapping = _mapping(relative_accuracy)
-        array = np.maximum(np.asarray(values, dtype=np.float64).ravel(), 0.0)
+        array = np.asarray(values, dtype=np.float64).ravel()
+        array = np.maximum(array[np.isfinite(array)], 0.0)  # the contract refuses NaN and inf
         positive = array[array > mapping.min_possible]
         keys = np.ceil(np.log2(positive) * mapping._multiplier) + mapping._offset  # its _log_gamma
         unique, counts = np.unique(keys.astype(np.int64), return_counts=True)

@@ -175,3 +175,19 @@ def test_merged_examples_keep_the_worst_across_sources() -> None:
             p.add(Observation(f"{source}-{ms:g}", 1.0, COHORT, latency_ms=ms))
         parts.append(p)
     assert Partial.merge(parts).example_ids("slowest") == ("p0-5", "p1-4")
+
+
+def test_a_sketch_of_many_values_equals_one_built_value_by_value() -> None:
+    """Sketch.of (vectorised) puts every value in the bin ddsketch's own add would, zeros
+    apart; values that are not finite are left out."""
+    import numpy as np
+
+    from detectors.sketch import Sketch
+
+    values = np.random.default_rng(5).lognormal(6, 1.5, 5_000)
+    values[:25] = 0.0
+    one_by_one = Sketch(0.02)
+    for value in values:
+        one_by_one.add(float(value))
+    assert Sketch.of(values, 0.02).to_dict() == one_by_one.to_dict()
+    assert Sketch.of([1.0, float("inf"), float("nan")]).count == 1
