@@ -182,8 +182,6 @@ def test_a_sketch_of_many_values_equals_one_built_value_by_value() -> None:
     apart; values that are not finite are left out."""
     import numpy as np
 
-    from detectors.sketch import Sketch
-
     values = np.random.default_rng(5).lognormal(6, 1.5, 5_000)
     values[:25] = 0.0
     one_by_one = Sketch(0.02)
