@@ -103,10 +103,6 @@ class EProcess:
         """Anytime-valid: the chance, with no difference, of evidence this strong ever."""
         return min(1.0, math.exp(-self._peak))
 
-    def reached(self, alpha: float) -> bool:
-        """Whether the evidence is now at least ``1/alpha``."""
-        return self.log_value >= -math.log(alpha)
-
     def to_list(self) -> list[float | None]:
         """JSON-able state (``-inf`` as None)."""
         return [self.windows, self._peak, *(None if np.isinf(v) else float(v) for v in self._log_a)]

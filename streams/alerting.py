@@ -72,12 +72,22 @@ class Pending:
 
 @dataclass(slots=True)
 class Tally:
+    """What the stage did since start (logged with the worker's report)."""
+
     signals: int = 0
     unreadable: int = 0
     sent: int = 0
     failed: int = 0
     dropped: int = 0
     by_receiver: dict[str, int] = field(default_factory=dict)
+
+    def line(self, waiting: int) -> str:
+        sent = ", ".join(f"{r} {n}" for r, n in sorted(self.by_receiver.items())) or "none"
+        return (
+            f"alerts: {self.signals} signals ({self.unreadable} unreadable), notifications "
+            f"sent {self.sent} ({sent}), failed attempts {self.failed}, dropped {self.dropped}, "
+            f"waiting {waiting}"
+        )
 
 
 class AlertStage:
@@ -381,6 +391,14 @@ def wire_alerting(app: Any, settings: Settings, topics: dict[str, Any]) -> Alert
 
     stage = AlertStage(settings, make_notifiers(settings, topics))
     silences = SilenceReader(settings)
+    reported: list[int] = [0]
+
+    @app.timer(settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
+    async def alerting_report() -> None:
+        if stage.tally.signals != reported[0]:  # only the owner of the signals partition
+            reported[0] = stage.tally.signals
+            waiting = sum(len(items) for items in stage.outbox.values())
+            log.info("  %s", stage.tally.line(waiting))
 
     @app.agent(topics["signals"], name="alerting")  # type: ignore[untyped-decorator]
     async def alerting(stream: Any) -> None:

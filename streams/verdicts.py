@@ -28,10 +28,8 @@ class LatestVerdicts:
 
     verdicts: dict[tuple[str, str, str, str], Verdict] = field(default_factory=dict)
     unreadable: int = 0
-    read: int = 0
 
     def add(self, value: bytes | None) -> None:
-        self.read += 1
         try:
             verdict = Verdict.model_validate_json(value or b"")
         except ValueError:
