@@ -123,6 +123,12 @@ class Pipeline:
         due: list[Notification] = []
         for group_id in sorted(self.groups):
             group = self.groups[group_id]
+            told = {fp for fp, _ in group.last_snapshot or ()}
+            for fingerprint, alert in list(group.alerts.items()):
+                if alert.state == "resolved" and fingerprint not in told:
+                    # resolved while muted (or before its group spoke): it was never shown
+                    # to this receiver, so its end is not news either
+                    del group.alerts[fingerprint]
             visible = {
                 fp: a for fp, a in sorted(group.alerts.items()) if self.muted(a, now) is None
             }

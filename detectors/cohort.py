@@ -19,7 +19,7 @@ from detectors.drift import DriftDetector, FullCheckRequest
 from detectors.finding import Finding
 from detectors.observation import Cohort
 from detectors.partials import Partial
-from detectors.registry import REGISTRY, check_names, create
+from detectors.registry import BASELINE_ONLY, REGISTRY, check_names, create
 
 
 class CohortDetectors:
@@ -37,8 +37,13 @@ class CohortDetectors:
 
     @classmethod
     def of(cls, config: DetectorsConfig, cohort: Cohort) -> CohortDetectors:
-        """The cohort's detectors with its effective settings (defaults + overrides)."""
-        return cls(cohort, config.for_cohort(cohort), config.enabled)
+        """The cohort's detectors with its effective settings (defaults + overrides); a
+        canary's (any variant but the baseline's) leave out the volume detectors
+        (:data:`~detectors.registry.BASELINE_ONLY`)."""
+        names = list(REGISTRY) if config.enabled is None else list(config.enabled)
+        if cohort[3] != config.canary.baseline_variant:
+            names = [name for name in names if name not in BASELINE_ONLY]
+        return cls(cohort, config.for_cohort(cohort), names)
 
     def update(self, window: Partial, baseline: Partial | None = None) -> list[Finding]:
         """Judge one closed window (and the baseline cohort's same window, for a canary)."""

@@ -49,6 +49,11 @@ REGISTRY: Final[dict[str, Factory]] = {
     "drift.features.v1": DriftDetector,
 }
 
+BASELINE_ONLY: Final = frozenset({"volume.drop.v1", "volume.spike.v1"})
+"""Detectors that watch baseline cohorts only. A canary's traffic is a deployment decision
+(its share is dialled up, down, or to zero on a rollback or a promotion), so its volume moving
+is not a regression; the canary judge watches what the canary does with the traffic it gets."""
+
 
 class UnknownDetectorError(ValueError):
     """A detector name that is not registered; the message lists the known ones."""

@@ -25,6 +25,7 @@ ScenarioName = Literal[
     "input-drift",
     "error-burst",
     "provider-outage",
+    "demo",
 ]
 
 
@@ -83,6 +84,11 @@ class Scenario:
     score_shift: float = 0.0
     negative_feedback_rate: float | None = None
     locales: tuple[str, ...] | None = None
+    canary_traffic: float = 1.0
+    """Share of the canary's traffic it keeps (0: rolled back, its calls go to the baseline)."""
+    also: tuple[Scenario, ...] = ()
+    """Further incidents, each with its own shares of the duration and whom it hits: one
+    scenario can tell a story in phases (the first incident that applies wins)."""
 
 
 SCENARIOS: Final[dict[ScenarioName, Scenario]] = {
@@ -123,6 +129,22 @@ SCENARIOS: Final[dict[ScenarioName, Scenario]] = {
             error_rate=0.95,
             latency_scale=3.0,
         ),
+        Scenario(
+            "demo",
+            "healthy, then support-chat's canary slows down 80% and is rolled back, then "
+            "search-summarizer's canary refuses more, scores lower and is rated worse",
+            incident_at=0.3,
+            incident_until=0.55,
+            service="support-chat",
+            latency_scale=1.8,
+            also=(
+                Scenario("demo", "support-chat's canary rolled back", incident_at=0.55,
+                         service="support-chat", canary_traffic=0.0),
+                Scenario("demo", "search-summarizer's canary gets worse", incident_at=0.55,
+                         service="search-summarizer", refusal_rate=0.08, score_shift=-0.2,
+                         negative_feedback_rate=0.5),
+            ),
+        ),  # fmt: skip
     )
 }
 
@@ -157,6 +179,14 @@ class Simulator:
         canary = rng.random() < self.canary_share
         progress = offset_s / self.duration_s if self.duration_s else 0.0
         incident = self._incident(service, canary, progress)
+        if (
+            incident is not None
+            and canary
+            and incident.canary_traffic < 1.0  # no draw otherwise: seeds keep their events
+            and rng.random() >= incident.canary_traffic
+        ):
+            canary = False  # rolled back (or dialled down): the call goes to the baseline
+            incident = self._incident(service, canary, progress)
         self._counter += 1
 
         model = service.canary_model if canary else service.baseline_model
@@ -244,16 +274,19 @@ class Simulator:
         return event
 
     def _incident(self, service: Service, canary: bool, progress: float) -> Scenario | None:
-        s = self.scenario
-        if s.name == "healthy" or not s.incident_at <= progress < s.incident_until:
+        if self.scenario.name == "healthy":
             return None
-        if s.canary_only and not canary:
-            return None
-        if s.service is not None and s.service != service.name:
-            return None
-        if s.provider is not None and s.provider != service.provider:
-            return None
-        return s
+        for s in (self.scenario, *self.scenario.also):
+            if not s.incident_at <= progress < s.incident_until:
+                continue
+            if s.canary_only and not canary:
+                continue
+            if s.service is not None and s.service != service.name:
+                continue
+            if s.provider is not None and s.provider != service.provider:
+                continue
+            return s
+        return None
 
     @staticmethod
     def _messages(service: Service, rng: random.Random, tokens: int) -> list[dict[str, str]]:

@@ -185,6 +185,21 @@ def test_a_failing_canary_mutes_the_per_metric_alerts_of_its_release() -> None:
     assert {judge.fingerprint, latency_r3.fingerprint} <= told
 
 
+def test_alerts_resolved_while_muted_are_not_told_when_the_canary_resolves() -> None:
+    """A rolled-back canary: its judge's alert and the per-metric alerts it muted resolve
+    together; the resolve message carries the judge's alert only, never the muted ones."""
+    pipeline = Pipeline(AlertsSettings())
+    judge = firing("canary.judge.v1", source="canary").model_copy(update={"severity": "critical"})
+    latency = firing("latency.p95.v1")
+    pipeline.add([judge, latency], at(0))
+    first = [n for n in pipeline.tick(at(10)) if n.receiver == "console"]
+    assert [[a.fingerprint for a in n.alerts] for n in first] == [[judge.fingerprint]]
+    pipeline.add([a.model_copy(update={"state": "resolved"}) for a in (judge, latency)], at(20))
+    [resolved] = [n for n in pipeline.tick(at(80)) if n.receiver == "console"]
+    assert resolved.kind == "resolved"
+    assert [a.fingerprint for a in resolved.alerts] == [judge.fingerprint]
+    assert pipeline.groups == {}
+
 def test_a_silence_mutes_until_it_expires() -> None:
     """driftnet silence add --match release=r2 --for 2h: r2's alert is not told during the
     silence; expired early, it is told at the next tick."""

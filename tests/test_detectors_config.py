@@ -106,3 +106,19 @@ def test_cohort_detectors_run_the_enabled_ones_with_the_cohorts_settings() -> No
     watch = CohortDetectors.of(config, CHAT)
     assert sorted(watch.detectors) == ["latency.p95.v1", "volume.drop.v1"]
     assert all(d.settings.reference_windows == 4 for d in watch.detectors.values())
+
+
+def test_a_canarys_volume_is_not_watched() -> None:
+    """Volume detectors watch baseline cohorts only: a canary's traffic is dialled up, down or
+    to zero on purpose (a rollback is not an outage); its other detectors all run."""
+    canary = (*CHAT[:3], "canary")
+    baseline = (*CHAT[:3], "baseline")
+    watched = set(CohortDetectors.of(DetectorsConfig(), canary).detectors)
+    assert not watched & {"volume.drop.v1", "volume.spike.v1"}
+    assert "latency.p95.v1" in watched
+    assert {"volume.drop.v1", "volume.spike.v1"} <= set(
+        CohortDetectors.of(DetectorsConfig(), baseline).detectors
+    )
+    config = DetectorsConfig.model_validate({"canary": {"baseline_variant": "control"}})
+    assert "volume.drop.v1" in CohortDetectors.of(config, (*CHAT[:3], "control")).detectors
+    assert "volume.drop.v1" not in CohortDetectors.of(config, baseline).detectors

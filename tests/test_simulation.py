@@ -115,6 +115,33 @@ def test_quality_error_and_outage_scenarios_change_rates() -> None:
     assert _rate(openai["during"], failing) < 0.03
 
 
+def test_the_demo_scenario_tells_its_story_in_phases() -> None:
+    """demo: support-chat's canary is 80% slower from 30% to 55% of the time, then rolled back
+    (no canary calls, the baseline takes them); search-summarizer's canary gets worse from 55%
+    on; invoice-extractor's canary stays healthy throughout."""
+    events = list(Simulator(SCENARIOS["demo"], START, DURATION, seed=5).events(12_000))
+
+    def phase(event: dict[str, Any]) -> int:
+        moment = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+        progress = (moment - START).total_seconds() / DURATION
+        return 0 if progress < 0.3 else 1 if progress < 0.55 else 2
+
+    def of(service: str, variant: str, when: int) -> list[dict[str, Any]]:
+        return [e for e in events
+                if e["service"] == service and e["variant"] == variant and phase(e) == when]  # fmt: skip
+
+    latency = lambda e: e["latency_ms"]  # noqa: E731
+    slow = _median(of("support-chat", "canary", 1), latency)
+    assert 1.6 < slow / _median(of("support-chat", "canary", 0), latency) < 2.0
+    assert of("support-chat", "canary", 2) == []
+    assert len(of("support-chat", "baseline", 2)) > 1.2 * len(of("support-chat", "baseline", 0))
+    refusing = lambda e: "can't help" in str(e.get("output"))  # noqa: E731
+    assert _rate(of("search-summarizer", "canary", 2), refusing) > 0.05
+    assert _rate(of("search-summarizer", "canary", 1), refusing) < 0.03
+    for when in (0, 1, 2):
+        extractor = _median(of("invoice-extractor", "canary", when), latency)
+        assert 0.85 < extractor / _median(of("invoice-extractor", "baseline", when), latency) < 1.15
+
 def test_healthy_canary_matches_its_baseline() -> None:
     """In the healthy scenario the canary's latency and error rate match the baseline's."""
     events = events_of("healthy")
