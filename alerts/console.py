@@ -163,7 +163,7 @@ def render_console(notification: Notification) -> str:
         facts = " · ".join(f"{name.lower()}: {value}" for name, value in alert_facts(alert))
         lines.append(f"    {escape(facts)}")
         if alert.description:
-            lines.append(f"    {escape(alert.description)}")
+            lines.extend(f"    {escape(line)}" for line in alert.description.splitlines())
         lines.append(f"    rule {escape(alert.rule)} · fingerprint {escape(alert.fingerprint)}")
         lines.extend(f"    {escape(link.text)}: {escape(link.url)}" for link in alert.links)
         if alert.query:

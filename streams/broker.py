@@ -57,8 +57,9 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM the broker when the process that started it dies."""
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """In a child between fork and exec (the broker, the demo's worker): a process group of its
+    own, and a SIGTERM from Linux when the thread that started it ends."""
     os.setpgrp()
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -125,7 +126,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             self._wait_ready(timeout_s)

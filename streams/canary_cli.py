@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from detectors.verdict import MetricVerdict, Verdict
 from streams.cli_context import Context, pass_context
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 COLUMNS = (
     "service",
@@ -118,16 +122,24 @@ def status(context: Context, service: str | None, since: str, output: str, timeo
         click.echo(f"no canary verdicts on {settings.topics.verdicts.name} yet")
         return
     from rich.console import Console
+
+    table = verdict_table(verdicts, f"canary verdicts ({settings.topics.verdicts.name})")
+    # Into a pipe or a file, every row whole (rich would cut it at 80 columns).
+    Console(width=None if sys.stdout.isatty() else 1_000).print(table)
+
+
+def verdict_table(verdicts: list[Verdict], title: str, columns: tuple[str, ...] = COLUMNS) -> Table:
+    """The verdicts as a rich table of ``columns`` (of :data:`COLUMNS`), each verdict in its
+    colour."""
     from rich.table import Table
 
-    table = Table(title=f"canary verdicts ({settings.topics.verdicts.name})", title_justify="left")
-    for name in COLUMNS:
+    table = Table(title=title, title_justify="left")
+    for name in columns:
         table.add_column(
             name, justify="right" if name in ("score", "windows") else "left", no_wrap=True
         )
     for verdict, row in zip(verdicts, status_rows(verdicts), strict=True):
-        styled = list(row)
-        styled[4] = f"[{_STYLES[verdict.verdict]}]{row[4]}[/]"
-        table.add_row(*styled)
-    # Into a pipe or a file, every row whole (rich would cut it at 80 columns).
-    Console(width=None if sys.stdout.isatty() else 1_000).print(table)
+        cells = dict(zip(COLUMNS, row, strict=True))
+        cells["verdict"] = f"[{_STYLES[verdict.verdict]}]{cells['verdict']}[/]"
+        table.add_row(*(cells[name] for name in columns))
+    return table

@@ -174,6 +174,31 @@ def worker(context: Context) -> None:
 
 
 @cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("driftnet-demo"),
+    show_default=True,
+    help="Where the demo keeps its settings, logs and harvest (cleared first if a demo made it).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same traffic.")
+@pass_context
+def demo(context: Context, directory: Path, seed: int) -> None:
+    """Watch driftnet catch a bad canary in about a minute and a half: an embedded broker, a
+    worker and the simulator's demo story (healthy, a canary slowing down and rolled back,
+    another getting worse); alerts as they fire and resolve (and in Slack with
+    alerts.slack_token set), then the canary verdicts and a DuckDB summary of the harvest.
+    Ctrl-C stops everything."""
+    from streams.demo import DemoError, run_demo
+
+    try:
+        run_demo(context.settings, directory, seed=seed)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
 @pass_context
 def sink(context: Context) -> None:
     """Run the Parquet sink alone: failure records from the failures topic into the harvest
