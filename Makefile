@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint lock bench-core bench-stream bench-sink bench-detectors clean
+.PHONY: help demo check-example test lint lock bench-core bench-stream bench-sink bench-detectors clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,embedded]'
 	@touch $@
 
-demo: $(STAMP) ## Run the failure rules over examples/events.jsonl and print what failed and why
+demo: $(STAMP) ## Watch driftnet catch a bad canary: broker, worker, simulated traffic, alerts, verdicts, harvest (~70 s)
+	$(BIN)/driftnet demo
+
+check-example: $(STAMP) ## Run the failure rules over examples/events.jsonl offline and print what failed and why
 	$(BIN)/driftnet --config examples/driftnet.toml check examples/events.jsonl
 
 test: $(STAMP) ## Create/update the venv from pyproject.toml + constraints.txt and run the whole suite

@@ -136,7 +136,9 @@ def verdict_table(verdicts: list[Verdict], title: str, columns: tuple[str, ...] 
     table = Table(title=title, title_justify="left")
     for name in columns:
         table.add_column(
-            name, justify="right" if name in ("score", "windows") else "left", no_wrap=True
+            name,
+            justify="right" if name in ("score", "windows") else "left",
+            no_wrap=name != "failing",  # the one long cell wraps in a narrow terminal
         )
     for verdict, row in zip(verdicts, status_rows(verdicts), strict=True):
         cells = dict(zip(COLUMNS, row, strict=True))

@@ -196,6 +196,8 @@ def demo(context: Context, directory: Path, seed: int) -> None:
         run_demo(context.settings, directory, seed=seed)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # everything it started is stopped by now
+        sys.exit(130)
 
 
 @cli.command()

@@ -209,7 +209,7 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
     from streams.broker import BrokerError, EmbeddedBroker
     from streams.topics import TopicsError, create_topics
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     started = time.monotonic()
     directory = directory.resolve()
     prepare(directory)
@@ -374,7 +374,7 @@ def _print_summary(console: Console, settings: Settings, directory: Path) -> Non
     record_id: str | None = None
     try:
         for title, sql in demo_plan.summary_queries():
-            console.print(f"\n[bold]{title}[/]  [dim]{sql}[/]")
+            console.print(f"\n[bold]{title}[/]\n[dim]{sql}[/]")
             console.print(harvest.render(sql, max_rows=40), markup=False, highlight=False)
         rows = harvest.run(
             "select record_id from failures where kind = 'regression' and arm = 'canary' "

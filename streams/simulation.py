@@ -138,13 +138,24 @@ SCENARIOS: Final[dict[ScenarioName, Scenario]] = {
             service="support-chat",
             latency_scale=1.8,
             also=(
-                Scenario("demo", "support-chat's canary rolled back", incident_at=0.55,
-                         service="support-chat", canary_traffic=0.0),
-                Scenario("demo", "search-summarizer's canary gets worse", incident_at=0.55,
-                         service="search-summarizer", refusal_rate=0.08, score_shift=-0.2,
-                         negative_feedback_rate=0.5),
+                Scenario(
+                    "demo",
+                    "support-chat's canary rolled back",
+                    incident_at=0.55,
+                    service="support-chat",
+                    canary_traffic=0.0,
+                ),
+                Scenario(
+                    "demo",
+                    "search-summarizer's canary gets worse",
+                    incident_at=0.55,
+                    service="search-summarizer",
+                    refusal_rate=0.08,
+                    score_shift=-0.2,
+                    negative_feedback_rate=0.5,
+                ),
             ),
-        ),  # fmt: skip
+        ),
     )
 }
 
