@@ -225,7 +225,10 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
             raise DemoError(str(exc)) from None
         console.print(f"[bold]driftnet demo[/] · embedded broker on {broker.bootstrap_servers}")
         config = directory / "driftnet.toml"
-        config.write_text(demo_plan.worker_config(broker.bootstrap_servers, directory, slack=slack))
+        channel = settings.alerts.slack_channel if slack else None
+        config.write_text(
+            demo_plan.worker_config(broker.bootstrap_servers, directory, slack_channel=channel)
+        )
         from streams.settings import load_settings
 
         demo = load_settings(config)

@@ -54,9 +54,16 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a TOML basic string
 
 
-def worker_config(bootstrap: str, directory: Path, *, slack: bool) -> str:
-    """The settings file the demo's worker (and the printed commands) use."""
-    receivers = '["topic", "slack"]' if slack else '["topic"]'
+def worker_config(bootstrap: str, directory: Path, *, slack_channel: str | None) -> str:
+    """The settings file the demo's worker (and the printed commands) use; with a Slack
+    channel, alerts go there too (the token stays in the environment, never in the file)."""
+    receivers = '["topic", "slack"]' if slack_channel else '["topic"]'
+    # Declared, so the file stays valid without the token (the printed commands read it)
+    slack = (
+        f'\n[alerts.receivers.slack]\ntype = "slack"\nchannel = {_toml_string(slack_channel)}\n'
+        if slack_channel
+        else ""
+    )
     return f"""# Written by `driftnet demo`: the settings its worker ran with. The commands it printed
 # read the harvest through this file; the broker was in memory and is gone.
 
@@ -91,7 +98,7 @@ group_wait_s = 0
 receivers = {receivers}
 group_wait_s = {GROUP_WAIT_S}
 group_interval_s = {GROUP_INTERVAL_S}
-"""
+{slack}"""
 
 
 def summary_queries() -> list[tuple[str, str]]:

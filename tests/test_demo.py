@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_slack import TOKEN, FakeSlack
+from tests.fake_slack import fake_slack as fake_slack  # the fixture
 from tests.kafka_helpers import DRIFTNET
 
 pytestmark = pytest.mark.integration
@@ -41,14 +43,23 @@ def survivors(marker: str) -> list[str]:
     return found
 
 
-def test_the_demo_catches_the_bad_canaries_and_cleans_up(tmp_path: Path) -> None:
+def test_the_demo_catches_the_bad_canaries_and_cleans_up(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     """The slowed-down canary pages and is resolved once rolled back; the worse one pages;
-    the healthy one never does; verdicts Fail / Fail / Pass; the summary shows the regression
-    packs; a printed command runs as printed; no broker or worker is left behind."""
+    the healthy one never does (on the console and, with a token, in Slack); verdicts
+    Fail / Fail / Pass; the summary shows the regression packs; a printed command runs as
+    printed; no broker or worker is left behind."""
     directory = tmp_path / "demo"
+    env = {
+        **clean_env(),
+        "DRIFTNET_ALERTS__SLACK_TOKEN": TOKEN,
+        "DRIFTNET_ALERTS__SLACK_BASE_URL": fake_slack.base_url,
+        "DRIFTNET_ALERTS__SLACK_CHANNEL": "#llm-oncall",
+    }
     result = subprocess.run(
         [str(DRIFTNET), "demo", "--dir", str(directory)],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     output = result.stdout
     assert result.returncode == 0, output + result.stderr
@@ -56,6 +67,11 @@ def test_the_demo_catches_the_bad_canaries_and_cleans_up(tmp_path: Path) -> None
     assert re.search(r"FIRING critical search-summarizer canary .*Fail, rollback", output)
     assert re.search(r"RESOLVED critical support-chat canary", output)
     assert "invoice-extractor canary" not in output.split("canary verdicts")[0]
+    assert "alerts to the console and Slack (#llm-oncall)" in output
+    posts = {m.text.split(" canary ")[0].split()[-1]: m for m in fake_slack.messages}
+    assert set(posts) == {"support-chat", "search-summarizer"}, [m.text for m in posts.values()]
+    assert "RESOLVED" in posts["support-chat"].text.upper()
+    assert posts["support-chat"].edits >= 1  # resolved in place
 
     table = output.split("canary verdicts (driftnet.verdicts)")[1].split("what was harvested")[0]
     rows: dict[str, str] = {}
