@@ -67,6 +67,18 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """SIGTERM ``process`` (when it still runs), SIGKILL it after ``timeout_s``; its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class EmbeddedBroker:
     """A Tansu broker on ``host:port``, started by :meth:`start` (or ``with``), stopped by
     :meth:`stop`. ``port=None`` picks a free port.
@@ -175,13 +187,8 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and wait for it. Safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            terminate(process, timeout_s)
         if self._log_file is not None:
             with contextlib.suppress(OSError):
                 self._log_file.close()

@@ -183,17 +183,10 @@ class WorkerProcess:
 
     def stop(self) -> int | None:
         """SIGTERM (the worker stops cleanly, its sink closes its files), then SIGKILL."""
+        from streams.broker import terminate
+
         process, self.process = self.process, None
-        code: int | None = None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(WORKER_STOP_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            code = process.returncode
+        code = None if process is None else terminate(process, WORKER_STOP_S)
         if self._log is not None:
             self._log.close()
             self._log = None
