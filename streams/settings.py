@@ -190,6 +190,19 @@ class WorkerSettings(_Section):
     """Run the windowed detectors (map and merge stages) besides the failure rules."""
 
 
+class HttpSettings(_Section):
+    """The health and metrics endpoint of ``driftnet worker`` and ``driftnet sink``
+    (``/health``, ``/metrics``)."""
+
+    enabled: bool = True
+    """Serve the endpoint."""
+    host: str = Field("127.0.0.1", min_length=1)
+    """Address to listen on; ``0.0.0.0`` (or ``::``) for every interface, e.g. in a container
+    Prometheus scrapes from outside."""
+    port: int = Field(9464, ge=0, le=65535)
+    """Port to listen on; 0 picks a free one (the worker logs the address it got)."""
+
+
 class Settings(BaseSettings):
     """Everything driftnet can be told."""
 
@@ -209,6 +222,7 @@ class Settings(BaseSettings):
     harvest: HarvestSettings = Field(default_factory=HarvestSettings)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(

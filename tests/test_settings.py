@@ -170,7 +170,7 @@ def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DRIFTNET_KAFAK__BOOTSTRAP_SERVERS", "k:9092")
     with pytest.raises(
         ConfigError,
-        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_KAFKA__",
+        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_HTTP__\.\.\., DRIFTNET_KAFKA__",
     ):
         load_settings()
 
