@@ -101,6 +101,10 @@ class ParquetSink:
         self._paused = False
         self.ready = asyncio.Event()
         """Set once the consumer has joined its group and has partitions."""
+        self.joined = False
+        """True once the consumer has had an assignment, even an empty one (health)."""
+        self.stopped = False
+        """True once :meth:`run` has ended (health)."""
         self.failing: str | None = None
         """Why the last write failed, until one succeeds (driftnet's own sink alert)."""
 
@@ -126,6 +130,7 @@ class ParquetSink:
             consumer.subscribe([self.failures_topic], listener=_Listener(self))
             await self._loop(consumer, producer, stop)
         finally:
+            self.stopped = True
             try:
                 await self._finish(consumer)
             finally:
@@ -295,6 +300,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.sink.forget([(tp.topic, tp.partition) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.sink.joined = True
         mine = sorted(tp.partition for tp in assigned)
         log.info("harvest sink: %s partitions %s", self.sink.failures_topic, mine or "none")
 

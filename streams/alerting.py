@@ -80,6 +80,8 @@ class Tally:
     failed: int = 0
     dropped: int = 0
     by_receiver: dict[str, int] = field(default_factory=dict)
+    failed_by_receiver: dict[str, int] = field(default_factory=dict)
+    dropped_by_receiver: dict[str, int] = field(default_factory=dict)
 
     def line(self, waiting: int) -> str:
         sent = ", ".join(f"{r} {n}" for r, n in sorted(self.by_receiver.items())) or "none"
@@ -256,10 +258,16 @@ class AlertStage:
             pending.attempts += 1
             if not retryable:
                 self.tally.dropped += 1
+                self.tally.dropped_by_receiver[receiver] = (
+                    self.tally.dropped_by_receiver.get(receiver, 0) + 1
+                )
                 log.error("%s refused a notification (%s): %s; not retried",
                           receiver, notification.title, exc)  # fmt: skip
                 return True
             self.tally.failed += 1
+            self.tally.failed_by_receiver[receiver] = (
+                self.tally.failed_by_receiver.get(receiver, 0) + 1
+            )
             wait = getattr(exc, "retry_after_s", None) or min(
                 RETRY_MAX_S, RETRY_MIN_S * 2 ** (pending.attempts - 1)
             )

@@ -166,6 +166,9 @@ class Detection:
         """The last verdict of each canary (its changes are logged at info)."""
         self._restore_judges = True
         self._restore_failures = 0
+        self.on_judged: Callable[[float], None] | None = None
+        """Told the seconds each tick that closed windows spent judging them (detectors and
+        canary judge): the worker's ``driftnet_detector_seconds``."""
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
@@ -233,7 +236,11 @@ class Detection:
         for partition in list(self._events_pending):
             self._ack_events(partition)
         entries: list[dict[str, Any]] = []
-        for judged in self.merge.close_due(now, datetime.now(UTC)):
+        started = time.perf_counter()
+        closed = self.merge.close_due(now, datetime.now(UTC))
+        if closed and self.on_judged is not None:
+            self.on_judged(time.perf_counter() - started)
+        for judged in closed:
             self.tally.windows += 1
             entries.append(
                 {
@@ -387,6 +394,13 @@ class Detection:
             self._events_pending.pop(partition, None)
         for partition in gone_aggregates:
             self._aggregates_pending.pop(partition, None)
+
+    def window_lag(self, now: float) -> float | None:
+        """Seconds from the end of the last window closed to ``now``, on the aggregates
+        partition that trails most (None until a window has closed here)."""
+        closed = [self.merge.closed_until(p) for p in self._aggregates_pending]
+        ends = [end for end in closed if end is not None]
+        return max(now - min(ends), 0.0) if ends else None
 
     def report(self) -> list[str]:
         late = self.map.late_events

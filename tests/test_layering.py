@@ -59,6 +59,9 @@ IO_MODULES = ("faust", "aiokafka", "kafka", "slack_sdk", "duckdb", "pyarrow", "t
         "streams.batching",
         "streams.dlq",
         "streams.offline",
+        "streams.health",
+        "streams.metrics",
+        "streams.status",
     ],
 )
 def test_pure_modules_import_no_io_library(module: str) -> None:
