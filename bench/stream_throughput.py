@@ -124,6 +124,7 @@ def worker_rate(
         "DRIFTNET_HARVEST__LOCATION": str(folder / "harvest"),
         "DRIFTNET_HARVEST__GROUP_ID": f"bench-harvest-{uuid.uuid4().hex[:8]}",
         "DRIFTNET_WORKER__DETECT": "true" if detect else "false",
+        "DRIFTNET_HTTP__PORT": "0",  # never the default port a worker running here may hold
     }
     for role, spec in topics.by_role().items():
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name

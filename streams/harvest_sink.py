@@ -6,12 +6,15 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.settings import masked_uri
 from storage.sink import ParquetSink
 from storage.target import Target, TargetError, first_line
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.http_server import HttpServer
 
 log = logging.getLogger("driftnet.sink")
 
@@ -61,6 +64,7 @@ def run_sink(settings: Settings) -> None:
     except WorkerError as exc:
         raise SinkError(str(exc)) from None
     sink = make_sink(settings)
+    server = http_server(settings, sink)
     tune_gc()
 
     async def main() -> None:
@@ -68,14 +72,37 @@ def run_sink(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        if server is not None:
+            await server.start()
         log.info(
             "driftnet sink consuming %s -> %s (Ctrl-C stops)",
             settings.topics.failures.name,
             target.uri,
         )
-        await sink.run(stop)
+        try:
+            await sink.run(stop)
+        finally:
+            if server is not None:
+                await server.stop()
 
     asyncio.run(main())
+
+
+def http_server(settings: Settings, sink: ParquetSink) -> HttpServer | None:
+    """``/health`` and ``/metrics`` of the sink alone (None when ``http.enabled`` is off); its
+    port is bound now, so a busy one is a one-line error before the sink starts."""
+    if not settings.http.enabled:
+        return None
+    from streams.http_server import HttpError, HttpServer, listen
+    from streams.metrics import AppMetrics
+    from streams.status import AppStatus
+
+    try:
+        listener = listen(settings.http)
+    except HttpError as exc:
+        raise SinkError(str(exc)) from None
+    status = AppStatus(AppMetrics(), sink=sink)
+    return HttpServer(listener, status.health, status.render_metrics)
 
 
 def sink_service(settings: Settings) -> type[Any]:

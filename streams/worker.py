@@ -19,10 +19,11 @@ import gc
 import json
 import logging
 import os
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.settings import masked_uri
 from streams.detection import TICK_S, Detection
@@ -31,6 +32,10 @@ from streams.events import Lineage
 from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
 from streams.settings import Settings
 from streams.triage import Tally, Triage
+
+if TYPE_CHECKING:
+    from streams.http_server import HttpServer
+    from streams.status import AppStatus
 
 log = logging.getLogger("driftnet.worker")
 
@@ -165,8 +170,24 @@ class HealthReporter:
             log.debug("health signal not sent: %s", exc)
 
 
-def build_app(settings: Settings, counters: Counters | None = None) -> Any:
-    """The faust app: one agent on the events topic, a timer that logs the counts."""
+def listen_http(settings: Settings) -> socket.socket | None:
+    """The health and metrics endpoint's socket (None when ``http.enabled`` is off), bound
+    now so that a busy port is a one-line error before anything starts."""
+    if not settings.http.enabled:
+        return None
+    from streams.http_server import HttpError, listen
+
+    try:
+        return listen(settings.http)
+    except HttpError as exc:
+        raise WorkerError(str(exc)) from None
+
+
+def build_app(
+    settings: Settings, counters: Counters | None = None, status: AppStatus | None = None
+) -> Any:
+    """The faust app: one agent on the events topic, a timer that logs the counts; its parts
+    handed to ``status`` (what ``/health`` and ``/metrics`` report), when given."""
     import faust
 
     worker = settings.worker
@@ -264,10 +285,11 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
             log.info("  %s", line)
         await health.send()
 
+    alert_stage = None
     if settings.alerts.enabled:
         from streams.alerting import wire_alerting
 
-        wire_alerting(app, settings, topics)
+        alert_stage = wire_alerting(app, settings, topics)
 
     if settings.harvest.sink_in_worker:
         from streams.harvest_sink import SinkError, sink_service
@@ -279,15 +301,45 @@ def build_app(settings: Settings, counters: Counters | None = None) -> Any:
         except SinkError as exc:
             raise WorkerError(str(exc)) from None
 
+    if status is not None:
+        status.tally = counters.total
+        status.consumer_state = lambda: str(app.consumer.state)
+        status.lag = health.lag
+        status.detection = detection
+        status.alerts = alert_stage
+        status.sink = health.sink
+        if detection is not None and status.metrics.detector_seconds is not None:
+            detection.on_judged = status.metrics.detector_seconds.observe
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
+        if status is not None:
+            status.consumer_assigned = True
         if detection is not None:
             detection.assigned(assigned)
         mine = sorted(tp.partition for tp in assigned if tp.topic == settings.topics.events.name)
         log.info("%s: assigned partitions %s", settings.topics.events.name, mine or "none")
 
     return app
+
+
+def http_service(server: HttpServer) -> Any:
+    """A mode service running ``server`` in the worker's event loop. Given to the faust
+    worker, it starts before the app (``/health`` says 503 while the consumer joins its group)
+    and stops after it."""
+    import mode
+
+    class HttpEndpoint(mode.Service):
+        """The health and metrics endpoint."""
+
+        async def on_start(self) -> None:
+            await server.start()
+
+        async def on_stop(self) -> None:
+            await server.stop()
+
+    return HttpEndpoint()
 
 
 def run_worker(settings: Settings) -> None:
@@ -297,7 +349,22 @@ def run_worker(settings: Settings) -> None:
     preflight(settings)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     counters = Counters()
-    app = build_app(settings, counters)
+    listener = listen_http(settings)
+    services: list[Any] = []
+    status = None
+    if listener is not None:
+        from streams.http_server import HttpServer
+        from streams.metrics import AppMetrics
+        from streams.status import AppStatus
+
+        status = AppStatus(AppMetrics(detection=settings.worker.detect))
+        services.append(http_service(HttpServer(listener, status.health, status.render_metrics)))
+    try:
+        app = build_app(settings, counters, status)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     topics = settings.topics
 
     class _Worker(faust.Worker):
@@ -332,6 +399,7 @@ def run_worker(settings: Settings) -> None:
     try:
         _Worker(
             app,
+            *services,
             loglevel=settings.worker.log_level,
             quiet=True,
             redirect_stdouts=False,

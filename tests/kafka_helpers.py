@@ -18,7 +18,7 @@ from typing import Any, Self
 from kafka import KafkaConsumer, TopicPartition
 
 from storage.settings import HarvestSettings, RotationPolicy
-from streams.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings
+from streams.settings import HttpSettings, KafkaSettings, Settings, TopicSettings, WorkerSettings
 
 DRIFTNET = Path(sys.executable).parent / "driftnet"
 """The ``driftnet`` console script of the environment running the tests."""
@@ -34,7 +34,8 @@ def unique_topics(prefix: str) -> TopicSettings:
 
 def stream_settings(bootstrap: str, topics: TopicSettings, data_dir: Path) -> Settings:
     """Settings for a test: its own topics, consumer groups and harvest folder, quick
-    rebalances, reports and file rotation."""
+    rebalances, reports and file rotation, and its health endpoint on a free port (tests
+    run many workers at once)."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
         kafka=KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-tests"),
@@ -51,6 +52,7 @@ def stream_settings(bootstrap: str, topics: TopicSettings, data_dir: Path) -> Se
             rebalance_timeout_s=1.5,
             session_timeout_s=6.0,
         ),
+        http=HttpSettings(port=0),
     )
 
 
@@ -81,6 +83,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.alerts.slack_token is not None:
         alerts["slack_token"] = settings.alerts.slack_token.get_secret_value()
     env["DRIFTNET_ALERTS"] = json.dumps(alerts)
+    env["DRIFTNET_HTTP__ENABLED"] = str(settings.http.enabled).lower()
+    env["DRIFTNET_HTTP__HOST"] = settings.http.host
+    env["DRIFTNET_HTTP__PORT"] = str(settings.http.port)
     harvest = settings.harvest
     env["DRIFTNET_HARVEST__LOCATION"] = harvest.location
     env["DRIFTNET_HARVEST__GROUP_ID"] = harvest.group_id
