@@ -77,6 +77,11 @@ data_dir = {_toml_string(str(directory / "worker"))}
 rebalance_timeout_s = 1.5
 report_interval_s = 10
 
+# /health and /metrics on a free port (never a port another worker here holds): the
+# worker's log says where
+[http]
+port = 0
+
 [harvest]
 location = {_toml_string(str(directory / "harvest"))}
 group_id = "driftnet-demo-harvest"
