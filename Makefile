@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo check-example test lint lock bench-core bench-stream bench-sink bench-detectors clean
+.PHONY: help demo check-example test lint docs lock bench-core bench-stream bench-sink bench-detectors clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ bench-detectors: $(STAMP) ## Detector memory per cohort at 10,000 cohorts, drift
 
 bench-sink: $(STAMP) ## Parquet sink rows/s on the embedded broker, as a ratio to a raw consumer
 	$(BIN)/python -m bench.sink_throughput
+
+docs: $(STAMP) ## Rewrite the README's configuration reference from the settings model
+	$(BIN)/python -m streams.config_reference --write README.md
 
 lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def matches(matchers: dict[str, str], labels: dict[str, str]) -> bool:
@@ -43,6 +43,7 @@ class AlertRule(BaseModel):
     model_config = _STRICT
 
     match: dict[str, str] = Field(default_factory=dict)
+    """Label name -> fnmatch pattern (``rule`` and ``severity`` too); empty matches every alert."""
     for_windows: int | None = Field(None, ge=1)
     """Consecutive windows with the condition before pending turns firing."""
     keep_firing_for_windows: int | None = Field(None, ge=0)
@@ -68,8 +69,11 @@ class InhibitRule(BaseModel):
     model_config = _STRICT
 
     source: dict[str, str]
+    """Matchers (label name -> fnmatch pattern) of the firing alert that mutes."""
     target: dict[str, str] = Field(default_factory=dict)
+    """Matchers of the alerts it mutes; empty matches every alert."""
     equal: tuple[str, ...] = ()
+    """Labels that must have the same value on both alerts."""
 
 
 class Receiver(BaseModel):
@@ -78,6 +82,8 @@ class Receiver(BaseModel):
     model_config = _STRICT
 
     type: Literal["console", "topic", "slack", "webhook"]
+    """``console``: the worker's log; ``topic``: the alerts topic; ``slack``: a channel, with
+    ``alerts.slack_token``; ``webhook``: a Slack incoming webhook at ``url``."""
     channel: str | None = None
     """Slack channel (``slack``)."""
     url: SecretStr | None = None
@@ -99,8 +105,11 @@ class Route(BaseModel):
     model_config = _STRICT
 
     match: dict[str, str] = Field(default_factory=dict)
+    """Label name -> fnmatch pattern (``rule`` and ``severity`` too); empty matches every alert."""
     receivers: tuple[str, ...]
+    """Receiver names: built-in or from ``alerts.receivers``."""
     group_by: tuple[str, ...] = ("service", "environment", "release")
+    """Labels whose values make a group: one message per group and receiver."""
     group_wait_s: float = Field(10.0, ge=0)
     """How long a new group waits for more alerts before its first notification."""
     group_interval_s: float = Field(60.0, ge=0)
@@ -125,18 +134,26 @@ class AlertsSettings(BaseModel):
     model_config = _STRICT
 
     enabled: bool = True
+    """Run the alerting stage in ``driftnet worker`` (and send it the window signals)."""
     for_windows: int = Field(2, ge=1)
     """Default ``for``: a detector must fire in 2 consecutive windows (critical ones: 1)."""
     critical_for_windows: int = Field(1, ge=1)
+    """Default ``for`` of critical alerts."""
     keep_firing_for_windows: int = Field(2, ge=0)
+    """Default: clean windows a firing alert keeps firing through before it resolves."""
     rules: tuple[AlertRule, ...] = ()
+    """Lifecycle overrides for the alerts they match, in order (a later match wins)."""
     inhibit: tuple[InhibitRule, ...] = DEFAULT_INHIBIT
+    """Inhibition rules; the default one: a failing canary mutes the detector alerts of the
+    same release, one page rather than ten."""
     receivers: dict[str, Receiver] = Field(default_factory=dict)
     """Besides the built-in ``console`` and ``topic`` (and ``slack`` when a token is set)."""
     routes: tuple[Route, ...] = ()
     """Tried in order; when none matches, the default route: the watchdog to ``topic`` only,
     everything else to ``console``, ``topic`` and, with a token, ``slack``."""
     slack_token: SecretStr | None = None
+    """Slack bot token (``xoxb-...``): adds the built-in ``slack`` receiver, and is what every
+    ``slack`` receiver posts with."""
     slack_channel: str = "#driftnet-alerts"
     """The channel of the built-in ``slack`` receiver."""
     slack_base_url: str | None = None
@@ -148,6 +165,7 @@ class AlertsSettings(BaseModel):
     """How often the always-firing watchdog alert is renewed (a dead man's switch elsewhere
     pages when it stops)."""
     dlq_spike_share: float = Field(0.05, gt=0, le=1)
+    """See ``dlq_spike_min``."""
     dlq_spike_min: int = Field(20, ge=1)
     """A worker's health check raises ``driftnet.dlq_spike`` when at least this many messages
     and this share of its messages went to the dead-letter topic since the last check."""

@@ -86,9 +86,10 @@ def score_spec(name: str, lower_is_better: bool = False) -> MetricSpec:
 class MetricRule(BaseModel):
     """How one metric is judged."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
+    """Judge the metric; a disabled one is never judged and takes no share of ``alpha``."""
     critical: bool = False
     """A critical metric on its bad side fails the canary whatever the score."""
     tolerance: float = Field(ge=0)
@@ -118,21 +119,27 @@ DEFAULT_RULES: Final[dict[str, dict[str, Any]]] = {
 class GroupWeights(BaseModel):
     """Weights of the metric groups in the score (groups with no judged metric drop out)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     latency: float = Field(30, ge=0)
+    """Weight of ``latency_p50``, ``latency_p95`` and ``ttft_p50``."""
     errors: float = Field(30, ge=0)
+    """Weight of ``error_rate`` and ``refusal_rate``."""
     quality: float = Field(20, ge=0)
+    """Weight of ``negative_feedback_rate`` and the ``score.<name>`` metrics."""
     cost: float = Field(15, ge=0)
+    """Weight of ``cost_per_request``, ``input_tokens`` and ``output_tokens``."""
     drift: float = Field(5, ge=0)
+    """Weight of ``drift``."""
 
 
 class CanarySettings(BaseModel):
     """The canary judge: a verdict for every canary cohort against its baseline."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
+    """Judge every canary cohort against its baseline and publish verdicts."""
     baseline_variant: str = Field("baseline", min_length=1)
     """The variant of baseline cohorts; every other variant is a canary of the same service
     and environment."""
@@ -140,15 +147,21 @@ class CanarySettings(BaseModel):
     """Bound on the chance that a canary no worse than its baseline is ever failed, over the
     whole rollout however many windows it is judged in (split evenly over the metrics)."""
     pass_score: float = Field(95, ge=0, le=100)
+    """A verdict with enough traffic, no failing critical metric and at least this score is
+    Pass."""
     marginal_score: float = Field(75, ge=0, le=100)
     """Below ``pass_score`` a verdict is Marginal, below ``marginal_score`` Fail."""
     min_canary_requests: int = Field(500, ge=1)
+    """Canary requests over the rollout, and..."""
     min_windows: int = Field(3, ge=1)
-    """Before both are reached a verdict is Inconclusive, unless a critical metric fails."""
+    """...paired windows: before both are reached a verdict is Inconclusive, unless a
+    critical metric fails."""
     max_scores: int = Field(4, ge=0, le=32)
     """Evaluation scores judged (the first, by name); each takes a share of ``alpha``."""
     weights: GroupWeights = Field(default_factory=GroupWeights)
     metrics: dict[str, MetricRule] = Field(default_factory=dict)
+    """How each metric is judged, by name (``score`` for every ``score.<name>``); a table
+    keeps the defaults it leaves out, which differ by metric (see the Canary judge section)."""
     lower_is_better_scores: frozenset[str] = frozenset()
     """Scores whose increase is bad (toxicity). The worker adds every score that the failure
     rules (``[rules]``) declare ``direction = "lower_is_better"``."""

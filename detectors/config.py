@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from detectors.canary_config import CanarySettings
 from detectors.observation import Cohort
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class _Section(BaseModel):
@@ -38,7 +38,10 @@ class WindowSettings(_Section):
     """Event-time windows (see :mod:`detectors.windows`)."""
 
     size_s: int = Field(60, gt=0)
+    """Length of the tumbling event-time windows, in seconds."""
     allowed_lateness_s: float = Field(10.0, ge=0)
+    """A window stays open until event time (the newest seen, per source) is this far past
+    its end; an event for a closed window is counted as late and left out."""
     idle_timeout_s: float = Field(30.0, gt=0)
     """Wall-clock seconds without watermark progress after which a source stops holding
     windows open (and, when every source is that quiet, the last windows close)."""
@@ -69,14 +72,18 @@ class PriceEntry(_Section):
     """Price of one model, in USD per million tokens."""
 
     input_per_mtok: float = Field(ge=0)
+    """USD per million input tokens."""
     output_per_mtok: float = Field(ge=0)
+    """USD per million output tokens."""
 
 
 class PriceTable(_Section):
     """Prices for events that carry no ``cost_usd``; its version is recorded on cost findings."""
 
     version: str = "unset"
+    """A label of these prices, recorded on the windows (and cost findings) priced with them."""
     models: dict[str, PriceEntry] = Field(default_factory=dict)
+    """Prices by model name: the event's response model, else its request model."""
 
     def price(
         self, model: str | None, input_tokens: int | None, output_tokens: int | None
@@ -97,7 +104,9 @@ class VolumeSettings(_Section):
     drop_ratio: float = Field(0.5, gt=0, lt=1)
     """A drop fires when the count is below ``drop_ratio`` x the reference mean."""
     spike_ratio: float = Field(3.0, gt=1)
+    """A spike fires when the count is above ``spike_ratio`` x the reference mean..."""
     alpha: float = Field(1e-4, gt=0, lt=1)
+    """...and, for drops and spikes, the Poisson test of the count gives p below alpha."""
     min_reference_mean: float = Field(5.0, gt=0)
     """Below this mean per window the cohort is too thin to judge."""
 
@@ -106,23 +115,34 @@ class LatencySettings(_Section):
     """Latency quantiles vs absolute SLOs and vs the reference."""
 
     slo_p50_ms: float | None = Field(None, gt=0)
+    """A window's median latency above this is a finding; unset: no such SLO."""
     slo_p95_ms: float | None = Field(None, gt=0)
+    """The same for the 95th percentile latency."""
     slo_p99_ms: float | None = Field(None, gt=0)
+    """The same for the 99th percentile latency."""
     slo_ttft_p95_ms: float | None = Field(None, gt=0)
+    """The same for the 95th percentile time to first token."""
     relative_increase: float = Field(0.2, gt=0)
     """A quantile this much above the reference's (0.2 = +20%) is a candidate..."""
     alpha: float = Field(1e-3, gt=0, lt=1)
     """...confirmed when a one-sided Mann-Whitney U test on the samples gives p below alpha."""
     min_samples: int = Field(30, gt=0)
+    """Latencies a window needs (and, for latency by input size, each bucket on both sides)
+    before it is judged."""
 
 
 class CostSettings(_Section):
     """Cost and tokens per request, spend per hour vs a budget and vs the reference."""
 
     budget_usd_per_hour: float | None = Field(None, gt=0)
+    """A window's spend, scaled to an hour, above this is a finding; unset: no budget."""
     relative_increase: float = Field(0.5, gt=0)
+    """Cost or tokens per request, or spend per hour, this much above the reference's
+    (0.5 = +50%) is a candidate (spend: a finding)..."""
     alpha: float = Field(1e-3, gt=0, lt=1)
+    """...confirmed, per request, when a one-sided Mann-Whitney U test gives p below alpha."""
     min_samples: int = Field(30, gt=0)
+    """Values a window needs (and each side of the test) before it is judged."""
 
 
 class QualitySettings(_Section):
@@ -133,6 +153,8 @@ class QualitySettings(_Section):
     score_min_delta: float = Field(0.05, gt=0)
     """Smallest drop of a mean score worth a finding."""
     alpha: float = Field(1e-3, gt=0, lt=1)
+    """p-value under which the one-sided test confirms an increase of a rate (or a drop of a
+    score)."""
     min_samples: int = Field(50, gt=0)
     """Events (or rated events, or scored events) needed in the window and in the reference."""
 
@@ -149,12 +171,15 @@ class DriftSettings(_Section):
     min_statistic: float = Field(0.15, gt=0, le=1)
     """...and the smallest KS statistic / total variation distance that counts."""
     min_samples: int = Field(50, gt=0)
+    """Values of a feature needed in the window and in the reference before it is tested."""
     full_check_every_windows: int = Field(180, gt=0)
     """Run the evidently check at least this often, and whenever the cheap tier moves."""
     numeric_stattest: NumericStatTest = "ks"
+    """evidently's test for numeric columns in the full check."""
     numeric_threshold: float = Field(1e-4, gt=0)
     """p-value (ks) below which, or distance (others) above which, a numeric column drifted."""
     categorical_stattest: CategoricalStatTest = "jensenshannon"
+    """evidently's test for categorical columns in the full check."""
     categorical_threshold: float = Field(0.2, gt=0)
     """Jensen-Shannon distance by default, at 0.2: evidently's chi-squared takes the reference's
     shares as exact and fired on 6 of 59 stationary windows at p < 0.01; its default distance
@@ -191,7 +216,10 @@ class CohortOverride(_Section):
     """Settings for cohorts whose ``service/environment/release/variant`` matches ``pattern``."""
 
     pattern: str = Field(min_length=1)
+    """fnmatch pattern on ``service/environment/release/variant``."""
     settings: dict[str, Any] = Field(default_factory=dict)
+    """Partial ``detectors.defaults`` tables (``latency = {...}``); may also be given flat,
+    beside ``pattern``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -220,11 +248,13 @@ class DetectorsConfig(_Section):
     aggregate: AggregateSettings = Field(default_factory=AggregateSettings)
     prices: PriceTable = Field(default_factory=PriceTable)
     enabled: tuple[str, ...] | None = None
-    """Detector names to run (see ``driftnet.detectors.registry``); None runs every one."""
+    """Detector names to run (see ``detectors.registry``); unset runs every one."""
     defaults: DetectorSettings = Field(default_factory=DetectorSettings)
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-service overrides of ``defaults`` (partial tables)."""
     cohorts: tuple[CohortOverride, ...] = ()
+    """Overrides for the cohorts matching a pattern, applied after the service's in order (a
+    later one wins)."""
     canary: CanarySettings = Field(default_factory=CanarySettings)
     """The canary judge (see ``detectors.canary``)."""
     _effective: dict[tuple[str | None, tuple[int, ...]], DetectorSettings] = PrivateAttr(

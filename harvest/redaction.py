@@ -48,11 +48,15 @@ _NAME = re.compile(r"[A-Za-z0-9_]+")
 class RedactionSettings(BaseModel):
     """What to redact, and where."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
+    """Redact failing events before their records are written; false writes them as they are."""
     kinds: tuple[Kind, ...] = get_args(Kind)
+    """Kinds of personal data and secrets replaced by ``[REDACTED:<kind>]``."""
     fields: tuple[RedactedField, ...] = DEFAULT_FIELDS
+    """Parts of the event scanned; ``attributes`` and ``spans`` are walked recursively (every
+    string value at any depth, never a key)."""
     extra_patterns: dict[str, str] = Field(default_factory=dict)
     """Name -> regex; each match becomes ``[REDACTED:<name>]``. Applied before the built-ins."""
 

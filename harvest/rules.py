@@ -42,7 +42,7 @@ DEFAULT_REFUSAL_PHRASES = (
     "as an ai language model, i cannot",
 )
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ScoreThreshold(BaseModel):
@@ -51,7 +51,11 @@ class ScoreThreshold(BaseModel):
     model_config = _STRICT
 
     threshold: float
+    """A call whose score is below it (``higher_is_better``) or above it (``lower_is_better``)
+    fails the ``score_threshold`` rule."""
     direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    """Which way the score is good; ``lower_is_better`` also tells the canary judge that a rise
+    of the score is bad."""
 
     def breached_by(self, value: float) -> bool:
         """Whether ``value`` is on the bad side of the threshold."""
@@ -68,14 +72,18 @@ class RuleSettings(BaseModel):
     enabled: tuple[RuleId, ...] = get_args(RuleId)
     """Rules to apply, by id; every rule by default."""
     truncation_finish_reasons: frozenset[str] = frozenset({"length"})
+    """Finish reasons that make an answer truncated (the ``truncated`` rule)."""
     refusal_phrases: tuple[str, ...] = DEFAULT_REFUSAL_PHRASES
     """Matched case-insensitively in the first ``refusal_scan_chars`` of the output."""
     refusal_scan_chars: int = Field(400, gt=0)
+    """How much of the start of the output the ``refusal`` rule searches for the phrases."""
     scores: dict[str, ScoreThreshold] = Field(default_factory=dict)
     """Scores without an entry here are recorded but never judged."""
     negative_feedback_below: float = Field(0.0, ge=-1, le=1)
+    """A user rating (-1 to 1) below this fails the ``negative_feedback`` rule."""
     latency_slo_ms: float | None = Field(30_000.0, gt=0)
-    """None switches the latency rule off for the service."""
+    """A call slower than this fails the ``latency_slo`` rule; ``null`` (JSON) switches the
+    rule off for the service, as leaving it out of ``enabled`` does."""
 
 
 class RulesConfig(BaseModel):
@@ -85,7 +93,11 @@ class RulesConfig(BaseModel):
     model_config = _STRICT
 
     defaults: RuleSettings = Field(default_factory=RuleSettings)
+    """The rule settings of every service without an override."""
     services: dict[str, RuleSettings] = Field(default_factory=dict)
+    """Overrides by service name; each inherits every key it leaves out from ``defaults``
+    (so its defaults below are those of ``rules.defaults``), and merges its ``scores`` into
+    theirs."""
 
     @model_validator(mode="before")
     @classmethod

@@ -26,7 +26,7 @@ def masked_uri(uri: str) -> str:
 class RotationPolicy(BaseModel):
     """When a harvest file is written."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     max_rows: int = Field(10_000, ge=1)
     """Rows per file."""
@@ -43,7 +43,7 @@ class RotationPolicy(BaseModel):
 class HarvestSettings(BaseModel):
     """The failure harvest: a Parquet dataset written by the sink, read by ``driftnet query``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     location: str = Field(DEFAULT_LOCATION, min_length=1)
     """A local directory, or a pyarrow filesystem URI such as ``s3://bucket/prefix`` (add
@@ -54,5 +54,6 @@ class HarvestSettings(BaseModel):
     group_id: str = Field("driftnet-harvest", min_length=1)
     """Consumer group of the sink on the failures topic (offsets committed only once durable)."""
     rotation: RotationPolicy = Field(default_factory=RotationPolicy)
+    """When a harvest file is written: the first of these limits reached."""
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     """Personal data masked in failing events before their records are written anywhere."""

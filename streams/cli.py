@@ -46,9 +46,20 @@ def schema() -> None:
 
 
 @cli.command()
+@click.option(
+    "--reference",
+    is_flag=True,
+    help="Print the reference of every setting (Markdown) instead: key, environment variable, "
+    "type, default and description.",
+)
 @pass_context
-def config(context: Context) -> None:
+def config(context: Context, reference: bool) -> None:
     """Print the effective settings (defaults, file, environment), secrets masked."""
+    if reference:
+        from streams.config_reference import render
+
+        click.echo(render(), nl=False)
+        return
     click.echo(json.dumps(context.settings.masked(), indent=2, sort_keys=True))
 
 

@@ -51,7 +51,7 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class KafkaSettings(_Section):
@@ -60,12 +60,17 @@ class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated ``host:port`` list."""
     client_id: str = "driftnet"
+    """Client id the brokers see (logs, quotas) from the worker, the producers and the sink."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How to talk to the brokers: plain, TLS, SASL, or SASL over TLS."""
     ssl_cafile: FilePath | None = None
     """CA bundle for SSL / SASL_SSL; the system's trust store when unset."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism for the ``SASL_*`` protocols; ``PLAIN`` when unset."""
     sasl_username: str | None = None
+    """SASL user name (``SASL_*`` protocols)."""
     sasl_password: SecretStr | None = None
+    """SASL password (``SASL_*`` protocols); masked in ``driftnet config``."""
 
     @property
     def servers(self) -> list[str]:
@@ -80,10 +85,15 @@ class TopicSpec(_Section):
     """One topic: its name and how ``driftnet topics create`` makes it."""
 
     name: TopicName
+    """The topic's name on the brokers."""
     partitions: int = Field(gt=0, le=10_000)
+    """Partitions ``driftnet topics create`` makes (a topic that exists keeps its own; the
+    command says when they differ). For ``aggregates`` the worker also sends its watermark
+    heartbeats to this many partitions, so keep it equal to the topic's."""
     replication_factor: int = Field(1, gt=0)
+    """Replicas ``driftnet topics create`` asks for (at most the number of brokers)."""
     retention_hours: float | None = Field(gt=0)
-    """How long the broker keeps messages; None leaves it to the broker's default."""
+    """How long the broker keeps messages; ``null`` (JSON) leaves it to the broker's default."""
 
     @property
     def retention_ms(self) -> int | None:
@@ -165,7 +175,10 @@ class PublisherSettings(_Section):
     buffer_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     """Events waiting or in flight; past it new events are dropped (and counted), never blocked."""
     acks: Literal["all", "1", "0"] = "all"
+    """Acknowledgement a message waits for: every in-sync replica (``all``, which also makes
+    the producer idempotent), the partition leader (``1``) or none (``0``)."""
     compression: Literal["none", "gzip"] = "none"
+    """Compression of the messages the publisher produces."""
     delivery_timeout_s: float = Field(120.0, gt=0)
     """A message not acknowledged by then is dropped and counted."""
 
@@ -182,10 +195,15 @@ class WorkerSettings(_Section):
     report_interval_s: float = Field(30.0, gt=0)
     """How often counts by reason are logged."""
     commit_interval_s: float = Field(2.8, gt=0)
+    """How often processed offsets are committed (what is not committed is read again after
+    a restart or a rebalance)."""
     session_timeout_s: float = Field(10.0, gt=0)
+    """A consumer silent this long leaves the group and its partitions move (heartbeats every
+    third of it, at most 3 s); the harvest sink uses it too."""
     rebalance_timeout_s: float = Field(5.0, gt=0)
     """How long a rebalance waits for members to rejoin (a first join waits this long too)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of ``driftnet worker`` and ``driftnet sink``."""
     detect: bool = True
     """Run the windowed detectors (map and merge stages) besides the failure rules."""
 
@@ -211,6 +229,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
