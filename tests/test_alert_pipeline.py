@@ -200,6 +200,7 @@ def test_alerts_resolved_while_muted_are_not_told_when_the_canary_resolves() -> 
     assert [a.fingerprint for a in resolved.alerts] == [judge.fingerprint]
     assert pipeline.groups == {}
 
+
 def test_a_silence_mutes_until_it_expires() -> None:
     """driftnet silence add --match release=r2 --for 2h: r2's alert is not told during the
     silence; expired early, it is told at the next tick."""

@@ -142,6 +142,7 @@ def test_the_demo_scenario_tells_its_story_in_phases() -> None:
         extractor = _median(of("invoice-extractor", "canary", when), latency)
         assert 0.85 < extractor / _median(of("invoice-extractor", "baseline", when), latency) < 1.15
 
+
 def test_healthy_canary_matches_its_baseline() -> None:
     """In the healthy scenario the canary's latency and error rate match the baseline's."""
     events = events_of("healthy")
