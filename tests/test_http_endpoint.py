@@ -30,6 +30,7 @@ from streams.settings import (
     HttpSettings,
     KafkaSettings,
     PublisherSettings,
+    Settings,
     load_settings,
 )
 from streams.status import AppStatus
@@ -92,6 +93,18 @@ def test_a_busy_port_is_one_line_saying_what_to_set() -> None:
         f"port {port} on 127.0.0.1 is already in use: set http.port (DRIFTNET_HTTP__PORT) to "
         "a free port, or 0 to pick one, or http.enabled = false"
     )
+
+
+def test_disabled_means_no_socket_at_all(tmp_path: Path) -> None:
+    """With ``http.enabled = false`` the worker and the sink bind nothing."""
+    from streams.harvest_sink import http_server, make_sink
+    from streams.worker import listen_http
+
+    settings = Settings(
+        http=HttpSettings(enabled=False, port=0), harvest=HarvestSettings(location=str(tmp_path))
+    )
+    assert listen_http(settings) is None
+    assert http_server(settings, make_sink(settings)) is None
 
 
 def test_a_host_that_is_no_address_is_one_line() -> None:
