@@ -207,6 +207,8 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
     directory = directory.resolve()
     prepare(directory)
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops the demo even when started with SIGINT ignored (a background job)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     broker = EmbeddedBroker(log=directory / "broker.log")
     worker: WorkerProcess | None = None
     printer: AlertPrinter | None = None
@@ -265,6 +267,7 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
             worker.stop()
         broker.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _shown(path: Path) -> str:
