@@ -227,6 +227,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
+        env_ignore_empty=True,  # an unset ${VAR:-} in compose is "not set", not an empty secret
         extra="forbid",
         frozen=True,
         use_attribute_docstrings=True,
