@@ -170,7 +170,8 @@ class AlertsSettings(BaseModel):
     """A worker's health check raises ``driftnet.dlq_spike`` when at least this many messages
     and this share of its messages went to the dead-letter topic since the last check."""
     max_consumer_lag: int = Field(100_000, ge=1)
-    """Events waiting on the events topic beyond which ``driftnet.consumer_lag`` fires."""
+    """Messages (offsets; a message may hold a batch of events) waiting on the events topic
+    beyond which ``driftnet.consumer_lag`` fires."""
 
     def lifecycle(self, labels: dict[str, str], severity: str) -> Lifecycle:
         """The lifecycle of an alert with ``labels`` (including ``rule``) and ``severity``."""
