@@ -47,6 +47,11 @@ class WindowSettings(_Section):
     windows open (and, when every source is that quiet, the last windows close)."""
     forget_after_windows: int = Field(60, gt=0)
     """A cohort silent for this many windows is no longer reported (as zero traffic)."""
+    max_cohorts_per_partition: int = Field(10_000, gt=0)
+    """Distinct cohorts one events partition tracks at a time; the events of any further
+    cohort (a producer minting a release per event) are counted under the ``_overflow``
+    cohort, not judged (``driftnet_cohort_overflow_events_total``). A cohort silent for
+    ``forget_after_windows`` windows frees its place."""
 
 
 class AggregateSettings(_Section):

@@ -28,6 +28,7 @@ import orjson
 
 from detectors.canary import CanaryJudge, RegressionPack, describe
 from detectors.cohort import CohortDetectors
+from detectors.cohort_cap import CohortCap, is_overflow
 from detectors.config import DetectorsConfig
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
@@ -125,6 +126,9 @@ class MapStage:
         self.spec = window_spec(config)
         self.events_topic = events_topic
         self._sides: dict[int, PartitionWindows] = {}
+        self._caps: dict[int, CohortCap] = {}
+        self.overflow_events = 0
+        """Events folded into the overflow cohort since start (a cardinality attack)."""
 
     def source(self, partition: int) -> str:
         return f"{self.events_topic}/{partition}"
@@ -149,7 +153,21 @@ class MapStage:
     ) -> bool:
         """Aggregate one valid event; False when it was late for its window (counted)."""
         obs = observation_of(event, reasons, raw, self.config.aggregate.attributes)
+        cap = self._caps.get(partition)
+        if cap is None:
+            windows = self.config.windows
+            horizon = windows.forget_after_windows * windows.size_s
+            cap = self._caps[partition] = CohortCap(windows.max_cohorts_per_partition, horizon)
+        cohort = cap.admit(obs.cohort, obs.event_time)
+        if cohort is not obs.cohort:
+            self.overflow_events += 1
+            obs.cohort = cohort
         return self._side(partition).add(obs, now, offset)
+
+    @property
+    def cohorts_tracked(self) -> int:
+        """Cohorts the map side tracks now, over the partitions it owns."""
+        return sum(cap.tracked for cap in self._caps.values())
 
     def due(self, now: float, aggregate_partitions: int) -> Outgoing:
         """Partials of windows now done, then every partition's heartbeat to every aggregates
@@ -176,6 +194,7 @@ class MapStage:
         """Partitions moved to another worker: it recomputes their windows by replay."""
         for partition in partitions:
             self._sides.pop(partition, None)
+            self._caps.pop(partition, None)
 
     @property
     def late_events(self) -> int:
@@ -266,6 +285,8 @@ class MergeStage:
     def _judge(
         self, closed: ClosedWindow, baseline: Partial | None, at: datetime, partition: int = 0
     ) -> Judged:
+        if is_overflow(closed.cohort):  # many cohorts' events in one: counted, not judged
+            return Judged(closed, [], [])
         watch = self._watches.get(closed.cohort)
         if watch is None:
             watch = CohortDetectors.of(self.config, closed.cohort)

@@ -19,15 +19,20 @@ from streams.events import SCHEMA_VERSION, InferenceEvent, Lineage
 
 PAYLOAD_CAP_BYTES = 64 * 1024
 """Dead letters keep at most this much of the original payload (its full size and hash too)."""
+MAX_BATCH_EVENTS = 5_000
+"""A batch with more elements is one dead letter (``batch_too_large``): otherwise a 1 MiB
+array of numbers would cost half a million dead letters (and DLQ messages) and half a minute."""
 
 DeadLetterReason = Literal[
     "empty_message",
     "invalid_json",
     "not_an_object",
     "empty_batch",
+    "batch_too_large",
     "missing_field",
     "invalid_field",
     "unsupported_schema_version",
+    "timestamp_out_of_range",
     "undecodable",
     "processing_failed",
     "invalid_record",
@@ -73,12 +78,16 @@ class Decoded:
 
 
 def decode(
-    payload: bytes | None, lineage: Lineage, *, payload_cap: int = PAYLOAD_CAP_BYTES
+    payload: bytes | None,
+    lineage: Lineage,
+    *,
+    payload_cap: int = PAYLOAD_CAP_BYTES,
+    max_batch: int = MAX_BATCH_EVENTS,
 ) -> Decoded:
     """Decode one Kafka message value. Any bytes at all give events or dead letters."""
     result = Decoded()
     try:
-        _decode_into(result, payload or b"", lineage, payload_cap)
+        _decode_into(result, payload or b"", lineage, payload_cap, max_batch)
     except Exception as exc:  # last line of defence: a monitoring service never crashes
         result.events.clear()
         result.dead_letters = [
@@ -89,7 +98,9 @@ def decode(
     return result
 
 
-def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) -> None:
+def _decode_into(
+    result: Decoded, payload: bytes, lineage: Lineage, cap: int, max_batch: int
+) -> None:
     if not payload.strip():
         result.dead_letters.append(
             make_dead_letter("empty_message", "message value is empty", payload, lineage, cap)
@@ -110,6 +121,12 @@ def _decode_into(result: Decoded, payload: bytes, lineage: Lineage, cap: int) ->
             return
         lenient = True
     if isinstance(document, list):
+        if len(document) > max_batch:
+            message = f"batch of {len(document):,} elements, over the limit of {max_batch:,}"
+            result.dead_letters.append(
+                make_dead_letter("batch_too_large", message, payload, lineage, cap)
+            )
+            return
         if not document:
             result.dead_letters.append(
                 make_dead_letter(
@@ -151,7 +168,10 @@ Problem = tuple[DeadLetterReason, str, str | None]
 
 def _precheck(document: Any, lenient: bool) -> Problem | None:
     """What must be refused before the model sees the document."""
-    if lenient and (path := _non_finite_path(document)) is not None:
+    if lenient and (found := _unencodable_path(document)) is not None:
+        path, value = found
+        if isinstance(value, str):
+            return "invalid_json", "a string holds a lone surrogate (not UTF-8)", path or None
         return "invalid_json", "NaN and Infinity are not JSON numbers", path or None
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "null"
@@ -165,10 +185,14 @@ def _precheck(document: Any, lenient: bool) -> Problem | None:
     return None
 
 
-def _non_finite_path(value: Any, path: str = "") -> str | None:
-    """Dotted path of the first NaN or infinite number in ``value`` ("" for the value itself)."""
+def _unencodable_path(value: Any, path: str = "") -> tuple[str, Any] | None:
+    """Dotted path ("" for the value itself) and value of the first thing in ``value`` that
+    orjson refused and Python's json accepted: NaN or an infinite number, or a string (or a
+    key) holding a lone surrogate such as ``"\\ud800"``, which no UTF-8 encoder can write."""
     if isinstance(value, float) and not math.isfinite(value):
-        return path
+        return path, value
+    if isinstance(value, str):
+        return (path, value) if _has_surrogate(value) else None
     if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list):
@@ -176,16 +200,30 @@ def _non_finite_path(value: Any, path: str = "") -> str | None:
     else:
         return None
     for key, item in items:
-        found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
+        if isinstance(key, str) and _has_surrogate(key):
+            key = key.encode("utf-8", "backslashreplace").decode()  # a path must be UTF-8
+            return (f"{path}.{key}" if path else key), key
+        here = f"{path}.{key}" if path else str(key)
+        found = _unencodable_path(item, here)
         if found is not None:
             return found
     return None
 
 
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _dumps(document: Any, lenient: bool) -> bytes:
     """Bytes of one element of a batch, for its dead letter (NaN kept as written when lenient)."""
-    if lenient:
-        return json.dumps(document, ensure_ascii=False).encode()
+    if lenient:  # ASCII escapes: a lone surrogate has no UTF-8 form
+        return json.dumps(document).encode()
     return orjson.dumps(document)
 
 

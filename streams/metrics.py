@@ -61,6 +61,11 @@ class DetectionCounts:
     window_lag_s: float | None
     """Wall time minus the end of the last window closed, on the aggregates partition that
     trails most (None until this worker has closed a window)."""
+    cohort_overflow_events: int = 0
+    """Events aggregated under the overflow cohort because their partition tracked the most
+    cohorts it may (``detectors.windows.max_cohorts_per_partition``)."""
+    cohorts_tracked: int = 0
+    """Cohorts the map stage tracks now, over this worker's partitions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +198,17 @@ def _detection(detection: DetectionCounts) -> Iterator[Metric]:
         "driftnet_open_windows", "Cohort windows the merge stage holds open.",
         detection.open_windows,
     )  # fmt: skip
+    yield _counter(
+        "driftnet_cohort_overflow_events_total",
+        "Events counted under the _overflow cohort: their partition already tracked "
+        "detectors.windows.max_cohorts_per_partition cohorts (a cardinality attack?).",
+        detection.cohort_overflow_events,
+    )
+    yield _gauge(
+        "driftnet_cohorts_tracked",
+        "Cohorts the map stage tracks on this worker's partitions.",
+        detection.cohorts_tracked,
+    )
     if detection.window_lag_s is not None:
         yield _gauge(
             "driftnet_window_lag_seconds",

@@ -59,6 +59,9 @@ def check_lines(
         settings.rules,
         payload_cap=settings.decode.payload_cap_bytes,
         redaction=settings.harvest.redaction,
+        max_future_s=settings.decode.max_future_s,
+        max_past_s=settings.decode.max_past_s,
+        max_batch=settings.decode.max_batch_events,
     )
     report = CheckReport(source=source)
     for number, line in enumerate(lines, start=1):

@@ -36,7 +36,7 @@ from alerts.config import AlertsSettings
 from detectors.config import DetectorsConfig
 from harvest.rules import RulesConfig
 from storage.settings import HarvestSettings, masked_uri
-from streams.decode import PAYLOAD_CAP_BYTES
+from streams.decode import MAX_BATCH_EVENTS, PAYLOAD_CAP_BYTES
 
 ENV_PREFIX = "DRIFTNET_"
 CONFIG_ENV_VAR = "DRIFTNET_CONFIG"
@@ -161,6 +161,19 @@ class DecodeSettings(_Section):
 
     payload_cap_bytes: int = Field(PAYLOAD_CAP_BYTES, gt=0)
     """Dead letters keep at most this many bytes of the original payload."""
+    max_batch_events: int = Field(MAX_BATCH_EVENTS, gt=0)
+    """A batch (JSON array) with more elements is one dead letter (``batch_too_large``), so
+    that one message cannot cost thousands of dead letters."""
+    max_future_s: float | None = Field(600.0, gt=0)
+    """An event whose timestamp is more than this far ahead of the worker's clock is a dead
+    letter (``timestamp_out_of_range``): a skewed or broken producer clock would otherwise
+    move its partition's watermark ahead and make everyone else's events late. Within it the
+    event goes to its event-time window. ``null`` (JSON) turns the check off."""
+    max_past_s: float | None = Field(None, gt=0)
+    """An event older than this (against the worker's clock) is a dead letter
+    (``timestamp_out_of_range``), e.g. ``604800`` for 7 days; within it an old event is merely
+    late (counted by its windows). Off by default: replays and backfills of old traffic are
+    legitimate."""
 
 
 class PublisherSettings(_Section):

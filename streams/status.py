@@ -49,6 +49,8 @@ def detection_counts(detection: Detection, now: float, late_events: int) -> Dete
         late_events=late_events,
         open_windows=detection.merge.open_windows,
         window_lag_s=detection.window_lag(now),
+        cohort_overflow_events=detection.map.overflow_events,
+        cohorts_tracked=detection.map.cohorts_tracked,
     )
 
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from harvest.records import FailureRecord, Reason, rule_failure
 from harvest.redaction import RedactionSettings, Redactor
 from harvest.rules import FailureRules, RulesConfig
-from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode, make_dead_letter
+from streams.decode import (
+    MAX_BATCH_EVENTS,
+    PAYLOAD_CAP_BYTES,
+    DeadLetter,
+    Decoded,
+    decode,
+    make_dead_letter,
+)
 from streams.events import InferenceEvent, Lineage
 
 
@@ -51,15 +58,23 @@ class Triage:
         record_max_bytes: int | None = None,
         redaction: RedactionSettings | None = None,
         keep_events: bool = False,
+        max_future_s: float | None = None,
+        max_past_s: float | None = None,
+        max_batch: int = MAX_BATCH_EVENTS,
     ) -> None:
+        self._max_batch = max_batch
         self._keep_events = keep_events
+        self._future = None if max_future_s is None else timedelta(seconds=max_future_s)
+        self._past = None if max_past_s is None else timedelta(seconds=max_past_s)
         self._rules = FailureRules(rules)
         self._redactor = Redactor(redaction)  # does nothing when redaction is off
         self._payload_cap = payload_cap
         self._record_max_bytes = record_max_bytes
 
     def __call__(self, payload: bytes | None, lineage: Lineage, detected_at: datetime) -> Triaged:
-        decoded = decode(payload, lineage, payload_cap=self._payload_cap)
+        decoded = decode(payload, lineage, payload_cap=self._payload_cap, max_batch=self._max_batch)
+        if self._future is not None or self._past is not None:
+            self._bound_timestamps(decoded, payload, detected_at)
         result = Triaged(len(decoded.events), [], decoded.dead_letters)
         for event, event_lineage in decoded.events:
             try:
@@ -75,6 +90,37 @@ class Triage:
             except Exception as exc:  # a bug in a rule must not stop the stream or lose the event
                 self._dead(result, event, event_lineage, f"{type(exc).__name__}: {exc}")
         return result
+
+    def _bound_timestamps(self, decoded: Decoded, payload: bytes | None, now: datetime) -> None:
+        """Dead-letter the events whose timestamp is beyond the configured bounds."""
+        latest = None if self._future is None else now + self._future
+        earliest = None if self._past is None else now - self._past
+        kept = []
+        for located in decoded.events:
+            stamp = located.event.timestamp
+            if latest is not None and stamp > latest:
+                why = f"{stamp.isoformat()} is {_ago(stamp - now)} ahead of the worker's clock"
+                bound = self._future
+            elif earliest is not None and stamp < earliest:
+                why = f"{stamp.isoformat()} is {_ago(now - stamp)} behind the worker's clock"
+                bound = self._past
+            else:
+                kept.append(located)
+                continue
+            assert bound is not None
+            single = located.lineage.batch_index is None and payload is not None
+            original = payload if single else located.event.model_dump_json().encode()
+            decoded.dead_letters.append(
+                make_dead_letter(
+                    "timestamp_out_of_range",
+                    f"{why} (the bound is {_ago(bound)})",
+                    original or b"",
+                    located.lineage,
+                    self._payload_cap,
+                    field="timestamp",
+                )
+            )
+        decoded.events = kept
 
     def _keep(self, result: Triaged, record: FailureRecord) -> None:
         if self._record_max_bytes is None:
@@ -147,6 +193,18 @@ class Tally:
         if self.dead_letters_by_reason:
             lines.append("dead letters by reason: " + _counts(self.dead_letters_by_reason))
         return lines
+
+
+def _ago(delta: timedelta) -> str:
+    """``3 d 4 h``, ``10 min``, ``42 s``: a duration for a dead letter's message."""
+    seconds = int(delta.total_seconds())
+    if seconds >= 86_400:
+        return f"{seconds // 86_400} d {seconds % 86_400 // 3600} h"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _counts(counter: Counter[str]) -> str:

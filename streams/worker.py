@@ -198,6 +198,9 @@ def build_app(
         record_max_bytes=RECORD_MAX_BYTES,
         redaction=settings.harvest.redaction,
         keep_events=worker.detect,
+        max_future_s=settings.decode.max_future_s,
+        max_past_s=settings.decode.max_past_s,
+        max_batch=settings.decode.max_batch_events,
     )
     app = faust.App(
         worker.app_id,
