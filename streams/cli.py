@@ -17,6 +17,7 @@ import click
 
 from streams.canary_cli import canary
 from streams.cli_context import Context, pass_context
+from streams.dlq_cli import dlq
 from streams.harvest_cli import COMMANDS as HARVEST_COMMANDS
 from streams.silence_cli import silence
 from streams.simulate_cli import simulate
@@ -225,7 +226,7 @@ def sink(context: Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (*HARVEST_COMMANDS, simulate, canary, silence):
+for _command in (*HARVEST_COMMANDS, simulate, canary, silence, dlq):
     cli.add_command(_command)
 
 
