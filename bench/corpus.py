@@ -44,17 +44,49 @@ def classified() -> dict[str, list[dict[str, Any]]]:
     return kinds
 
 
-def unique_events(n: int, *, failing: float = 0.05, invalid: float = 0.001) -> list[dict[str, Any]]:
+def unique_events(
+    n: int,
+    *,
+    failing: float = 0.05,
+    invalid: float = 0.001,
+    span_s: float = 720.0,
+    end: datetime | None = None,
+    cohorts: int | None = None,
+) -> list[dict[str, Any]]:
     """``n`` events, each with its own id: a share ``failing`` fail a rule and a share
-    ``invalid`` are dead letters, spread evenly through the stream (deterministic)."""
+    ``invalid`` are dead letters, spread evenly through the stream (deterministic).
+
+    Like production traffic, and unlike the example file cycled: event times advance evenly
+    over ``span_s`` seconds ending at ``end`` (default: now), so windows open and close, and
+    latency, time to first token, cost and token counts vary by up to 10% from event to event,
+    so the worst examples a window keeps do not change hands at every tie. Invalid events keep
+    their own (possibly broken) timestamp. With ``cohorts``, valid events are spread over that
+    many releases (the cohort is service, environment, release, variant)."""
     kinds = classified()
+    last = (end or datetime.now(UTC)).timestamp()
+    step = span_s / max(n, 1)
     out = []
     for i in range(n):
         if int((i + 1) * invalid) > int(i * invalid):
-            pool = kinds["invalid"]
-        elif int((i + 1) * failing) > int(i * failing):
-            pool = kinds["failing"]
-        else:
-            pool = kinds["healthy"]
-        out.append({**pool[i % len(pool)], "event_id": f"bench-{i:08d}"})
+            out.append(
+                {**kinds["invalid"][i % len(kinds["invalid"])], "event_id": f"bench-{i:08d}"}
+            )
+            continue
+        pool = kinds["failing"] if int((i + 1) * failing) > int(i * failing) else kinds["healthy"]
+        event = {**pool[i % len(pool)], "event_id": f"bench-{i:08d}"}
+        at = datetime.fromtimestamp(last - span_s + i * step, UTC)
+        event["timestamp"] = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        jitter = 0.9 + 0.2 * ((i * 2654435761) % 1000) / 1000  # deterministic, in [0.9, 1.1)
+        for name in ("latency_ms", "ttft_ms", "cost_usd"):
+            if isinstance(event.get(name), int | float):
+                event[name] = round(event[name] * jitter, 6)
+        usage = event.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("output_tokens"), int):
+            event["usage"] = {
+                **usage,
+                "output_tokens": max(1, round(usage["output_tokens"] * jitter)),
+            }
+        if cohorts is not None:
+            event["release"] = f"release-{i % cohorts:05d}"
+        out.append(event)
     return out

@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,15 +111,23 @@ def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
     return asyncio.run(_raw_consume(bootstrap, topic, expected))
 
 
-def worker_rate(
-    bootstrap: str, topics: TopicSettings, expected: int, folder: Path, detect: bool = True
-) -> float:
-    """Run ``driftnet worker`` until its counts reach ``expected`` events; events/s."""
+def worker_env(
+    bootstrap: str,
+    topics: TopicSettings,
+    folder: Path,
+    *,
+    detect: bool = True,
+    app_id: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a bench ``driftnet worker``: this broker and topics, its own group
+    (``app_id``; workers given the same one share the partitions), fast count reports, a
+    harvest folder and sink group of its own, no default port; ``extra`` on top."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTNET_")}
     env |= {
         "DRIFTNET_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "DRIFTNET_WORKER__APP_ID": f"bench-{uuid.uuid4().hex[:8]}",
-        "DRIFTNET_WORKER__DATA_DIR": str(folder / "worker"),
+        "DRIFTNET_WORKER__APP_ID": app_id or f"bench-{uuid.uuid4().hex[:8]}",
+        "DRIFTNET_WORKER__DATA_DIR": str(folder / f"worker-{uuid.uuid4().hex[:6]}"),
         "DRIFTNET_WORKER__REPORT_INTERVAL_S": "0.5",
         "DRIFTNET_WORKER__REBALANCE_TIMEOUT_S": "1.5",
         "DRIFTNET_HARVEST__LOCATION": str(folder / "harvest"),
@@ -128,25 +137,142 @@ def worker_rate(
     }
     for role, spec in topics.by_role().items():
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
-    log_path = folder / f"worker-{uuid.uuid4().hex[:6]}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(DRIFTNET), "worker"], env=env, stdout=log, stderr=log)
+    return env | (extra or {})
+
+
+@dataclass
+class WorkerRun:
+    """One ``driftnet worker`` process of a bench, its log, and what it cost."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @classmethod
+    def start(cls, env: dict[str, str], folder: Path) -> WorkerRun:
+        log_path = folder / f"worker-{uuid.uuid4().hex[:6]}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([str(DRIFTNET), "worker"], env=env, stdout=log, stderr=log)
+        return cls(process, log_path)
+
+    def points(self) -> list[tuple[float, int]]:
+        return _points(self.log_path.read_text(errors="replace"))
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise SystemExit(f"worker exited:\n{self.log_path.read_text()}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the worker and its live children (the evidently checker)."""
+        return sum(proc_cpu_seconds(pid) for pid in process_tree(self.process.pid))
+
+    def peak_rss_bytes(self) -> int:
+        """The worker process's peak resident memory (VmHWM; its children not included)."""
+        return proc_peak_rss(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        (ROOT / "bench" / "last_worker.log").write_bytes(self.log_path.read_bytes())
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one live process (0 when it is gone)."""
     try:
-        deadline = time.monotonic() + 600
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss(pid: int) -> int:
+    """Peak resident bytes (VmHWM) of one live process (0 when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class WorkerMeasure:
+    """A worker's (or a group's) rate over a preloaded topic and what it cost."""
+
+    events_per_s: float
+    cpu_seconds: float
+    peak_rss_bytes: int
+    events: int
+
+    @property
+    def cpu_s_per_1000(self) -> float:
+        return self.cpu_seconds / self.events * 1000
+
+
+def measure_workers(
+    envs: list[dict[str, str]], folder: Path, expected: int, timeout_s: float = 600
+) -> WorkerMeasure:
+    """Start one worker per environment (the same ``app_id``: one consumer group), wait until
+    their counts add up to ``expected`` events, and stop them. The rate runs from the first
+    count report with events in it to the report at which the last worker reached its final
+    count; CPU is every worker's from start to that point (start-up included)."""
+    runs = [WorkerRun.start(env, folder) for env in envs]
+    try:
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            points = _points(log_path.read_text(errors="replace"))
-            if points and points[-1][1] >= expected:
-                first = next(p for p in points if p[1] > 0)
-                last = next(p for p in points if p[1] >= expected)
-                return (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
-            if process.poll() is not None:
-                raise SystemExit(f"worker exited:\n{log_path.read_text()}")
+            series = [run.points() for run in runs]
+            if sum(points[-1][1] for points in series if points) >= expected:
+                cpu = sum(run.cpu_seconds() for run in runs)
+                rss = max(run.peak_rss_bytes() for run in runs)
+                busy = [points for points in series if points[-1][1] > 0]
+                first = min(next(p for p in points if p[1] > 0)[0] for points in busy)
+                base = sum(
+                    max((p[1] for p in points if p[0] <= first), default=0) for points in series
+                )
+                last = max(next(p for p in points if p[1] >= points[-1][1])[0] for points in busy)
+                rate = (expected - base) / max(last - first, 1e-9)
+                return WorkerMeasure(rate, cpu, rss, expected)
+            for run in runs:
+                run.check_alive()
             time.sleep(0.2)
-        raise SystemExit(f"worker did not reach {expected} events:\n{log_path.read_text()}")
+        raise SystemExit(
+            f"workers did not reach {expected} events:\n{runs[0].log_path.read_text()}"
+        )
     finally:
-        process.terminate()
-        process.wait(30)
-        (ROOT / "bench" / "last_worker.log").write_bytes(log_path.read_bytes())
+        for run in runs:
+            run.stop()
+
+
+def worker_rate(
+    bootstrap: str, topics: TopicSettings, expected: int, folder: Path, detect: bool = True
+) -> float:
+    """Run ``driftnet worker`` until its counts reach ``expected`` events; events/s."""
+    env = worker_env(bootstrap, topics, folder, detect=detect)
+    return measure_workers([env], folder, expected).events_per_s
 
 
 def _points(log: str) -> list[tuple[float, int]]:
