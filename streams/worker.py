@@ -262,7 +262,17 @@ def build_app(
 
         @app.timer(TICK_S)  # type: ignore[untyped-decorator]
         async def detection_tick() -> None:
-            await detection.tick()
+            from faust.exceptions import NotReady
+
+            try:
+                await detection.tick()
+            except NotReady:
+                # A tick still sending when the worker stops finds the producer gone. Nothing
+                # is lost: the windows it closed are acked only at the tick's end, so the
+                # next worker replays and closes them again.
+                if not app.should_stop:
+                    raise
+                log.info("detection tick cut short by the shutdown: its windows replay on restart")
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
