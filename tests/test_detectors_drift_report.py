@@ -57,11 +57,12 @@ def _check(request: FullCheckRequest) -> FullDriftResult | None:
     return full_drift_check(request)
 
 
-def test_stationary_stream_is_quiet_over_50_windows() -> None:
+def test_stationary_stream_is_quiet_over_25_windows() -> None:
     """Seeded stationary stream, the evidently tier every window: no drifted column in any of
-    the 50 checks (run as the caller would: requests pickled to worker processes)."""
-    requests = _requests(41, 53)
-    assert len(requests) == 50
+    the 25 checks (run as the caller would: requests pickled to worker processes). 25, not
+    more: each report is about a second of CPU, and the suite shares two cores."""
+    requests = _requests(41, 28)
+    assert len(requests) == 25
     with ProcessPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_check, requests))
     drifted = [
