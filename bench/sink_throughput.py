@@ -26,6 +26,7 @@ import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kafka import KafkaProducer
@@ -96,34 +97,27 @@ async def _sink_rate(kafka: KafkaSettings, topic: str, folder: Path, expected: i
         await task
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--bootstrap", help="an external broker (default: start the embedded one)")
-    args = parser.parse_args()
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftnet-bench-") as tmp:
-        folder = Path(tmp)
-        bootstrap = broker_for(args.bootstrap, stack, folder)
-        kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-bench")
-        topic = f"bench-{uuid.uuid4().hex[:6]}.failures"
-        create_topics(
-            kafka,
-            {
-                "failures": TopicSpec(name=topic, partitions=2, retention_hours=None),
-                "dlq": TopicSpec(name=f"{topic}.dlq", partitions=1, retention_hours=None),
-            },
-        )
-        records = failure_records(args.records)
-        size = sum(len(r) for r in records) / len(records)
-        preload(bootstrap, topic, records)
-        tune_gc()  # as `driftnet sink` and `driftnet worker` do
-        raw = raw_consume(bootstrap, topic, len(records))
-        sink = asyncio.run(_sink_rate(kafka, topic, folder / "harvest", len(records)))
-        files = list((folder / "harvest").rglob("*.parquet"))
-        parquet_bytes = sum(f.stat().st_size for f in files)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    result = {
-        "machine": machine,
+def measure_sink(bootstrap: str, folder: Path, count: int) -> dict[str, Any]:
+    """Preload ``count`` failure records on a new topic of the broker at ``bootstrap``, then
+    (a) a raw consumer's rate and (b) the Parquet sink's over them; the result's fields."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="driftnet-bench")
+    topic = f"bench-{uuid.uuid4().hex[:6]}.failures"
+    create_topics(
+        kafka,
+        {
+            "failures": TopicSpec(name=topic, partitions=2, retention_hours=None),
+            "dlq": TopicSpec(name=f"{topic}.dlq", partitions=1, retention_hours=None),
+        },
+    )
+    records = failure_records(count)
+    size = sum(len(r) for r in records) / len(records)
+    preload(bootstrap, topic, records)
+    tune_gc()  # as `driftnet sink` and `driftnet worker` do
+    raw = raw_consume(bootstrap, topic, len(records))
+    sink = asyncio.run(_sink_rate(kafka, topic, folder / "harvest", len(records)))
+    files = list((folder / "harvest").rglob("*.parquet"))
+    parquet_bytes = sum(f.stat().st_size for f in files)
+    return {
         "records": len(records),
         "record_bytes": round(size),
         "raw_consume_parse_per_s": round(raw),
@@ -132,6 +126,19 @@ def main() -> None:
         "files": len(files),
         "parquet_bytes_per_row": round(parquet_bytes / len(records)),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--bootstrap", help="an external broker (default: start the embedded one)")
+    args = parser.parse_args()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="driftnet-bench-") as tmp:
+        folder = Path(tmp)
+        bootstrap = broker_for(args.bootstrap, stack, folder)
+        measured = measure_sink(bootstrap, folder, args.records)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    result = {"machine": machine, **measured}
     print(f"{machine}, broker: {'external' if args.bootstrap else 'embedded Tansu'}")
     print(
         f"{result['records']:,} failure records of {result['record_bytes']:,} B: "

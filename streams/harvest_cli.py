@@ -24,6 +24,32 @@ class SqlError(click.ClickException):
     exit_code = 2
 
 
+SHOW_SQL = (
+    "SELECT * EXCLUDE (date) FROM failures WHERE record_id = ? OR event_id = ? ORDER BY detected_at"
+)
+"""``driftnet harvest show``: every record of one record or event id (two parameters)."""
+
+
+def reasons_sql(by: str) -> str:
+    """``driftnet harvest reasons``: failures by reason, grouped by the comma-separated
+    columns ``by`` (``none``: no grouping), between two timestamps (two parameters)."""
+    groups = [] if by == "none" else by.split(",")
+    keys = "".join(f"{g}, " for g in groups)
+    return (
+        f"SELECT {keys}r.rule_id AS reason, count(*) AS failures, "
+        "count(DISTINCT event_id) AS events, "
+        "strftime(max(timestamp), '%Y-%m-%d %H:%M') AS last_seen "
+        "FROM failures, unnest(reasons) AS u(r) "
+        "WHERE timestamp >= ? AND timestamp < ? "
+        "GROUP BY ALL ORDER BY failures DESC, reason"
+    )
+
+
+def export_sql(condition: str) -> str:
+    """``driftnet export``: the failures matching ``condition`` (SQL), in a stable order."""
+    return f"SELECT * EXCLUDE (date) FROM failures WHERE {condition} ORDER BY timestamp, record_id"
+
+
 def parse_duration(text: str) -> float:
     """Seconds in ``90s``, ``30m``, ``2h``, ``7d``, ``1w`` or a plain number of seconds."""
     cleaned = text.strip()
@@ -131,16 +157,7 @@ def harvest_reasons(context: Context, since: str, until: str | None, by: str) ->
     harvest_ = _harvest(context)
     start = parse_time(since)
     end = parse_time(until) if until else datetime.now(UTC) + timedelta(days=1)
-    groups = [] if by == "none" else by.split(",")
-    keys = "".join(f"{g}, " for g in groups)
-    sql = (
-        f"SELECT {keys}r.rule_id AS reason, count(*) AS failures, "
-        "count(DISTINCT event_id) AS events, "
-        "strftime(max(timestamp), '%Y-%m-%d %H:%M') AS last_seen "
-        "FROM failures, unnest(reasons) AS u(r) "
-        "WHERE timestamp >= ? AND timestamp < ? "
-        "GROUP BY ALL ORDER BY failures DESC, reason"
-    )
+    sql = reasons_sql(by)
     click.echo(_run(lambda: harvest_.render(sql, [start, end], max_rows=0)))
 
 
@@ -154,8 +171,7 @@ def harvest_show(context: Context, record_or_event_id: str) -> None:
     harvest_ = _harvest(context)
     table = _run(
         lambda: harvest_.run(
-            "SELECT * EXCLUDE (date) FROM failures WHERE record_id = ? OR event_id = ? "
-            "ORDER BY detected_at",
+            SHOW_SQL,
             [record_or_event_id, record_or_event_id],
         )
     )
@@ -286,7 +302,7 @@ def export(
     if where:
         clauses.append(f"({where})")
     condition = " AND ".join(clauses) or "true"
-    sql = f"SELECT * EXCLUDE (date) FROM failures WHERE {condition} ORDER BY timestamp, record_id"
+    sql = export_sql(condition)
     if export_format == "parquet":
         if not output:
             raise click.UsageError("--format parquet needs --output FILE")
