@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo check-example test lint docs lock bench-core bench-stream bench-sink bench-detectors clean
+.PHONY: help demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+bench: $(STAMP) ## Every benchmark in one run (~10 min): rates, latency, sink, DuckDB, RSS by cohorts, two workers; ARGS=--full for the big tiers
+	$(BIN)/python -m bench.run $(ARGS)
 
 bench-core: $(STAMP) ## Hot-path throughput (decode, rules) on one core, as a ratio to the JSON parse
 	$(BIN)/python -m bench.core_throughput

@@ -14,6 +14,7 @@ from streams.events import Lineage
 from streams.triage import Triage
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("support-chat", "search-summarizer", "invoice-extractor")
 
 
 def realistic_events() -> list[dict[str, Any]]:
@@ -60,8 +61,8 @@ def unique_events(
     over ``span_s`` seconds ending at ``end`` (default: now), so windows open and close, and
     latency, time to first token, cost and token counts vary by up to 10% from event to event,
     so the worst examples a window keeps do not change hands at every tie. Invalid events keep
-    their own (possibly broken) timestamp. With ``cohorts``, valid events are spread over that
-    many releases (the cohort is service, environment, release, variant)."""
+    their own (possibly broken) timestamp. With ``cohorts``, valid events are spread evenly over
+    exactly that many cohorts (service, environment, release, variant; one in four a canary)."""
     kinds = classified()
     last = (end or datetime.now(UTC)).timestamp()
     step = span_s / max(n, 1)
@@ -86,7 +87,10 @@ def unique_events(
                 **usage,
                 "output_tokens": max(1, round(usage["output_tokens"] * jitter)),
             }
-        if cohorts is not None:
-            event["release"] = f"release-{i % cohorts:05d}"
+        if cohorts is not None:  # cohort k: one of the services, a release of its own
+            k = i % cohorts
+            event["service"] = SERVICES[k % len(SERVICES)]
+            event["release"] = f"release-{k:05d}"
+            event["variant"] = "canary" if k % 4 == 3 else "baseline"
         out.append(event)
     return out

@@ -225,12 +225,18 @@ class WorkerMeasure:
 
     events_per_s: float
     cpu_seconds: float
+    """CPU from start to the last event, start-up (imports, group join) included."""
+    steady_cpu_seconds: float
+    """CPU from the first count report with events in it to the last event."""
+    steady_events: int
+    """Events handled in that stretch."""
     peak_rss_bytes: int
     events: int
 
     @property
     def cpu_s_per_1000(self) -> float:
-        return self.cpu_seconds / self.events * 1000
+        """Steady CPU seconds per 1,000 events (start-up left out)."""
+        return self.steady_cpu_seconds / max(self.steady_events, 1) * 1000
 
 
 def measure_workers(
@@ -239,13 +245,17 @@ def measure_workers(
     """Start one worker per environment (the same ``app_id``: one consumer group), wait until
     their counts add up to ``expected`` events, and stop them. The rate runs from the first
     count report with events in it to the report at which the last worker reached its final
-    count; CPU is every worker's from start to that point (start-up included)."""
+    count; CPU is every worker's (and its children's), read as the counts are polled."""
     runs = [WorkerRun.start(env, folder) for env in envs]
+    steady_from: tuple[float, int] | None = None  # (CPU, events) when events first showed
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             series = [run.points() for run in runs]
-            if sum(points[-1][1] for points in series if points) >= expected:
+            done = sum(points[-1][1] for points in series if points)
+            if steady_from is None and done > 0:
+                steady_from = (sum(run.cpu_seconds() for run in runs), done)
+            if done >= expected:
                 cpu = sum(run.cpu_seconds() for run in runs)
                 rss = max(run.peak_rss_bytes() for run in runs)
                 busy = [points for points in series if points[-1][1] > 0]
@@ -255,7 +265,15 @@ def measure_workers(
                 )
                 last = max(next(p for p in points if p[1] >= points[-1][1])[0] for points in busy)
                 rate = (expected - base) / max(last - first, 1e-9)
-                return WorkerMeasure(rate, cpu, rss, expected)
+                assert steady_from is not None
+                return WorkerMeasure(
+                    events_per_s=rate,
+                    cpu_seconds=cpu,
+                    steady_cpu_seconds=cpu - steady_from[0],
+                    steady_events=done - steady_from[1],
+                    peak_rss_bytes=rss,
+                    events=expected,
+                )
             for run in runs:
                 run.check_alive()
             time.sleep(0.2)
