@@ -14,6 +14,7 @@ cohort that stops sending is a finding, not silence).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from detectors.config import AggregateSettings, PriceTable
@@ -136,8 +137,18 @@ class WindowMerge:
         return True
 
     def heartbeat(self, source: str, watermark: float, now: float) -> None:
-        """A source's watermark (from the map side's heartbeats)."""
-        self._clock.heartbeat(source, watermark, now)
+        """A source's watermark (from the map side's heartbeats). A heartbeat that does not
+        move it still keeps the source from going idle: the map side itself switches to the
+        wall clock once its partition is quiet, and a partition replayed after a takeover must
+        hold windows open until it has caught up."""
+        self._clock.heartbeat(source, watermark, now, alive=True)
+
+    def expect(self, sources: list[str], now: float) -> None:
+        """Sources that exist but have not reported yet hold windows open until they do, or
+        for ``idle_timeout_s``: a merge instance that starts after its aggregates partition
+        moved (a takeover) must not close windows on the few sources it has heard from while
+        the others' partitions are still being replayed."""
+        self._clock.expect(sources, now)
 
     def forget_source(self, source: str) -> None:
         """A source that will not send again (its partition moved: the new owner replays)."""
@@ -146,8 +157,8 @@ class WindowMerge:
     def close_due(self, now: float) -> list[ClosedWindow]:
         """Close every window the watermark (or idleness) allows, oldest first."""
         mark = self._clock.watermark(now)
-        if mark is None and not self._clock.all_idle(now):
-            return []
+        if (mark is None and not self._clock.all_idle(now)) or mark == -math.inf:
+            return []  # a source expected has not reported yet
         pending = sorted({w for _, w in self._partials}, key=lambda w: w.start)
         if mark is not None:
             last = self.spec.window_of(mark)  # the window holding the watermark stays open

@@ -96,14 +96,24 @@ class Watermarks:
         """``source`` showed an event at ``event_time`` (wall clock ``now``)."""
         self.heartbeat(source, event_time - self.spec.allowed_lateness_s, now)
 
-    def heartbeat(self, source: str, watermark: float, now: float) -> None:
-        """``source`` reports its watermark. Watermarks never go back."""
+    def heartbeat(self, source: str, watermark: float, now: float, alive: bool = False) -> None:
+        """``source`` reports its watermark. Watermarks never go back. With ``alive``, a
+        report that does not move it still proves the source is there: a partition replayed by
+        its new owner after a takeover reports a lower watermark until it catches up, and must
+        keep holding windows open meanwhile (else they close without its late partials)."""
         known = self._sources.get(source)
         if known is None:
             self._sources[source] = _Source(watermark, now)
         elif watermark > known.watermark:
             known.watermark = watermark
             known.moved_at = now
+        elif alive:
+            known.moved_at = now
+
+    def expect(self, sources: list[str], now: float) -> None:
+        """``sources`` will report: until one does (or is idle) it holds every window open."""
+        for source in sources:
+            self._sources.setdefault(source, _Source(-math.inf, now))
 
     def forget(self, source: str) -> None:
         """``source`` is gone (a partition revoked): it no longer holds windows open."""

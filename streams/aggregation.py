@@ -219,10 +219,15 @@ class Judged:
 class MergeStage:
     """Merge side of every aggregates partition this worker owns, and the detectors."""
 
-    def __init__(self, config: DetectorsConfig, events_topic: str) -> None:
+    def __init__(
+        self, config: DetectorsConfig, events_topic: str, events_partitions: int = 0
+    ) -> None:
         self.config = config
         self.spec = window_spec(config)
         self.events_topic = events_topic
+        self.sources = [f"{events_topic}/{p}" for p in range(events_partitions)]
+        """Every map-side source (events partition): a new merge instance waits to hear from
+        each, for at most ``idle_timeout_s``, before it closes a window."""
         self.failed_windows = 0
         """Closed windows whose detectors raised (logged, skipped)."""
         self._merges: dict[int, WindowMerge] = {}
@@ -234,18 +239,19 @@ class MergeStage:
         """Judge states to restore, by canary (see :meth:`restore`)."""
         self.baseline_variant = config.canary.baseline_variant
 
-    def _merge(self, partition: int) -> WindowMerge:
+    def _merge(self, partition: int, now: float) -> WindowMerge:
         merge = self._merges.get(partition)
         if merge is None:
             merge = WindowMerge(
                 self.spec, self.config.aggregate, self.config.windows.forget_after_windows
             )
+            merge.expect(self.sources, now)
             self._merges[partition] = merge
         return merge
 
     def offer(self, partition: int, message: Partial | Heartbeat, now: float) -> bool:
         """Take one aggregates message; False for a partial whose window had already closed."""
-        merge = self._merge(partition)
+        merge = self._merge(partition, now)
         if isinstance(message, Heartbeat):
             merge.heartbeat(message.source, message.watermark, now)
             return True

@@ -148,7 +148,9 @@ class Detection:
         self.aggregate_partitions = settings.topics.aggregates.partitions
         self.map = MapStage(settings.detectors, settings.topics.events.name)
         self.merge = MergeStage(
-            with_score_directions(settings.detectors, settings.rules), settings.topics.events.name
+            with_score_directions(settings.detectors, settings.rules),
+            settings.topics.events.name,
+            settings.topics.events.partitions,
         )
         self._redactor = Redactor(settings.harvest.redaction)
         self.tally = DetectionTally()
@@ -246,6 +248,8 @@ class Detection:
                 {
                     "cohort": list(judged.window.cohort),
                     "window_end": judged.window.window.end,
+                    "count": judged.window.aggregate.count,
+                    "late": judged.window.aggregate.late,
                     "findings": [f.model_dump(mode="json") for f in judged.findings],
                     "verdict": (
                         None if judged.verdict is None else judged.verdict.model_dump(mode="json")
