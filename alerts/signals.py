@@ -26,6 +26,10 @@ class WindowEntry(BaseModel):
 
     cohort: tuple[str, str, str, str]
     window_end: int
+    count: int = 0
+    """Events in the window (merged over every source), as the detectors saw it."""
+    late: int = 0
+    """Events that came after the window had closed for their partition (not in ``count``)."""
     findings: tuple[Finding, ...] = ()
     verdict: Verdict | None = None
 

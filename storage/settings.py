@@ -7,6 +7,7 @@ the storage libraries.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,3 +58,8 @@ class HarvestSettings(BaseModel):
     """When a harvest file is written: the first of these limits reached."""
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     """Personal data masked in failing events before their records are written anywhere."""
+
+    def __repr_args__(self) -> Any:
+        """The repr (and so a traceback's or a debugger's view) masks the URI's credentials."""
+        for name, value in super().__repr_args__():
+            yield name, masked_uri(value) if name == "location" else value

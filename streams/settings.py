@@ -40,8 +40,11 @@ from streams.decode import MAX_BATCH_EVENTS, PAYLOAD_CAP_BYTES
 
 ENV_PREFIX = "DRIFTNET_"
 CONFIG_ENV_VAR = "DRIFTNET_CONFIG"
-OTHER_ENV_VARS = frozenset({CONFIG_ENV_VAR, "DRIFTNET_TEST_BOOTSTRAP"})
-"""DRIFTNET_* variables that are not settings: the config file, the test suite's broker."""
+OTHER_ENV_VARS = frozenset(
+    {CONFIG_ENV_VAR, "DRIFTNET_TEST_BOOTSTRAP", "DRIFTNET_TEST_BROKER_RESTART"}
+)
+"""DRIFTNET_* variables that are not settings: the config file, the test suite's broker and
+the command that restarts it (the broker-restart fault test)."""
 
 _config_file: ContextVar[Path | None] = ContextVar("driftnet_config_file", default=None)
 

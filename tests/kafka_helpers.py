@@ -130,17 +130,25 @@ class WorkerProcess:
 
     READY = "consuming"
 
-    def __init__(self, settings: Settings, log_path: Path, command: str = "worker") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: str = "worker",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.command = command
+        self.env = dict(env or {})
+        """Variables added to the settings' (e.g. a secret settings_env leaves out)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 60.0) -> Self:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [str(DRIFTNET), self.command],
-                env=settings_env(self.settings),
+                env=settings_env(self.settings) | self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
