@@ -7,7 +7,7 @@ rate; (e) the Parquet sink's rows/s; (f) DuckDB's canned queries over generated 
 (g) the worker's peak RSS and CPU per 1,000 events at 10, 1,000 and 10,000 cohorts; (h) two
 workers in one consumer group against one. Writes bench/results.json and prints the table.
 
-Usage: python -m bench.run [--events 200000] [--full] [--only throughput,latency,...]
+Usage: python -m bench.run [--events 100000] [--full] [--only throughput,latency,...]
 ``--full`` adds the 10M-row query tier and 1M events per cohort tier (tens of minutes).
 """
 
@@ -185,16 +185,16 @@ def _commit() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="(a), (b), (h) events")
+    parser.add_argument("--events", type=int, default=100_000, help="(a), (b), (h) events")
     parser.add_argument("--cohort-events", type=int, default=None, help="(g) events per tier")
     parser.add_argument("--cohort-span-s", type=float, default=300.0, help="(g) event time")
-    parser.add_argument("--sink-records", type=int, default=100_000)
+    parser.add_argument("--sink-records", type=int, default=50_000)
     parser.add_argument("--full", action="store_true", help="the big tiers too")
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
     if args.cohort_events is None:
-        args.cohort_events = 1_000_000 if args.full else 100_000
+        args.cohort_events = 1_000_000 if args.full else 50_000
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
