@@ -1,6 +1,7 @@
 """Hostile input, without a broker: a corpus of what broken or malicious producers send, and
 properties over generated input. Every bad payload is a dead letter with a reason that
-survives the trip through the DLQ's headers; nothing raises; memory stays bounded, and one message costs one dead letter however big."""
+survives the trip through the DLQ's headers; nothing raises; memory stays bounded, and one
+message costs one dead letter however big."""
 
 from __future__ import annotations
 
