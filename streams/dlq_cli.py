@@ -16,7 +16,7 @@ import click
 
 from streams.cli_context import Context, pass_context
 from streams.dlq import Entry, Selection, plan_replay, reason_counts, replay_headers
-from streams.kafka_config import kafka_python_options
+from streams.kafka_config import kafka_python_options, whole_topic_consumer
 from streams.settings import KafkaSettings
 
 READ_TIMEOUT_S = 30.0
@@ -35,31 +35,13 @@ def read_entries(
 
 
 def _scan(kafka: KafkaSettings, topic: str, timeout_s: float) -> Iterator[Entry]:
-    from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    consumer, assigned = whole_topic_consumer(
+        kafka, topic, timeout_s=timeout_s, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        error=DlqError,
+    )  # fmt: skip
     try:
-        consumer = KafkaConsumer(
-            **kafka_python_options(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
-            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-        )
-    except KafkaError as exc:
-        raise DlqError(
-            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
-            "is one running? (`driftnet broker` starts one)"
-        ) from None
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise DlqError(
-                f"topic {topic!r} does not exist on {kafka.bootstrap_servers} "
-                "(create it with `driftnet topics create`)"
-            )
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         ends = consumer.end_offsets(assigned)
         deadline = time.monotonic() + timeout_s

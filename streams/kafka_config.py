@@ -80,3 +80,48 @@ def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
             f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(exc).__name__}); "
             "is a broker running? (`driftnet broker` starts one)"
         ) from None
+
+
+def whole_topic_consumer(
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    timeout_s: float,
+    bootstrap_timeout_ms: int,
+    error: type[Exception],
+) -> tuple[Any, list[Any]]:
+    """A group-less kafka-python consumer assigned every partition of ``topic`` (a group join
+    would be pointless for a one-off read, and hangs on some brokers), with the partitions; a
+    one-line ``error`` when the broker or the topic is not there. The caller closes it."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            **kafka_python_options(kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
+        )
+    except KafkaError as exc:
+        raise error(
+            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
+            "is one running? (`driftnet broker` starts one)"
+        ) from None
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise error(
+                f"topic {topic!r} does not exist on {kafka.bootstrap_servers} "
+                "(create it with `driftnet topics create`)"
+            )
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+    except KafkaError as exc:
+        consumer.close()
+        raise error(f"reading {topic!r} failed: {type(exc).__name__}: {exc}") from None
+    except BaseException:
+        consumer.close()
+        raise
+    return consumer, assigned

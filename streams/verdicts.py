@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from detectors.verdict import Verdict
-from streams.kafka_config import kafka_python_options
+from streams.kafka_config import whole_topic_consumer
 from streams.settings import KafkaSettings
 
 READ_TIMEOUT_S = 10.0
@@ -71,31 +71,13 @@ def scan_topic(
     """Pass every message value of ``topic`` to ``take``, from the messages of the last
     ``since_s`` seconds (or the beginning) to the topic's current end; one-line
     :class:`VerdictsError` when the broker or the topic is not there."""
-    from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    consumer, assigned = whole_topic_consumer(
+        kafka, topic, timeout_s=timeout_s, bootstrap_timeout_ms=int(timeout_s * 1000),
+        error=VerdictsError,
+    )  # fmt: skip
     try:
-        consumer = KafkaConsumer(
-            **kafka_python_options(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000) + 1000,
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-        )
-    except KafkaError as exc:
-        raise VerdictsError(
-            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
-            "is one running? (`driftnet broker` starts one)"
-        ) from None
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise VerdictsError(
-                f"topic {topic!r} does not exist on {kafka.bootstrap_servers} "
-                "(create it with `driftnet topics create`)"
-            )
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
         ends = consumer.end_offsets(assigned)
         if since_s is None:
             consumer.seek_to_beginning(*assigned)
