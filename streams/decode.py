@@ -36,6 +36,7 @@ DeadLetterReason = Literal[
     "undecodable",
     "processing_failed",
     "invalid_record",
+    "invalid_otlp",
 ]
 
 

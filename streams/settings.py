@@ -113,6 +113,7 @@ _DEFAULT_TOPICS = {
     "signals": TopicSpec(name="driftnet.signals", partitions=1, retention_hours=24),
     "alerts": TopicSpec(name="driftnet.alerts", partitions=1, retention_hours=14 * 24),
     "silences": TopicSpec(name="driftnet.silences", partitions=1, retention_hours=90 * 24),
+    "otlp_spans": TopicSpec(name="otlp_spans", partitions=4, retention_hours=24),
 }
 
 
@@ -139,6 +140,10 @@ class TopicSettings(_Section):
     """Alert notifications (JSON) for other systems, and the watchdog."""
     silences: TopicSpec = _DEFAULT_TOPICS["silences"]
     """Silence commands (``driftnet silence``)."""
+    otlp_spans: TopicSpec = _DEFAULT_TOPICS["otlp_spans"]
+    """OpenTelemetry spans (input): OTLP ``ExportTraceServiceRequest`` messages, protobuf or
+    JSON, as the OpenTelemetry Collector's Kafka exporter writes them (its default topic
+    name). Read when ``otlp.enabled`` says so."""
 
     @model_validator(mode="before")
     @classmethod
@@ -237,6 +242,33 @@ class HttpSettings(_Section):
     """Port to listen on; 0 picks a free one (the worker logs the address it got)."""
 
 
+class OtlpSettings(_Section):
+    """Ingest of OpenTelemetry GenAI spans from ``topics.otlp_spans`` (see the README's
+    "OpenTelemetry ingest"): each LLM-call span becomes a v1 event on the events topic."""
+
+    enabled: bool | Literal["auto"] = "auto"
+    """``auto``: the worker reads the topic when it exists (``driftnet topics create`` makes
+    it); ``true``: it must exist (the worker refuses to start otherwise); ``false``: never."""
+    trace_timeout_s: float = Field(10.0, gt=0, le=3600)
+    """A trace whose local root span has not arrived this long after its first span is mapped
+    with the spans it has (a root closes its trace at once)."""
+    max_buffered_spans: int = Field(100_000, gt=0)
+    """Spans held across open traces; past it the oldest traces are mapped early (counted as
+    ``evicted``)."""
+    max_spans_per_trace: int = Field(256, gt=0)
+    """Spans one trace may hold; further child spans are dropped (counted), its root and
+    LLM-call spans never."""
+    release_attribute: str = Field("service.version", min_length=1)
+    """Attribute whose value is the event's ``release`` (the span's, else another span of its
+    trace, else the resource's); e.g. ``gen_ai.agent.version`` or your own ``app.release``."""
+    event_operations: tuple[str, ...] = ("chat", "text_completion", "generate_content")
+    """``gen_ai.operation.name`` values whose spans are LLM calls, one v1 event each; other
+    spans of the trace (tools, retrieval, embeddings, agents) become the event's ``spans``."""
+    label_attributes: tuple[str, ...] = ()
+    """Span or resource attributes copied into the event's ``attributes`` (low-cardinality
+    labels such as ``app.tenant``)."""
+
+
 class Settings(BaseSettings):
     """Everything driftnet can be told."""
 
@@ -259,6 +291,7 @@ class Settings(BaseSettings):
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -86,6 +86,7 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
         "signals",
         "alerts",
         "silences",
+        "otlp_spans",
     ]
 
 
