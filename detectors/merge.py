@@ -128,12 +128,22 @@ class WindowMerge:
         self._clock = Watermarks(self.spec)
 
     def offer(self, partial: Partial) -> bool:
-        """Take a partial; it replaces the same source's earlier version. False (and counted)
-        when its window has already closed."""
+        """Take a partial; it replaces the same source's earlier version unless it holds fewer
+        events. False (and counted) when its window has already closed.
+
+        A source's partials only grow while one owner reads its partition, so a smaller one
+        can only come from a replay that started inside the window: a new owner resumes at
+        the oldest offset still feeding a window *open on the map side*, and a window the dead
+        owner had already finished (its last partial sent, its offsets committed) but that
+        had not closed here yet is replayed from there on, without its first events. The
+        bigger partial is the truer one."""
         if self._closed_until is not None and partial.window.end <= self._closed_until:
             self._late[partial.cohort] = self._late.get(partial.cohort, 0) + 1
             return False
-        self._partials.setdefault((partial.cohort, partial.window), {})[partial.source] = partial
+        sources = self._partials.setdefault((partial.cohort, partial.window), {})
+        known = sources.get(partial.source)
+        if known is None or (partial.count, partial.late) >= (known.count, known.late):
+            sources[partial.source] = partial
         return True
 
     def heartbeat(self, source: str, watermark: float, now: float) -> None:

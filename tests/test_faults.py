@@ -196,11 +196,6 @@ def assert_no_secret(*logs: str) -> None:
         assert "Traceback" not in log, log[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, intermittent (1 run in 3 on 2 cores): after the kills one closed window was "
-    "reported with 144 events against 625 true; the record_ids were exact. Issue 10 stays open",
-)
 def test_a_worker_killed_five_times_loses_nothing_and_counts_each_window_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -126,3 +126,57 @@ def test_heartbeats_read_back() -> None:
     assert read_aggregate(b'{"type": "heartbeat", "source": "e/1", "watermark": 5}') == (
         Heartbeat("e/1", 5.0)
     )
+
+
+def test_a_replay_that_starts_inside_a_finished_window_does_not_shrink_it() -> None:
+    """Partition 0 carries two services in messages of many events each; its owner finishes
+    the first minute on the map side (final partials sent, offsets committed) while the merge
+    side still waits for a slow partition 1. A new owner replays from the oldest offset still
+    feeding an open map-side window, which lies inside that finished minute: the smaller
+    partials it sends for the minute must not replace the complete ones (the five-kill fault
+    test's undercount, reproduced without a broker)."""
+    config = DetectorsConfig()
+    wall = T0.timestamp() + 600
+    merge = MergeStage(config, "events", 2)
+
+    def ship(stage: MapStage, now: float) -> None:
+        for _, _, value, partition in stage.due(now=now, aggregate_partitions=1).messages:
+            merge.offer(partition or 0, read_aggregate(value), now=now)
+
+    def service_event(i: int, seconds: float, service: str) -> InferenceEvent:
+        return event(i, seconds).model_copy(update={"service": service})
+
+    messages = [  # offset -> (service, second) of each event in that message
+        [("support-chat", s) for s in range(0, 56)],
+        [("doc-qa", s) for s in range(0, 56)],
+        [("support-chat", s) for s in range(56, 76)],
+        [("doc-qa", s) for s in range(56, 76)],
+    ]
+    ids = iter(range(1_000_000))
+
+    def read(stage: MapStage, since: int, now: float) -> None:
+        for offset, batch in enumerate(messages[since:], start=since):
+            for service, second in batch:
+                stage.observe(0, offset, service_event(next(ids), second, service), [], b"{}",
+                              now=now)  # fmt: skip
+
+    slow = MapStage(config, "events")
+    slow.observe(1, 0, event(next(ids), 1.0), [], b"{}", now=wall)
+    ship(slow, wall)
+    first = MapStage(config, "events")
+    read(first, 0, wall)
+    ship(first, wall)
+    resume_at = first.safe_offset(0)
+    assert resume_at is not None
+    assert 0 < resume_at < len(messages)  # the replay starts inside the finished minute
+    replay = MapStage(config, "events")
+    read(replay, resume_at, wall + 1)
+    ship(replay, wall + 1)
+    slow.observe(1, 1, event(next(ids), 200.0), [], b"{}", now=wall + 2)
+    ship(slow, wall + 2)
+    closed = sorted(
+        (judged.window.cohort[0], judged.window.aggregate.count)
+        for judged in merge.close_due(now=wall + 3)
+        if judged.window.window.start == T0.timestamp()
+    )
+    assert closed == [("doc-qa", 56), ("support-chat", 56 + 4 + 1)]
