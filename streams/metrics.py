@@ -80,6 +80,24 @@ class AlertCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class OtlpCounts:
+    """The OTLP ingest's totals since start (:class:`streams.otlp_ingest.OtlpTally`) and what
+    its trace buffer holds now."""
+
+    messages: int
+    spans: int
+    events: int
+    child_spans: int
+    ignored_spans: int
+    dead_letters_by_reason: Mapping[str, int]
+    traces_closed: Mapping[str, int]
+    spans_dropped: int
+    late_spans: int
+    open_traces: int
+    buffered_spans: int
+
+
+@dataclass(frozen=True, slots=True)
 class SinkCounts:
     """The harvest sink's totals since start (:class:`storage.sink.SinkStats`)."""
 
@@ -101,6 +119,7 @@ class Snapshot:
     detection: DetectionCounts | None = None
     alerts: AlertCounts | None = None
     sink: SinkCounts | None = None
+    otlp: OtlpCounts | None = None
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -141,6 +160,8 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
         yield from _alerts(snapshot.alerts)
     if snapshot.sink is not None:
         yield from _sink(snapshot.sink)
+    if snapshot.otlp is not None:
+        yield from _otlp(snapshot.otlp)
 
 
 def _triage(triage: TriageCounts) -> Iterator[Metric]:
@@ -261,6 +282,60 @@ def _sink(sink: SinkCounts) -> Iterator[Metric]:
         "Failed file writes (retried with backoff).",
         sink.write_errors,
     )
+
+
+OTLP_CLOSE_REASONS = ("complete", "timeout", "evicted")
+
+
+def _otlp(otlp: OtlpCounts) -> Iterator[Metric]:
+    yield _counter(
+        "driftnet_otlp_messages_total", "Messages read from the OTLP spans topic.", otlp.messages
+    )
+    yield _counter("driftnet_otlp_spans_total", "Spans decoded from those messages.", otlp.spans)
+    yield _counter(
+        "driftnet_otlp_events_total",
+        "v1 events made from LLM-call spans and sent to the events topic.",
+        otlp.events,
+    )
+    yield _counter(
+        "driftnet_otlp_child_spans_total",
+        "Spans carried as an event's spans (tools, retrieval...).",
+        otlp.child_spans,
+    )
+    yield _counter(
+        "driftnet_otlp_ignored_spans_total",
+        "Spans of traces without an LLM call (not GenAI): ignored.",
+        otlp.ignored_spans,
+    )
+    yield _by(
+        "driftnet_otlp_dead_letters_total",
+        "OTLP messages, spans or events dead-lettered, by reason.",
+        "reason",
+        otlp.dead_letters_by_reason,
+        ("invalid_otlp", "empty_message", "processing_failed"),
+    )
+    yield _by(
+        "driftnet_otlp_traces_closed_total",
+        "Traces handed on, by why: root arrived, timeout, evicted by otlp.max_buffered_spans.",
+        "reason",
+        otlp.traces_closed,
+        OTLP_CLOSE_REASONS,
+    )
+    yield _counter(
+        "driftnet_otlp_spans_dropped_total",
+        "Child spans dropped past otlp.max_spans_per_trace.",
+        otlp.spans_dropped,
+    )
+    yield _counter(
+        "driftnet_otlp_late_spans_total",
+        "Child spans that arrived after their trace was handed on (dropped).",
+        otlp.late_spans,
+    )
+    yield _gauge("driftnet_otlp_open_traces", "Traces the buffer holds open.", otlp.open_traces)
+    yield _gauge(
+        "driftnet_otlp_buffered_spans", "Spans the buffer holds (open traces).",
+        otlp.buffered_spans,
+    )  # fmt: skip
 
 
 class _SnapshotCollector(Collector):

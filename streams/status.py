@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streams.health import Health, HealthFacts, evaluate
 from streams.metrics import (
     AlertCounts,
     AppMetrics,
     DetectionCounts,
+    OtlpCounts,
     SinkCounts,
     Snapshot,
     TriageCounts,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from storage.sink import ParquetSink
     from streams.alerting import AlertStage
     from streams.detection import Detection
+    from streams.otlp_ingest import OtlpIngest
 
 
 def triage_counts(tally: Tally) -> TriageCounts:
@@ -51,6 +53,23 @@ def detection_counts(detection: Detection, now: float, late_events: int) -> Dete
         window_lag_s=detection.window_lag(now),
         cohort_overflow_events=detection.map.overflow_events,
         cohorts_tracked=detection.map.cohorts_tracked,
+    )
+
+
+def otlp_counts(ingest: OtlpIngest[Any]) -> OtlpCounts:
+    tally, buffer = ingest.tally, ingest.buffer
+    return OtlpCounts(
+        messages=tally.messages,
+        spans=tally.spans,
+        events=tally.events,
+        child_spans=tally.child_spans,
+        ignored_spans=tally.ignored_spans,
+        dead_letters_by_reason=dict(tally.dead_letters_by_reason),
+        traces_closed={str(reason): n for reason, n in buffer.tally.closed.items()},
+        spans_dropped=buffer.tally.spans_dropped,
+        late_spans=buffer.tally.late_spans,
+        open_traces=buffer.open_traces,
+        buffered_spans=buffer.buffered_spans,
     )
 
 
@@ -106,6 +125,8 @@ class AppStatus:
     detection: Detection | None = None
     alerts: AlertStage | None = None
     sink: ParquetSink | None = None
+    otlp: OtlpIngest[Any] | None = None
+    """The OTLP ingest, when the worker reads the OTLP spans topic."""
     clock: Callable[[], float] = time.time
     late_events: Monotonic = field(default_factory=Monotonic)
 
@@ -133,6 +154,7 @@ class AppStatus:
             detection=None if self.detection is None else self._detection(self.detection),
             alerts=None if self.alerts is None else alert_counts(self.alerts),
             sink=None if self.sink is None else sink_counts(self.sink),
+            otlp=None if self.otlp is None else otlp_counts(self.otlp),
         )
 
     def _detection(self, detection: Detection) -> DetectionCounts:

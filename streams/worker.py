@@ -7,6 +7,12 @@ For every message on the events topic (one event or a JSON array of them) it run
 - each dead letter to the DLQ: the capped original payload, why and where in headers
   (``streams/dlq.py``), keyed like the source message.
 
+With the OTLP ingest on (``otlp.enabled``), an ``otlp`` agent reads the OTLP spans topic,
+joins each trace's spans and sends one v1 event per LLM-call span to the events topic (JSON
+arrays keyed by cohort, as a native producer would), where the triage above sees them like any
+event; an OTLP message is acked only once every trace it fed has been sent
+(:mod:`streams.otlp_ingest`).
+
 Delivery is at least once: faust flushes the producer (every record sent so far is
 acknowledged) before it commits an offset, so a killed worker replays, never loses; a
 replayed failure has the same ``record_id``, which is how the harvest counts it once.
@@ -35,6 +41,7 @@ from streams.triage import Tally, Triage
 
 if TYPE_CHECKING:
     from streams.http_server import HttpServer
+    from streams.otlp_ingest import OtlpIngest, OtlpTally, Step
     from streams.status import AppStatus
 
 log = logging.getLogger("driftnet.worker")
@@ -73,6 +80,9 @@ class Counters:
         self._reported = Tally()
         self._reported_at = time.monotonic()
         self.started_at = self._reported_at
+        self.otlp: OtlpTally | None = None
+        """The OTLP ingest's tally, when it runs."""
+        self._otlp_reported = (0, 0)
 
     def report(self) -> list[str]:
         """Lines for the log: what happened since the last report, then the totals; nothing
@@ -88,8 +98,20 @@ class Counters:
         return [
             head,
             *(f"  {line}" for line in delta.breakdown()),
+            *self._otlp_lines(),
             f"  total: {self.total.summary()}",
         ]
+
+    def _otlp_lines(self) -> list[str]:
+        otlp = self.otlp
+        if otlp is None or (otlp.messages, otlp.dead_letters) == self._otlp_reported:
+            return []
+        self._otlp_reported = (otlp.messages, otlp.dead_letters)
+        lines = [f"  otlp total: {otlp.summary()}"]
+        if otlp.dead_letters_by_reason:
+            reasons = ", ".join(f"{k} {n}" for k, n in otlp.dead_letters_by_reason.most_common())
+            lines.append(f"  otlp dead letters by reason: {reasons}")
+        return lines
 
 
 def tune_gc() -> None:
@@ -100,8 +122,13 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def preflight(settings: Settings) -> None:
-    """Fail fast, in one line, when Kafka is unreachable or a topic is missing."""
+OTLP_TICK_S = 0.5
+"""How often traces that timed out in the OTLP buffer are handed on."""
+
+
+def preflight(settings: Settings) -> Settings:
+    """Fail fast, in one line, when Kafka is unreachable or a topic is missing. Returns the
+    settings with ``otlp.enabled`` decided (``auto``: on when the OTLP spans topic exists)."""
     try:
         admin = admin_client(settings.kafka, timeout_s=PREFLIGHT_TIMEOUT_S)
     except KafkaUnreachable as exc:
@@ -110,14 +137,26 @@ def preflight(settings: Settings) -> None:
         existing = set(admin.list_topics())
     finally:
         admin.close()
+    optional = set() if settings.otlp.enabled is True else {settings.topics.otlp_spans.name}
     missing = [
-        spec.name for spec in settings.topics.by_role().values() if spec.name not in existing
+        spec.name
+        for spec in settings.topics.by_role().values()
+        if spec.name not in existing and spec.name not in optional
     ]
     if missing:
         raise WorkerError(
             f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found on "
             f"{settings.kafka.bootstrap_servers}: run `driftnet topics create` first"
         )
+    return with_otlp(settings, settings.topics.otlp_spans.name in existing)
+
+
+def with_otlp(settings: Settings, topic_exists: bool) -> Settings:
+    """``settings`` with ``otlp.enabled`` True or False: ``auto`` reads the topic if it exists."""
+    enabled = settings.otlp.enabled
+    decided = topic_exists if enabled == "auto" else bool(enabled)
+    otlp = settings.otlp.model_copy(update={"enabled": decided})
+    return settings.model_copy(update={"otlp": otlp})
 
 
 class HealthReporter:
@@ -288,6 +327,9 @@ def build_app(
                 assert detection is not None
                 detection.close()
 
+    otlp = wire_otlp(app, settings, topics) if settings.otlp.enabled is True else None
+    counters.otlp = None if otlp is None else otlp.tally
+
     health = HealthReporter(app, settings, counters, topics["signals"])
 
     @app.timer(worker.report_interval_s)  # type: ignore[untyped-decorator]
@@ -321,6 +363,7 @@ def build_app(
         status.detection = detection
         status.alerts = alert_stage
         status.sink = health.sink
+        status.otlp = otlp
         if detection is not None and status.metrics.detector_seconds is not None:
             detection.on_judged = status.metrics.detector_seconds.observe
 
@@ -335,6 +378,56 @@ def build_app(
         log.info("%s: assigned partitions %s", settings.topics.events.name, mine or "none")
 
     return app
+
+
+def wire_otlp(app: Any, settings: Settings, topics: dict[str, Any]) -> OtlpIngest[Any]:
+    """The ``otlp`` agent on the OTLP spans topic and the timer that hands on timed-out traces.
+
+    Every OTLP message is held (faust's acks off) until the ingest releases it: once every
+    trace it fed has been sent to the events topic. faust flushes the producer before it
+    commits, so what a killed worker had buffered is read again, never lost.
+    """
+    from streams.otlp_ingest import OtlpIngest
+
+    ingest: OtlpIngest[Any] = OtlpIngest(
+        settings.otlp,
+        payload_cap=settings.decode.payload_cap_bytes,
+        event_max_bytes=RECORD_MAX_BYTES,
+        batch_max_events=min(settings.publisher.batch_max_events, settings.decode.max_batch_events),
+        batch_max_bytes=min(settings.publisher.batch_max_bytes, RECORD_MAX_BYTES),
+    )
+    events, dlq = topics["events"], topics["dlq"]
+
+    async def hand_on(step: Step[Any]) -> None:
+        now = datetime.now(UTC)
+        for key, value, _ in step.batches:
+            await events.send(key=key, value=value, force=True)
+        for dead, source_key in step.dead_letters:
+            await dlq.send(key=source_key, value=dead.payload, headers=dead_letter_headers(dead, now),
+                           force=True)  # fmt: skip
+        for event in step.acks:
+            event.ack()
+
+    @app.agent(topics["otlp_spans"], name="otlp")  # type: ignore[untyped-decorator]
+    async def otlp_agent(stream: Any) -> None:
+        async for event in stream.noack().events():
+            message = event.message
+            lineage = Lineage(message.topic, message.partition, message.offset)
+            await hand_on(ingest.add(event, message.value, message.key, lineage, time.monotonic()))
+
+    @app.timer(min(OTLP_TICK_S, settings.otlp.trace_timeout_s / 2))  # type: ignore[untyped-decorator]
+    async def otlp_tick() -> None:
+        from faust.exceptions import NotReady
+
+        try:
+            await hand_on(ingest.due(time.monotonic()))
+        except NotReady:
+            # The producer is gone (the worker stops): the traces not sent were not acked,
+            # so the next worker reads their messages again.
+            if not app.should_stop:
+                raise
+
+    return ingest
 
 
 def http_service(server: HttpServer) -> Any:
@@ -359,7 +452,8 @@ def run_worker(settings: Settings) -> None:
     """Run until SIGINT / SIGTERM, then stop cleanly and log the totals."""
     import faust
 
-    preflight(settings)
+    asked = settings.otlp.enabled
+    settings = preflight(settings)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     counters = Counters()
     listener = listen_http(settings)
@@ -401,6 +495,18 @@ def run_worker(settings: Settings) -> None:
                 topics.failures.name,
                 topics.dlq.name,
             )
+            if settings.otlp.enabled is True:
+                log.info(
+                    "otlp ingest consuming %s -> events %s (traces wait up to %g s for their root)",
+                    topics.otlp_spans.name,
+                    topics.events.name,
+                    settings.otlp.trace_timeout_s,
+                )
+            elif asked == "auto":
+                log.info(
+                    "otlp ingest off: topic %s not found (`driftnet topics create` makes it)",
+                    topics.otlp_spans.name,
+                )
             if settings.harvest.sink_in_worker:
                 log.info(
                     "harvest sink consuming %s -> %s",

@@ -79,6 +79,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for key, value in settings.worker.model_dump(mode="json").items():
         env[f"DRIFTNET_WORKER__{key.upper()}"] = str(value)
     env["DRIFTNET_DETECTORS"] = settings.detectors.model_dump_json(exclude_defaults=True)
+    env["DRIFTNET_OTLP"] = settings.otlp.model_dump_json(exclude_defaults=True)
     alerts = settings.alerts.model_dump(mode="json", exclude_defaults=True)
     if settings.alerts.slack_token is not None:
         alerts["slack_token"] = settings.alerts.slack_token.get_secret_value()
