@@ -86,19 +86,20 @@ class Counters:
 
     def report(self) -> list[str]:
         """Lines for the log: what happened since the last report, then the totals; nothing
-        when no message came in since."""
+        when no message came in since (an OTLP message alone gives its ingest's totals)."""
         now = time.monotonic()
         elapsed = max(now - self._reported_at, 1e-9)
         delta = self.total - self._reported
+        otlp = self._otlp_lines()
         if not delta.messages:
-            return []
+            return otlp
         self._reported = self.total.copy()
         self._reported_at = now
         head = f"last {elapsed:.0f} s: {delta.summary()} ({delta.events / elapsed:,.0f} events/s)"
         return [
             head,
             *(f"  {line}" for line in delta.breakdown()),
-            *self._otlp_lines(),
+            *otlp,
             f"  total: {self.total.summary()}",
         ]
 

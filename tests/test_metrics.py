@@ -181,3 +181,44 @@ def test_a_count_that_drops_when_partitions_move_never_makes_its_counter_go_back
     keeps what it had and adds only what comes after."""
     late = Monotonic()
     assert [late.see(n) for n in (0, 4, 10, 3, 5)] == [0, 4, 10, 10, 12]
+
+
+def test_the_otlp_ingest_counts_spans_events_dead_letters_and_what_its_buffer_holds() -> None:
+    """An LLM call whose request span has not come yet is held (an open trace); a trace with
+    no LLM call is ignored and counted; bytes that are no OTLP request are an invalid_otlp
+    dead letter; the request span closes the trace and its call becomes an event."""
+    from opentelemetry.trace import SpanKind
+
+    from streams.otlp_ingest import OtlpIngest
+    from streams.settings import OtlpSettings
+    from tests.otel_client import Instrumented, llm_call, proto
+
+    app = Instrumented({"service.name": "support-chat", "service.version": "v7"})
+    with app.tracer.start_as_current_span("GET /health"):
+        pass
+    health = app.take()
+    with app.tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER), llm_call(app.tracer):
+        pass
+    chat, request = app.take()
+    ingest: OtlpIngest[int] = OtlpIngest(OtlpSettings())
+    status = AppStatus(AppMetrics(process=False), otlp=ingest)
+    lineage = Lineage("otlp_spans", 0, 0)
+    for token, payload in enumerate([proto([chat]), proto(health), b"\x0a\xff\xff\xff\xff\x0f"]):
+        ingest.add(token, payload, None, lineage, now=0.0)
+    got = scrape(status)
+    assert got[("driftnet_otlp_messages_total", ())] == 3
+    assert got[("driftnet_otlp_spans_total", ())] == 2
+    assert got[("driftnet_otlp_events_total", ())] == 0
+    assert got[("driftnet_otlp_ignored_spans_total", ())] == 1
+    assert got[("driftnet_otlp_dead_letters_total", (("reason", "invalid_otlp"),))] == 1
+    assert got[("driftnet_otlp_dead_letters_total", (("reason", "empty_message"),))] == 0
+    assert got[("driftnet_otlp_open_traces", ())] == 1
+    assert got[("driftnet_otlp_buffered_spans", ())] == 1
+    assert got[("driftnet_otlp_traces_closed_total", (("reason", "complete"),))] == 1  # /health
+    step = ingest.add(3, proto([request]), None, lineage, now=1.0)
+    assert sorted(step.acks) == [0, 3]
+    got = scrape(status)
+    assert got[("driftnet_otlp_events_total", ())] == 1
+    assert got[("driftnet_otlp_child_spans_total", ())] == 1
+    assert got[("driftnet_otlp_traces_closed_total", (("reason", "complete"),))] == 2
+    assert got[("driftnet_otlp_open_traces", ())] == 0

@@ -30,7 +30,7 @@ from streams.simulation import SCENARIOS, Simulator
 from streams.topics import create_topics
 from streams.triage import Triage
 from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
-from tests.otel_client import Instrumented, otlp_json, proto
+from tests.otel_client import Instrumented, llm_call, otlp_json, proto
 
 pytestmark = pytest.mark.integration
 
@@ -277,3 +277,59 @@ def test_otlp_spans_and_native_events_give_the_same_failures_windows_and_verdict
     assert [read_dead_letter(r.value, r.headers).reason for r in dead] == ["invalid_otlp"]
     assert "1 non-GenAI spans ignored" in otlp_worker.log
     assert "Traceback" not in otlp_worker.log
+
+
+def test_a_worker_killed_with_traces_in_its_buffer_loses_none_of_them(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The chat spans of 40 calls reach a worker, which buffers them waiting for their
+    request spans; it is SIGKILLed before those come. The next worker reads the held message
+    again: every call becomes an event and each failing call is harvested exactly once."""
+    settings = settings_for(kafka_bootstrap, tmp_path, otlp=True)
+    settings = settings.model_copy(
+        update={"otlp": settings.otlp.model_copy(update={"trace_timeout_s": 600.0})}
+    )
+    app = Instrumented({"service.name": "support-chat", "service.version": "gpt-4o+prompt-v7",
+                        "deployment.environment.name": "production"})  # fmt: skip
+    failing: set[str] = set()
+    every: set[str] = set()
+    for i in range(40):
+        with (
+            app.tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER),
+            llm_call(app.tracer, error="timeout" if i % 4 == 0 else None) as chat,
+        ):
+            ids = chat.get_span_context()
+        call = event_id(format(ids.trace_id, "032x"), format(ids.span_id, "016x"))
+        every.add(call)
+        if i % 4 == 0:
+            failing.add(call)
+    spans = app.take()
+    children = [s for s in spans if s.parent is not None]
+    roots = [s for s in spans if s.parent is None]
+    topic = settings.topics.otlp_spans.name
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        with WorkerProcess(settings, tmp_path / "first.log") as first:
+            first.wait_for("otlp ingest consuming")
+            producer.send(topic, proto(children), key=b"calls").get(timeout=10)
+            first.wait_for("otlp total: 1 OTLP messages, 40 spans, 0 events")
+            time.sleep(2 * settings.worker.commit_interval_s)  # an acked offset is committed
+            first.kill()
+        with WorkerProcess(settings, tmp_path / "second.log") as second:
+            producer.send(topic, otlp_json(roots), key=b"calls").get(timeout=10)
+            records = read_topic(kafka_bootstrap, settings.topics.events.name, expected=1)
+            sent = [e["event_id"] for r in records for e in orjson.loads(r.value)]
+            harvest = Harvest.at(settings.harvest.location)
+            deadline = time.monotonic() + 30
+            harvested: list[str] = []
+            while len(harvested) < len(failing) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                if harvest.failure_files():
+                    query = "select event_id from failures where kind = 'rule'"
+                    harvested = [row["event_id"] for row in harvest.run(query).to_pylist()]
+            assert second.stop() == 0, second.log
+    finally:
+        producer.close()
+    assert sorted(sent) == sorted(every)
+    assert sorted(harvested) == sorted(failing)
+    assert "Traceback" not in second.log

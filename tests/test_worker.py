@@ -15,7 +15,7 @@ import pytest
 from harvest.records import FailureRecord, record_id
 from streams.dlq import read_dead_letter
 from streams.publisher import EventPublisher
-from streams.settings import PublisherSettings, Settings
+from streams.settings import OtlpSettings, PublisherSettings, Settings
 from streams.topics import create_topics
 from tests.factories import make_event
 from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
@@ -156,6 +156,28 @@ def test_worker_refuses_to_start_without_its_topics(kafka_bootstrap: str, tmp_pa
         preflight(settings)
     assert settings.topics.events.name in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_otlp_ingest_runs_when_its_topic_exists_or_when_asked_to(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """``otlp.enabled=auto`` reads the OTLP spans topic only if it exists (a deployment made
+    before it keeps working); ``true`` without the topic is the usual one-line refusal."""
+    from streams.worker import WorkerError, preflight
+
+    settings = stream_settings(kafka_bootstrap, unique_topics("otlp-switch"), tmp_path)
+    roles = settings.topics.by_role()
+    without = {role: spec for role, spec in roles.items() if role != "otlp_spans"}
+    create_topics(settings.kafka, without)
+    assert preflight(settings).otlp.enabled is False
+    asked = settings.model_copy(update={"otlp": OtlpSettings(enabled=True)})
+    with pytest.raises(WorkerError, match=r"run `driftnet topics create` first") as caught:
+        preflight(asked)
+    assert str(caught.value).startswith(f"topic {settings.topics.otlp_spans.name} not found")
+    create_topics(settings.kafka, {"otlp_spans": roles["otlp_spans"]})
+    assert preflight(settings).otlp.enabled is True
+    off = settings.model_copy(update={"otlp": OtlpSettings(enabled=False)})
+    assert preflight(off).otlp.enabled is False
 
 
 def test_sigint_stops_an_idle_worker_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:
