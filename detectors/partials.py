@@ -126,7 +126,9 @@ class Partial:
             window=window,
             source=source,
             settings=settings,
-            categorical=BUILTIN_CATEGORICAL + settings.attributes,
+            categorical=(
+                BUILTIN_CATEGORICAL + settings.attributes if settings.attributes else _BUILTIN_ONLY
+            ),
             sketches={name: Sketch(settings.sketch_relative_accuracy) for name in SKETCHED},
             by_input_size=[[0, 0.0] for _ in range(len(settings.input_size_buckets) + 1)],
             reservoir=Reservoir(
@@ -147,6 +149,8 @@ class Partial:
 
     def add(self, obs: Observation, prices: PriceTable | None = None) -> None:
         """Count one on-time observation. Its cost is priced from ``prices`` when it has none."""
+        # On the hot path (once per event): fields are read once and the loops over feature
+        # names are written out, in the orders of SKETCHED and NUMERIC_FEATURES.
         self.count += 1
         self.errors += obs.is_error
         self.refusals += obs.refusal
@@ -164,40 +168,62 @@ class Partial:
             else:
                 self.priced += 1
                 self.price_table_version = prices.version if prices else None
-        for name in SKETCHED:
-            value = cost if name == "cost_usd" else obs.numeric(name)
-            if value is not None:
-                self.sketches[name].add(value)
-        self.input_tokens_sum += obs.input_tokens or 0
-        self.output_tokens_sum += obs.output_tokens or 0
+        latency = None if obs.latency_ms is None else float(obs.latency_ms)
+        ttft = None if obs.ttft_ms is None else float(obs.ttft_ms)
+        input_tokens = obs.input_tokens
+        output_tokens = obs.output_tokens
+        inputs = None if input_tokens is None else float(input_tokens)
+        outputs = None if output_tokens is None else float(output_tokens)
+        sketches = self.sketches
+        if latency is not None:
+            sketches["latency_ms"].add(latency)
+        if ttft is not None:
+            sketches["ttft_ms"].add(ttft)
+        if inputs is not None:
+            sketches["input_tokens"].add(inputs)
+        if outputs is not None:
+            sketches["output_tokens"].add(outputs)
+        if cost is not None:
+            sketches["cost_usd"].add(cost)
+        self.input_tokens_sum += input_tokens or 0
+        self.output_tokens_sum += output_tokens or 0
         self.cost_sum += cost or 0.0
-        for name, value in obs.scores.items():
-            stats = self.scores.setdefault(name, ScoreStats())
-            stats.n += 1
-            stats.total += value
-            stats.squares += value * value
+        if obs.scores:
+            scores = self.scores
+            for name, value in obs.scores.items():
+                stats = scores.get(name)
+                if stats is None:
+                    stats = scores[name] = ScoreStats()
+                stats.n += 1
+                stats.total += value
+                stats.squares += value * value
         for name in obs.score_breaches:
             self.scores.setdefault(name, ScoreStats()).breaches += 1
+        settings = self.settings
         size_bucket = (
             None
-            if obs.input_tokens is None
-            else bisect.bisect_right(self.settings.input_size_buckets, obs.input_tokens)
+            if input_tokens is None
+            else bisect.bisect_right(settings.input_size_buckets, input_tokens)
         )
-        if size_bucket is not None and obs.latency_ms is not None:
+        if size_bucket is not None and latency is not None:
             bucket = self.by_input_size[size_bucket]
             bucket[0] += 1
             bucket[1] += obs.latency_ms
-        numeric = tuple(cost if n == "cost_usd" else obs.numeric(n) for n in NUMERIC_FEATURES)
-        self.reservoir.add((numeric, tuple(obs.categorical(c) for c in self.categorical)))
-        if self.settings.top_k:
-            if size_bucket is not None and self.settings.typical_examples:
-                self.examples.offer(
-                    typical_kind(size_bucket), uniform_rank(obs.event_id), obs.event_id, obs.raw
-                )
-            if obs.latency_ms is not None:
-                self.examples.offer("slowest", obs.latency_ms, obs.event_id, obs.raw)
+        chars = None if obs.input_chars is None else float(obs.input_chars)
+        numeric = (latency, ttft, inputs, outputs, chars, cost)  # NUMERIC_FEATURES
+        if self.categorical is _BUILTIN_ONLY:
+            labels: tuple[str | None, ...] = (obs.finish_reason, obs.response_model)
+        else:
+            labels = tuple(obs.categorical(c) for c in self.categorical)
+        self.reservoir.add((numeric, labels))
+        if settings.top_k:
+            examples, event_id, raw = self.examples, obs.event_id, obs.raw
+            if size_bucket is not None and settings.typical_examples:
+                examples.offer(typical_kind(size_bucket), uniform_rank(event_id), event_id, raw)
+            if latency is not None:
+                examples.offer("slowest", obs.latency_ms, event_id, raw)
             if cost is not None:
-                self.examples.offer("costliest", cost, obs.event_id, obs.raw)
+                examples.offer("costliest", cost, event_id, raw)
             if obs.failed:
                 badness = (
                     obs.is_error
@@ -208,7 +234,7 @@ class Partial:
                     + obs.negative_feedback
                     + len(obs.score_breaches)
                 )
-                self.examples.offer("failed", float(badness), obs.event_id, obs.raw)
+                examples.offer("failed", float(badness), event_id, raw)
 
     def count_late(self, n: int = 1) -> None:
         """Count events that arrived after the window closed (reported, never silently dropped)."""
@@ -318,6 +344,10 @@ class Partial:
 def _aggregate_settings(text: str) -> AggregateSettings:
     """Partials of every cohort carry the same settings: one object for all of them."""
     return AggregateSettings.model_validate_json(text)
+
+
+_BUILTIN_ONLY: Final = BUILTIN_CATEGORICAL
+"""The categorical columns of a partial without chosen attributes (the same tuple object)."""
 
 
 def _reservoir_seed(cohort: Cohort, window: Window, source: str) -> str:

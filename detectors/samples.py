@@ -59,40 +59,64 @@ class Reservoir:
     list of tuples: a 128-row sample costs about 12 KB instead of 40 KB as Python tuples.
     """
 
-    __slots__ = ("_rng", "capacity", "categorical", "numeric", "seed", "seen")
+    __slots__ = ("_rng", "_rng_parts", "capacity", "categorical", "numeric", "seed", "seen")
 
     def __init__(self, capacity: int, seed: str, width: int = 0) -> None:
         self.capacity = capacity
         self.seed = seed
         self.seen = 0
         self.numeric: npt.NDArray[np.float32] = np.empty((0, width), dtype=np.float32)
-        """(rows, numeric columns), allocated to ``capacity`` rows on the first add."""
+        """(rows, numeric columns): grown as rows come, up to ``capacity`` rows (most windows
+        of a cohort among thousands hold a few events)."""
         self.categorical: list[tuple[str | None, ...]] = []
-        self._rng = random.Random(seed_of(seed, 0))
+        self._rng: random.Random | None = None
+        """Made when first needed (once ``capacity`` rows are in): seeding one costs more than
+        a small window's every add."""
+        self._rng_parts: tuple[object, ...] = (seed, 0)
 
     @property
     def size(self) -> int:
         """Rows held: ``min(seen, capacity)``."""
         return len(self.categorical)
 
+    def _generator(self) -> random.Random:
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = random.Random(seed_of(*self._rng_parts))
+        return rng
+
+    def _reseed(self, *parts: object) -> None:
+        """The generator is now the one seeded from ``parts`` (made when first needed)."""
+        self._rng = None
+        self._rng_parts = parts
+
     def add(self, row: Row) -> None:
         """Offer one row."""
         numeric, categorical = row
         # Labels repeat across rows; each event's decoding made its own copy: keep one.
-        categorical = tuple(None if v is None else sys.intern(v) for v in categorical)
+        categorical = tuple([None if v is None else sys.intern(v) for v in categorical])
         if self.seen < self.capacity:
-            if len(self.numeric) < self.capacity:
-                self.numeric = np.full((self.capacity, len(numeric)), np.nan, dtype=np.float32)
             slot = len(self.categorical)
+            if slot >= len(self.numeric):
+                self._grow(slot + 1, len(numeric))
             self.categorical.append(categorical)
         else:
-            slot = self._rng.randrange(self.seen + 1)
+            slot = self._generator().randrange(self.seen + 1)
             if slot >= self.capacity:
                 self.seen += 1
                 return
             self.categorical[slot] = categorical
         self.numeric[slot] = [np.nan if v is None else v for v in numeric]
         self.seen += 1
+
+    def _grow(self, rows: int, width: int) -> None:
+        """Room for at least ``rows`` rows (doubling, at most ``capacity``), kept rows kept."""
+        held = len(self.numeric)
+        size = min(self.capacity, max(rows, 8, 2 * held))
+        grown = np.full((size, width), np.nan, dtype=np.float32)
+        if held:
+            grown[:held] = self.numeric
+        self.numeric = grown
 
     @property
     def rows(self) -> list[Row]:
@@ -142,30 +166,42 @@ class Reservoir:
                 merged.categorical.extend(labels)
             start = end
         if numeric:
-            width = merged.numeric.shape[1]
-            merged.numeric = np.full((capacity, width), np.nan, dtype=np.float32)
-            stacked = np.concatenate(numeric)
-            merged.numeric[: len(stacked)] = stacked
+            merged.numeric = np.concatenate(numeric)
         merged.seen = seen
-        merged._rng = random.Random(seed_of(seed, seen))
+        merged._reseed(seed, seen)
         return merged
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
+        numeric = self.numeric[: self.size].tolist()  # Python floats, as float() of each
         return {
             "seed": self.seed,
             "seen": self.seen,
-            "rows": [[list(n), list(c)] for n, c in self.rows],
+            "rows": [
+                [[None if v != v else v for v in values], list(labels)]  # NaN: missing
+                for values, labels in zip(numeric, self.categorical, strict=True)
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], capacity: int, width: int = 0) -> Reservoir:
         """The inverse of :meth:`to_dict`; adding after it goes on deterministically."""
         reservoir = cls(capacity, str(data["seed"]), width)
-        for numeric, categorical in data["rows"]:
-            reservoir.add((tuple(numeric), tuple(categorical)))
+        rows = data["rows"]
+        if 0 < len(rows) <= capacity and len({len(n) for n, _ in rows}) == 1:
+            # what adding them one by one does, in one go
+            reservoir.numeric = np.array(
+                [[np.nan if v is None else v for v in numeric] for numeric, _ in rows],
+                dtype=np.float32,
+            )
+            reservoir.categorical = [
+                tuple([None if v is None else sys.intern(v) for v in labels]) for _, labels in rows
+            ]
+        else:
+            for numeric, categorical in rows:
+                reservoir.add((tuple(numeric), tuple(categorical)))
         reservoir.seen = int(data["seen"])
-        reservoir._rng = random.Random(seed_of(reservoir.seed, reservoir.seen))
+        reservoir._reseed(reservoir.seed, reservoir.seen)
         return reservoir
 
     def __getstate__(self) -> dict[str, Any]:
@@ -175,7 +211,7 @@ class Reservoir:
             "seen": self.seen,
             "numeric": self.numeric,
             "categorical": self.categorical,
-            "rng": self._rng.getstate(),
+            "rng": self._generator().getstate(),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -186,6 +222,7 @@ class Reservoir:
         self.categorical = state["categorical"]
         self._rng = random.Random()
         self._rng.setstate(state["rng"])
+        self._rng_parts = (self.seed, self.seen)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -231,6 +268,11 @@ class WorstExamples:
     ) -> None:
         """Keep the event (``raw``: its JSON, or a function making it) if it is among the ``k``
         worst of ``kind`` so far. It is made and compressed only when kept."""
+        heap = self._heaps.get(kind)
+        if heap is not None and len(heap) >= self.k > 0:
+            least = heap[0]
+            if (rank, event_id) <= (least.rank, least.event_id):
+                return  # not among the k worst: the usual case, so no closure for it
         self.offer_packed(
             kind, rank, event_id, lambda: zlib.compress(raw() if callable(raw) else raw, 1)
         )
