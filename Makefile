@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors clean
+.PHONY: help demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors bench-otlp clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ bench-core: $(STAMP) ## Hot-path throughput (decode, rules) on one core, as a ra
 
 bench-stream: $(STAMP) ## Publisher, raw consumer and worker rates on the embedded broker, same run
 	$(BIN)/python -m bench.stream_throughput
+
+bench-otlp: $(STAMP) ## OTLP ingest cost per trace on one core (protobuf and OTLP/JSON), as ratios to the parse and to the triage
+	$(BIN)/python -m bench.otlp_ingest
 
 bench-detectors: $(STAMP) ## Detector memory per cohort at 10,000 cohorts, drift CPU per minute at 1,000
 	$(BIN)/python -m bench.detectors_memory
