@@ -89,6 +89,10 @@ class PartitionWindows:
         done = [key for key in self._open if mark is not None and key[1].end <= mark]
         return [self._open.pop(key).partial for key in done]
 
+    def pardon(self, seconds: float, now: float) -> None:
+        """The process was stalled for ``seconds``: not idle time (:meth:`Watermarks.pardon`)."""
+        self._clock.pardon(seconds, now)
+
     def safe_offset(self) -> int | None:
         """The smallest offset that still feeds an open window: commit below it, never past.
         None when no open window has an offset (commit what has been read)."""
@@ -159,6 +163,10 @@ class WindowMerge:
         moved (a takeover) must not close windows on the few sources it has heard from while
         the others' partitions are still being replayed."""
         self._clock.expect(sources, now)
+
+    def pardon(self, seconds: float, now: float) -> None:
+        """The process was stalled for ``seconds``: not idle time (:meth:`Watermarks.pardon`)."""
+        self._clock.pardon(seconds, now)
 
     def forget_source(self, source: str) -> None:
         """A source that will not send again (its partition moved: the new owner replays)."""

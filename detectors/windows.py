@@ -119,6 +119,12 @@ class Watermarks:
         """``source`` is gone (a partition revoked): it no longer holds windows open."""
         self._sources.pop(source, None)
 
+    def pardon(self, seconds: float, now: float) -> None:
+        """Take ``seconds`` of silence back from every source (never past ``now``): while the
+        process was stalled nothing could be heard, which is not a source going idle."""
+        for known in self._sources.values():
+            known.moved_at = min(known.moved_at + seconds, now)
+
     def of(self, source: str) -> float | None:
         """The watermark of one source, None before it showed anything."""
         known = self._sources.get(source)

@@ -190,6 +190,11 @@ class MapStage:
         side = self._sides.get(partition)
         return None if side is None else side.safe_offset()
 
+    def pardon(self, seconds: float, now: float) -> None:
+        """The worker was stalled for ``seconds``: no partition was idle meanwhile."""
+        for side in self._sides.values():
+            side.pardon(seconds, now)
+
     def revoke(self, partitions: Iterable[int]) -> None:
         """Partitions moved to another worker: it recomputes their windows by replay."""
         for partition in partitions:
@@ -446,6 +451,11 @@ class MergeStage:
             if example.event_id in wanted
         ]
         return [r for r in records if r is not None]
+
+    def pardon(self, seconds: float, now: float) -> None:
+        """The worker was stalled for ``seconds``: no source was idle meanwhile."""
+        for merge in self._merges.values():
+            merge.pardon(seconds, now)
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Partitions moved away; their canaries' judges go too (the next owner restores

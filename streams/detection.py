@@ -40,6 +40,8 @@ from streams.triage import Triaged
 log = logging.getLogger("driftnet.detection")
 
 TICK_S = 1.0
+STALL_GRACE_TICKS = 2
+"""A tick this many intervals late is a stall (see :meth:`Detection._pardon_stall`)."""
 RESTORE_TIMEOUT_S = 30.0
 RESTORE_ATTEMPTS = 3
 FULL_CHECK_CPU_SHARE = 0.1
@@ -168,6 +170,7 @@ class Detection:
         """The last verdict of each canary (its changes are logged at info)."""
         self._restore_judges = True
         self._restore_failures = 0
+        self._ticked_at: float | None = None
         self.on_judged: Callable[[float], None] | None = None
         """Told the seconds each tick that closed windows spent judging them (detectors and
         canary judge): the worker's ``driftnet_detector_seconds``."""
@@ -224,9 +227,26 @@ class Detection:
 
     # -- the tick ------------------------------------------------------------------------------
 
+    def _pardon_stall(self, now: float) -> None:
+        """A tick far later than its interval means the worker was stalled (CPU starved, a
+        long pause, a suspended VM): it read nothing meanwhile, so that time must not count
+        as its partitions or sources going idle, else windows close without the events still
+        waiting to be read (and those come late)."""
+        last, self._ticked_at = self._ticked_at, now
+        stalled = 0.0 if last is None else now - last - STALL_GRACE_TICKS * TICK_S
+        if stalled <= 0:
+            return
+        self.map.pardon(stalled, now)
+        self.merge.pardon(stalled, now)
+        log.info(
+            "detection tick %.1f s late (the worker was stalled): idle timeouts paused for it",
+            stalled,
+        )
+
     async def tick(self) -> None:
         """Send partials of windows done and heartbeats; close, judge and publish merged
         windows; ack what is no longer needed."""
+        self._pardon_stall(time.time())
         if self._restore_judges:
             await self._restore()
             if self._restore_judges:

@@ -180,3 +180,37 @@ def test_a_replay_that_starts_inside_a_finished_window_does_not_shrink_it() -> N
         if judged.window.window.start == T0.timestamp()
     )
     assert closed == [("doc-qa", 56), ("support-chat", 56 + 4 + 1)]
+
+
+def test_a_stalled_worker_does_not_take_its_own_pause_for_idle_sources() -> None:
+    """The worker stalls for 5 s (CPU starved) in the middle of a window, longer than the
+    3 s idle timeout, with the window's last events still unread. Pardoned for the stall,
+    neither side closes the window on the silence, and it closes whole once read; unpardoned,
+    it closes with the events read before the stall (the rest come as a late partial)."""
+    config = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})
+    wall = T0.timestamp() + 600
+
+    def run(pardon: bool) -> int:
+        """The count the window [0, 60) closes with (later ones are windows of silence)."""
+        stage, merge = MapStage(config, "events"), MergeStage(config, "events", 1)
+
+        def tick(now: float) -> list[int]:
+            for _, _, value, partition in stage.due(now=now, aggregate_partitions=1).messages:
+                merge.offer(partition or 0, read_aggregate(value), now=now)
+            return [j.window.aggregate.count for j in merge.close_due(now=now)
+                    if j.window.cohort == COHORT]  # fmt: skip
+
+        for i in range(30):
+            stage.observe(0, i, event(i, float(i)), [], b"{}", now=wall)
+        assert tick(wall) == []
+        resumed = wall + 5.0
+        if pardon:
+            stage.pardon(5.0 - 1.0, resumed)
+            merge.pardon(5.0 - 1.0, resumed)
+        early = tick(resumed)
+        for i in range(30, 50):
+            stage.observe(0, i, event(i, float(i)), [], b"{}", now=resumed)
+        return (early + tick(resumed + 10.0))[0]
+
+    assert run(pardon=True) == 50
+    assert run(pardon=False) == 30
