@@ -168,7 +168,8 @@ class Partial:
             else:
                 self.priced += 1
                 self.price_table_version = prices.version if prices else None
-        latency = None if obs.latency_ms is None else float(obs.latency_ms)
+        latency_ms = obs.latency_ms
+        latency = None if latency_ms is None else float(latency_ms)
         ttft = None if obs.ttft_ms is None else float(obs.ttft_ms)
         input_tokens = obs.input_tokens
         output_tokens = obs.output_tokens
@@ -205,10 +206,10 @@ class Partial:
             if input_tokens is None
             else bisect.bisect_right(settings.input_size_buckets, input_tokens)
         )
-        if size_bucket is not None and latency is not None:
+        if size_bucket is not None and latency_ms is not None:
             bucket = self.by_input_size[size_bucket]
             bucket[0] += 1
-            bucket[1] += obs.latency_ms
+            bucket[1] += latency_ms
         chars = None if obs.input_chars is None else float(obs.input_chars)
         numeric = (latency, ttft, inputs, outputs, chars, cost)  # NUMERIC_FEATURES
         if self.categorical is _BUILTIN_ONLY:
@@ -220,8 +221,8 @@ class Partial:
             examples, event_id, raw = self.examples, obs.event_id, obs.raw
             if size_bucket is not None and settings.typical_examples:
                 examples.offer(typical_kind(size_bucket), uniform_rank(event_id), event_id, raw)
-            if latency is not None:
-                examples.offer("slowest", obs.latency_ms, event_id, raw)
+            if latency_ms is not None:
+                examples.offer("slowest", latency_ms, event_id, raw)
             if cost is not None:
                 examples.offer("costliest", cost, event_id, raw)
             if obs.failed:

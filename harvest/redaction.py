@@ -246,15 +246,43 @@ def _map(items: list[T], fn: Callable[[T], T]) -> list[T]:
     return items if all(a is b for a, b in zip(new, items, strict=True)) else new
 
 
+TEXT_CACHE_ENTRIES = 1024
+"""Texts whose redaction a :class:`Redactor` remembers (first in, first out)."""
+TEXT_CACHE_MAX_CHARS = 8192
+"""Longer texts are scanned every time (a bound on the cache's memory: 1024 x 8 K chars)."""
+
+_Cached = tuple[str | None, tuple[tuple[str, int], ...]]
+"""A text's redaction: the redacted text (None: unchanged) and the hits by kind, in order."""
+
+
 class _Pass:
     """One redaction pass: the rules to apply and the hits counted so far."""
 
-    def __init__(self, rules: tuple[_Rule, ...]) -> None:
+    def __init__(self, rules: tuple[_Rule, ...], cache: dict[str, _Cached] | None = None) -> None:
         self.rules, self.counts = rules, dict[str, int]()
+        self._cache = cache
 
     def text(self, text: str) -> str:
-        """Redacted ``text``; the very same object when nothing was found. Rules are applied
-        until nothing changes (a marker can change what a rule that ran earlier sees)."""
+        """Redacted ``text``; the very same object when nothing was found. A text met before
+        (a system prompt, a template) is answered from the cache, with its hits counted."""
+        cache = self._cache
+        if cache is None or len(text) > TEXT_CACHE_MAX_CHARS:
+            return self._scan(text, self.counts)
+        known = cache.get(text)
+        if known is None:
+            hits: dict[str, int] = {}
+            out = self._scan(text, hits)
+            if len(cache) >= TEXT_CACHE_ENTRIES:
+                del cache[next(iter(cache))]
+            known = cache[text] = (None if out is text else out, tuple(hits.items()))
+        redacted, counted = known
+        for kind, n in counted:
+            self.counts[kind] = self.counts.get(kind, 0) + n
+        return text if redacted is None else redacted
+
+    def _scan(self, text: str, counts: dict[str, int]) -> str:
+        """``text`` redacted, its hits added to ``counts``. Rules are applied until nothing
+        changes (a marker can change what a rule that ran earlier sees)."""
         out = text
         for _ in range(3 if self.rules else 0):  # bounded: an extra pattern may match markers
             changed, sketch = False, _Sketch.of(out)
@@ -263,7 +291,7 @@ class _Pass:
                     new, n = _substitute(pattern, f"[REDACTED:{kind}]", accept, out)
                     if n:  # else keep ``out``: sub makes an equal copy when accept said no
                         out, changed = new, True
-                        self.counts[kind] = self.counts.get(kind, 0) + n
+                        counts[kind] = counts.get(kind, 0) + n
             if not changed:
                 break
         return out
@@ -305,7 +333,9 @@ class _Pass:
 
 
 class Redactor:
-    """Applies :class:`RedactionSettings` to texts and events. Stateless: safe to share."""
+    """Applies :class:`RedactionSettings` to texts and events. Safe to share: its only state
+    is a bounded cache of texts already scanned (the same system prompt in every event of a
+    feature is scanned once), which changes no answer."""
 
     def __init__(self, settings: RedactionSettings | None = None) -> None:
         self.settings = settings or RedactionSettings()
@@ -314,16 +344,17 @@ class Redactor:
         rules += [r for r in _BUILTIN if r.kind in self.settings.kinds]
         self._rules: tuple[_Rule, ...] = tuple(rules) if self.settings.enabled else ()
         self._fields = frozenset(self.settings.fields)
+        self._cache: dict[str, _Cached] = {}
 
     def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
         """``text`` with every hit replaced by its marker, and the number of hits by kind."""
-        run = _Pass(self._rules)
+        run = _Pass(self._rules, self._cache)
         return run.text(text), run.counts
 
     def redact_event(self, event: InferenceEvent) -> tuple[InferenceEvent, dict[str, int]]:
         """A redacted copy of ``event`` (``event`` itself when nothing was found), and the
         number of hits by kind. The input is never mutated; unknown fields are kept."""
-        run = _Pass(self._rules)
+        run = _Pass(self._rules, self._cache)
 
         def scan(field: RedactedField, redact: Callable[[T], T], value: T) -> T:
             return redact(value) if run.rules and field in self._fields else value

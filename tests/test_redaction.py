@@ -355,3 +355,24 @@ def test_rejected_look_alikes_keep_the_same_event() -> None:
     event = _event(input=_user("Order 4111 1111 1111 1112 of 05-11-2026"))
     assert REDACTOR.redact_event(event) == (event, {})
     assert REDACTOR.redact_event(event)[0] is event
+
+
+def test_a_text_met_again_is_answered_as_the_first_time() -> None:
+    """The redactor's text cache changes no answer: the same redacted text and hit counts for
+    a repeated text, the very same object for a clean one, and a bounded number of texts."""
+    import harvest.redaction as redaction
+
+    redactor = Redactor()
+    dirty = "mail ann@example.com or call +44 20 7946 0958, ann@example.com"
+    first = redactor.redact_text(dirty)
+    assert redactor.redact_text(dirty) == first
+    assert Redactor().redact_text(dirty) == first  # and what a fresh redactor says
+    clean = "no personal data here " * 3
+    assert redactor.redact_text(clean)[0] is clean
+    assert redactor.redact_text(clean) == (clean, {})
+    for n in range(redaction.TEXT_CACHE_ENTRIES + 10):
+        redactor.redact_text(f"text {n}")
+    assert len(redactor._cache) == redaction.TEXT_CACHE_ENTRIES
+    long = "x@example.com " * (redaction.TEXT_CACHE_MAX_CHARS // 10)
+    assert redactor.redact_text(long) == Redactor().redact_text(long)
+    assert long not in redactor._cache
