@@ -26,14 +26,16 @@ from streams.settings import load_settings
 LINEAGE = Lineage(topic="bench", partition=0, offset=0)
 
 
-def _rate(work: Callable[[], int], seconds: float) -> float:
-    """Best of three runs of about ``seconds`` each, in events per second."""
+def best_rate(
+    work: Callable[[], int], seconds: float, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Best of three runs of about ``seconds`` of ``clock`` each, in units per second."""
     best = 0.0
     for _ in range(3):
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        done, start = 0, clock()
+        while clock() - start < seconds:
             done += work()
-        best = max(best, done / (time.perf_counter() - start))
+        best = max(best, done / (clock() - start))
     return best
 
 
@@ -81,9 +83,9 @@ def main() -> None:
             ("single", parse_singles, decode_singles, rules_singles),
             ("batch100", parse_batch, decode_batch, rules_batch),
         ):
-            ceiling = _rate(parse, args.seconds)
+            ceiling = best_rate(parse, args.seconds)
             for stage, work in (("parse", parse), ("decode", dec), ("decode+rules", full)):
-                rate = ceiling if stage == "parse" else _rate(work, args.seconds)
+                rate = ceiling if stage == "parse" else best_rate(work, args.seconds)
                 rows.append(
                     {
                         "gc": label,

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
+from bench.core_throughput import best_rate
 from streams.events import Lineage
 from streams.otlp_decode import decode_spans
 from streams.otlp_ingest import OtlpIngest
@@ -125,15 +126,9 @@ def as_json(request: ExportTraceServiceRequest) -> bytes:
 
 
 def _rate(work: Callable[[], int], seconds: float) -> float:
-    """Best of three runs of about ``seconds`` of this process's CPU time each, in units per
-    CPU second (single-threaded work: what other processes on the machine do counts less)."""
-    best = 0.0
-    for _ in range(3):
-        done, start = 0, time.process_time()
-        while time.process_time() - start < seconds:
-            done += work()
-        best = max(best, done / (time.process_time() - start))
-    return best
+    """Units per CPU second of this process (single-threaded work: what other processes on
+    the machine do counts less than in wall time)."""
+    return best_rate(work, seconds, time.process_time)
 
 
 def measure(seconds: float) -> dict[str, object]:

@@ -287,22 +287,38 @@ def _legacy_event_attribute(events: Sequence[SpanEvent], name: str, attribute: s
     return None
 
 
+def _conversation(
+    span: OtlpSpan,
+    side: Literal["input", "output"],
+    from_events: Callable[[Sequence[SpanEvent]], list[dict[str, Any]] | None],
+    role: str,
+) -> tuple[list[dict[str, Any]] | None, Any]:
+    """One side's messages, by the first convention present: ``gen_ai.<side>.messages``, the
+    event-based form, then the older ``gen_ai.prompt`` / ``gen_ai.completion`` (an attribute
+    or a ``gen_ai.content.*`` event's, JSON); with that older value, as found."""
+    attributes = span.attributes
+    current = attributes.get(f"gen_ai.{side}.messages")
+    messages = None if current is None else _messages(current, role)
+    if messages is None:
+        messages = from_events(span.events)
+    legacy_name = "gen_ai.prompt" if side == "input" else "gen_ai.completion"
+    legacy = None
+    if messages is None:
+        legacy = attributes.get(legacy_name)
+        if legacy is None:
+            content = legacy_name.replace("gen_ai.", "gen_ai.content.")
+            legacy = _legacy_event_attribute(span.events, content, legacy_name)
+    return messages, legacy
+
+
 def _input_messages(context: Context) -> list[dict[str, Any]] | None:
     span = context.span
-    attributes = span.attributes
-    messages = None
-    if attributes.get("gen_ai.input.messages") is not None:
-        messages = _messages(attributes["gen_ai.input.messages"], "user")
+    messages, legacy = _conversation(span, "input", _event_messages, "user")
+    if messages is None and legacy is not None:
+        messages = _messages(legacy, "user")
     if messages is None:
-        messages = _event_messages(span.events)
-    if messages is None:
-        legacy = attributes.get("gen_ai.prompt")
-        if legacy is None:
-            legacy = _legacy_event_attribute(span.events, "gen_ai.content.prompt", "gen_ai.prompt")
-        messages = _messages(legacy, "user") if legacy is not None else None
-    if messages is None:
-        messages = _flattened(attributes, "gen_ai.prompt")
-    system = attributes.get("gen_ai.system_instructions")
+        messages = _flattened(span.attributes, "gen_ai.prompt")
+    system = span.attributes.get("gen_ai.system_instructions")
     if system is not None:
         parts = _json(system) if isinstance(system, str) else system
         content = parts if isinstance(parts, list | dict) else system
@@ -312,23 +328,13 @@ def _input_messages(context: Context) -> list[dict[str, Any]] | None:
 
 def _output(context: Context) -> dict[str, Any] | None:
     span = context.span
-    attributes = span.attributes
-    messages = None
-    if attributes.get("gen_ai.output.messages") is not None:
-        messages = _messages(attributes["gen_ai.output.messages"], "assistant")
-    if messages is None:
-        messages = _choices(span.events)
-    if messages is None:
-        legacy = attributes.get("gen_ai.completion")
-        if legacy is None:
-            legacy = _legacy_event_attribute(
-                span.events, "gen_ai.content.completion", "gen_ai.completion"
-            )
+    messages, legacy = _conversation(span, "output", _choices, "assistant")
+    if messages is None and legacy is not None:
         if isinstance(legacy, str) and not isinstance(_json(legacy), list | dict):
             return {"text": legacy}  # a completion-style call's plain text
-        messages = _messages(legacy, "assistant") if legacy is not None else None
+        messages = _messages(legacy, "assistant")
     if messages is None:
-        messages = _flattened(attributes, "gen_ai.completion")
+        messages = _flattened(span.attributes, "gen_ai.completion")
         for message in messages or ():
             message.setdefault("role", "assistant")
     return None if messages is None else {"messages": messages}
