@@ -245,6 +245,10 @@ def _given(packed: bytes) -> Callable[[], bytes]:
     return lambda: packed
 
 
+def _decoder(text: str) -> Callable[[], bytes]:
+    return lambda: base64.b64decode(text)
+
+
 class WorstExamples:
     """The ``k`` worst events of each kind (slowest, costliest, failed), full records included;
     and ``k`` of each input-size bucket, picked by :func:`uniform_rank` (``typical.N``)."""
@@ -318,12 +322,18 @@ class WorstExamples:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: ``{kind: [[rank, event_id, base64 of the zlib-compressed JSON]]}``
-        (compressed on the wire too: the merge side never recompresses)."""
+        (compressed on the wire too: the merge side never recompresses). An event kept under
+        several kinds shares one packed object: it is encoded once."""
+        encoded: dict[int, str] = {}
+
+        def text(packed: bytes) -> str:
+            known = encoded.get(id(packed))
+            if known is None:
+                known = encoded[id(packed)] = base64.b64encode(packed).decode("ascii")
+            return known
+
         return {
-            kind: [
-                [e.rank, e.event_id, base64.b64encode(e.packed).decode("ascii")]
-                for e in self.of(kind)
-            ]
+            kind: [[e.rank, e.event_id, text(e.packed)] for e in self.of(kind)]
             for kind in sorted(self._heaps)
         }
 
@@ -333,9 +343,8 @@ class WorstExamples:
         examples = cls(k)
         for kind in (*EXAMPLE_KINDS, *sorted(set(data) - set(EXAMPLE_KINDS))):
             for rank, event_id, packed in data.get(kind, []):
-                examples.offer_packed(
-                    kind, float(rank), str(event_id), _given(base64.b64decode(packed))
-                )
+                # decoded only when not kept under another kind already (then it is shared)
+                examples.offer_packed(kind, float(rank), str(event_id), _decoder(packed))
         return examples
 
     def __getstate__(self) -> dict[str, Any]:
