@@ -15,6 +15,12 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
 
+def warm_up() -> None:
+    """Import scipy's statistics now (about a second of CPU), for a long-running process that
+    would otherwise pay it in the middle of its stream, at the first window it judges."""
+    import scipy.stats  # noqa: F401
+
+
 def mann_whitney_greater_p(current: FloatArray, reference: FloatArray) -> float:
     """One-sided Mann-Whitney U: p-value that ``current`` is stochastically greater."""
     from scipy.stats import mannwhitneyu

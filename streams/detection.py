@@ -27,6 +27,7 @@ from typing import Any
 from detectors.budget import FullCheckQueue
 from detectors.drift import FullCheckRequest
 from detectors.finding import Finding
+from detectors.stats import warm_up
 from detectors.verdict import Verdict
 from harvest.records import FailureRecord
 from harvest.redaction import Redactor
@@ -174,6 +175,7 @@ class Detection:
         self.on_judged: Callable[[float], None] | None = None
         """Told the seconds each tick that closed windows spent judging them (detectors and
         canary judge): the worker's ``driftnet_detector_seconds``."""
+        warm_up()  # at start-up, not as a one-second stall of the stream at the first window
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
