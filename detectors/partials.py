@@ -352,7 +352,11 @@ _BUILTIN_ONLY: Final = BUILTIN_CATEGORICAL
 
 
 def _reservoir_seed(cohort: Cohort, window: Window, source: str) -> str:
-    return f"{'/'.join(cohort)}@{window.start}#{source}"
+    """The sample's seed: its cohort, window and partition, not the topic's name (a source is
+    ``<events topic>/<partition>``), so the same events sample alike wherever they are read:
+    two deployments of one stream, or a stream and its OpenTelemetry copy, raise the same
+    findings."""
+    return f"{'/'.join(cohort)}@{window.start}#{source.rpartition('/')[2]}"
 
 
 __all__ = ["EXAMPLE_KINDS", "FORMAT_VERSION", "MERGED", "Partial", "ScoreStats"]

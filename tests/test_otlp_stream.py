@@ -39,7 +39,6 @@ DURATION_S = 8 * 60
 CHUNK = 40
 """Events per chunk: one native batch per cohort, or two OTLP messages (children, roots)."""
 QUIET_S = 4.0
-FINDING_SLACK = 2
 UNMAPPED = ("cost_usd", "feedback", "prompt_version")
 """Fields no OpenTelemetry convention carries: left out of the native copy too."""
 
@@ -255,19 +254,9 @@ def test_otlp_spans_and_native_events_give_the_same_failures_windows_and_verdict
         assert otlp_worker.stop() == 0, otlp_worker.log
 
     assert native_windows.keys() == expected_windows
-    assert otlp_windows.keys() == native_windows.keys()
-    outcomes = {key: (count, late, verdict) for key, (count, late, _, verdict) in
-                native_windows.items()}  # fmt: skip
-    assert {key: (c, lt, v) for key, (c, lt, _, v) in otlp_windows.items()} == outcomes
-
-    # Findings: the same, window by window, but for at most FINDING_SLACK (window, finding)
-    # pairs. Seen once in three runs: one window had latency.p95 on one side and latency.p50
-    # on the other with equal counts and verdicts (a quantile at its threshold's edge; the
-    # partials of a window merge in arrival order). Not established further.
-    def pairs(found: dict[Any, Any]) -> set[Any]:
-        return {(key, finding) for key, value in found.items() for finding in value[2]}
-
-    assert len(pairs(otlp_windows) ^ pairs(native_windows)) <= FINDING_SLACK
+    # Window by window the same counts, late events, findings and verdicts: the samples the
+    # detectors read are seeded by cohort, window and partition, not by the topic's name.
+    assert otlp_windows == native_windows
     verdicts = Counter(v[3][0] for v in native_windows.values() if v[3] is not None)
     assert verdicts["Fail"] > 0, verdicts  # the regression is caught, so the match means a lot
     assert any(v[2] for v in native_windows.values())  # and findings were raised
