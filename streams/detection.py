@@ -142,6 +142,14 @@ def _encoder(event: InferenceEvent, redactor: Redactor) -> Callable[[], bytes]:
     return lambda: redactor.redact_event(event)[0].model_dump_json().encode()
 
 
+def _release(event: Any) -> None:
+    """Drop a held event's payload once it has been read: it waits only to be acked (by its
+    offset), and the events and partials held for the open windows are the payloads of a
+    window's worth of messages (a 12 KB partial per cohort and partition at 1,000+ cohorts)."""
+    event.value = None
+    event.message.value = None
+
+
 class Detection:
     """Both stages and their bookkeeping inside one worker."""
 
@@ -188,6 +196,7 @@ class Detection:
             self.map.observe(message.partition, message.offset, valid, reasons, raw, now)
         pending = self._events_pending.setdefault(message.partition, deque())
         pending.append((message.offset, event))  # acked by the tick once its windows are done
+        _release(event)
 
     def _ack_events(self, partition: int) -> None:
         pending = self._events_pending.get(partition)
@@ -211,6 +220,7 @@ class Detection:
                             message.offset, exc)  # fmt: skip
                 pending.append((message.offset, event, None))
                 continue
+            _release(event)
             accepted = self.merge.offer(message.partition, aggregate, time.time())
             window_end = getattr(aggregate, "window", None)
             if not accepted:
