@@ -25,6 +25,7 @@ once and each is skipped when a cheap check (an ``@``, enough digits, a key pref
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable
@@ -247,7 +248,7 @@ def _map(items: list[T], fn: Callable[[T], T]) -> list[T]:
 
 
 TEXT_CACHE_ENTRIES = 1024
-"""Texts whose redaction a :class:`Redactor` remembers (first in, first out)."""
+"""Texts whose redaction a :class:`Redactor` remembers (least recently used out)."""
 TEXT_CACHE_MAX_CHARS = 8192
 """Longer texts are scanned every time (a bound on the cache's memory: 1024 x 8 K chars)."""
 
@@ -258,27 +259,27 @@ _Cached = tuple[str | None, tuple[tuple[str, int], ...]]
 class _Pass:
     """One redaction pass: the rules to apply and the hits counted so far."""
 
-    def __init__(self, rules: tuple[_Rule, ...], cache: dict[str, _Cached] | None = None) -> None:
+    def __init__(
+        self, rules: tuple[_Rule, ...], remembered: Callable[[str], _Cached] | None = None
+    ) -> None:
         self.rules, self.counts = rules, dict[str, int]()
-        self._cache = cache
+        self._remembered = remembered
 
     def text(self, text: str) -> str:
         """Redacted ``text``; the very same object when nothing was found. A text met before
         (a system prompt, a template) is answered from the cache, with its hits counted."""
-        cache = self._cache
-        if cache is None or len(text) > TEXT_CACHE_MAX_CHARS:
+        if self._remembered is None or len(text) > TEXT_CACHE_MAX_CHARS:
             return self._scan(text, self.counts)
-        known = cache.get(text)
-        if known is None:
-            hits: dict[str, int] = {}
-            out = self._scan(text, hits)
-            if len(cache) >= TEXT_CACHE_ENTRIES:
-                del cache[next(iter(cache))]
-            known = cache[text] = (None if out is text else out, tuple(hits.items()))
-        redacted, counted = known
+        redacted, counted = self._remembered(text)
         for kind, n in counted:
             self.counts[kind] = self.counts.get(kind, 0) + n
         return text if redacted is None else redacted
+
+    def scan_once(self, text: str) -> _Cached:
+        """``text``'s redaction as :class:`Redactor` remembers it (its hits not counted here)."""
+        hits: dict[str, int] = {}
+        out = self._scan(text, hits)
+        return (None if out is text else out, tuple(hits.items()))
 
     def _scan(self, text: str, counts: dict[str, int]) -> str:
         """``text`` redacted, its hits added to ``counts``. Rules are applied until nothing
@@ -344,17 +345,19 @@ class Redactor:
         rules += [r for r in _BUILTIN if r.kind in self.settings.kinds]
         self._rules: tuple[_Rule, ...] = tuple(rules) if self.settings.enabled else ()
         self._fields = frozenset(self.settings.fields)
-        self._cache: dict[str, _Cached] = {}
+        self._remembered = functools.lru_cache(maxsize=TEXT_CACHE_ENTRIES)(
+            _Pass(self._rules).scan_once
+        )
 
     def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
         """``text`` with every hit replaced by its marker, and the number of hits by kind."""
-        run = _Pass(self._rules, self._cache)
+        run = _Pass(self._rules, self._remembered)
         return run.text(text), run.counts
 
     def redact_event(self, event: InferenceEvent) -> tuple[InferenceEvent, dict[str, int]]:
         """A redacted copy of ``event`` (``event`` itself when nothing was found), and the
         number of hits by kind. The input is never mutated; unknown fields are kept."""
-        run = _Pass(self._rules, self._cache)
+        run = _Pass(self._rules, self._remembered)
 
         def scan(field: RedactedField, redact: Callable[[T], T], value: T) -> T:
             return redact(value) if run.rules and field in self._fields else value

@@ -301,14 +301,20 @@ def _conversation(
     messages = None if current is None else _messages(current, role)
     if messages is None:
         messages = from_events(span.events)
-    legacy_name = "gen_ai.prompt" if side == "input" else "gen_ai.completion"
     legacy = None
     if messages is None:
-        legacy = attributes.get(legacy_name)
+        name, event = _LEGACY[side]
+        legacy = attributes.get(name)
         if legacy is None:
-            content = legacy_name.replace("gen_ai.", "gen_ai.content.")
-            legacy = _legacy_event_attribute(span.events, content, legacy_name)
+            legacy = _legacy_event_attribute(span.events, event, name)
     return messages, legacy
+
+
+_LEGACY: Final = {
+    "input": ("gen_ai.prompt", "gen_ai.content.prompt"),
+    "output": ("gen_ai.completion", "gen_ai.content.completion"),
+}
+"""The older conventions' attribute, and the event carrying it, for each side of a call."""
 
 
 def _input_messages(context: Context) -> list[dict[str, Any]] | None:

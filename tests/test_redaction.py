@@ -372,7 +372,8 @@ def test_a_text_met_again_is_answered_as_the_first_time() -> None:
     assert redactor.redact_text(clean) == (clean, {})
     for n in range(redaction.TEXT_CACHE_ENTRIES + 10):
         redactor.redact_text(f"text {n}")
-    assert len(redactor._cache) == redaction.TEXT_CACHE_ENTRIES
+    remembered = redactor._remembered.cache_info()
+    assert remembered.currsize == redaction.TEXT_CACHE_ENTRIES
     long = "x@example.com " * (redaction.TEXT_CACHE_MAX_CHARS // 10)
     assert redactor.redact_text(long) == Redactor().redact_text(long)
-    assert long not in redactor._cache
+    assert redactor._remembered.cache_info() == remembered  # not looked up, not kept
