@@ -102,17 +102,33 @@ class WindowedDetector(Detector, Generic[S]):
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         current = self.summarize(window)
         findings: list[Finding] = []
-        history = self.remembered()
-        if len(history) >= self.settings.min_reference_windows:
-            findings += self.judge(window, current, history, "trailing")
-            if not findings and len(history) > self.settings.min_reference_windows:
+        judgeable = self.judgeable(window, current)
+        minimum, size = self.settings.min_reference_windows, self.history_size
+        # The reference is read only when a test can use it: most windows of a quiet cohort
+        # hold too few values for any, and reading it was most of their cost.
+        if size >= minimum and (judgeable or (size > minimum and self._combines)):
+            history = self.remembered()
+            if judgeable:
+                findings += self.judge(window, current, history, "trailing")
+            if not findings and size > minimum:
                 findings += self._judge_two_windows(window, current, history)
-        if baseline is not None:
+        if baseline is not None and judgeable:
             findings += self.judge(window, current, [self.summarize(baseline)], "baseline")
         findings += self.judge_absolute(window, current)
         self._findings = tuple(findings)
         self.keep(self.remember(current))
         return self
+
+    def judgeable(self, window: Partial, current: S) -> bool:
+        """Whether :meth:`judge` could find anything in ``window`` (summarised as ``current``):
+        False only when it finds nothing against any reference of any kind, as for a window
+        with fewer values than its test needs; :meth:`update` then reads no reference."""
+        return True
+
+    @property
+    def _combines(self) -> bool:
+        """Whether this detector's summaries add up (:meth:`combine` is overridden)."""
+        return type(self).combine is not WindowedDetector.combine
 
     def remembered(self) -> list[S]:
         """The trailing windows' summaries, oldest first (a new list each call)."""
@@ -159,8 +175,8 @@ class WindowedDetector(Detector, Generic[S]):
 
     @property
     def history_size(self) -> int:
-        """Windows in the reference."""
-        return len(self.remembered())
+        """Windows in the reference (subclasses that keep it elsewhere count it there)."""
+        return len(self._history)
 
     def finding(
         self,
@@ -310,6 +326,13 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
 
     def forget(self) -> None:
         self._ring.clear()
+
+    @property
+    def history_size(self) -> int:
+        return len(self._ring)
+
+    def judgeable(self, window: Partial, current: Sampled) -> bool:
+        return current.value is not None  # :meth:`confirmed_increase` needs the statistic
 
     def confirmed_increase(
         self,

@@ -111,6 +111,9 @@ class SpendPerHour(WindowedDetector[float]):
     def summarize(self, window: Partial) -> float:
         return window.cost_sum * 3600.0 / (window.window.end - window.window.start)
 
+    def judgeable(self, window: Partial, current: float) -> bool:
+        return window.count >= self.settings.cost.min_samples
+
     def judge(
         self, window: Partial, current: float, reference: Sequence[float], kind: ReferenceKind
     ) -> list[Finding]:

@@ -168,12 +168,30 @@ class DriftDetector(WindowedDetector[_Rows]):
         picks = np.linspace(0, len(summary.numeric) - 1, SAMPLE_PER_WINDOW).astype(np.int64)
         return _Rows(summary.numeric[picks], summary.codes[picks])
 
+    @property
+    def history_size(self) -> int:
+        return 0 if self._ring is None else len(self._ring)
+
+    def judgeable(self, window: Partial, current: _Rows) -> bool:
+        return self._enough_rows(window)
+
+    def _enough_rows(self, window: Partial) -> bool:
+        """Whether the window has the sampled rows a test needs (min_samples)."""
+        return window.reservoir.size >= self.settings.drift.min_samples
+
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         self._full_check = None
-        reference = [_Rows(r.numeric.copy(), r.codes) for r in self.remembered()]
+        ready = self.history_size >= self.settings.min_reference_windows
+        # the reference before this window joins it: read only when a full check can be due
+        # (on cadence, or because the window drifted, which needs a judgeable window)
+        cadence = self._since_full_check + 1 >= self.settings.drift.full_check_every_windows
+        reference = (
+            [_Rows(r.numeric.copy(), r.codes) for r in self.remembered()]
+            if ready and (cadence or self._enough_rows(window))
+            else []
+        )
         super().update(window, baseline)
         self._since_full_check += 1
-        ready = len(reference) >= self.settings.min_reference_windows
         due = (
             self.drift_detected
             or self._since_full_check >= self.settings.drift.full_check_every_windows

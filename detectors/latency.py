@@ -168,6 +168,14 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
     def forget(self) -> None:
         self._ring.clear()
 
+    @property
+    def history_size(self) -> int:
+        return len(self._ring)
+
+    def judgeable(self, window: Partial, current: _Buckets) -> bool:
+        # a bucket is tested with min_samples of the window's sampled rows or more
+        return window.reservoir.size >= self.settings.latency.min_samples
+
     def _per_bucket(self, window: Partial) -> list[list[float]]:
         edges = window.settings.input_size_buckets
         buckets: list[list[float]] = [[] for _ in range(len(edges) + 1)]

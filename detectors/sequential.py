@@ -33,6 +33,7 @@ that was bad from the start. Three sources of per-window likelihood ratios:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -161,7 +162,30 @@ def hypergeometric_log_lr(
     Under "no difference", given the window's totals (``canary`` and ``baseline`` requests,
     ``total_hits`` bad ones among them), the canary's hits are hypergeometric: exact, at any
     rate, including zero.
+
+    Remembered (read-only arrays): the quantile tests ask with the same odds ratios every
+    window, and the windows of quiet canaries repeat the same few counts.
     """
+    odds = np.ascontiguousarray(log_odds, dtype=np.float64)
+    if odds.ndim != 1:
+        raise ValueError(f"log_odds must be one-dimensional, got shape {odds.shape}")
+    return _remembered_log_lr(hits, canary, baseline, total_hits, odds.tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered_log_lr(
+    hits: int, canary: int, baseline: int, total_hits: int, log_odds: bytes
+) -> FloatArray:
+    found = _hypergeometric_log_lr(
+        hits, canary, baseline, total_hits, np.frombuffer(log_odds, dtype=np.float64)
+    )
+    found.flags.writeable = False
+    return found
+
+
+def _hypergeometric_log_lr(
+    hits: int, canary: int, baseline: int, total_hits: int, log_odds: FloatArray
+) -> FloatArray:
     low, high = max(0, total_hits - baseline), min(total_hits, canary)
     if high <= low:
         return np.zeros_like(log_odds)  # the totals decide the split: no information
