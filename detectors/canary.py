@@ -265,6 +265,7 @@ class CanaryJudge:
         """The last :data:`RECENT_WINDOWS` paired windows, each arm's."""
         self._score_slots: list[str] = []
         """The scores judged, in the order they appeared in both arms (never dropped)."""
+        self._alpha_per_test = settings.alpha / max(settings.tests, 1)
 
     STATE_VERSION: Final = 2
 
@@ -317,7 +318,7 @@ class CanaryJudge:
 
     @property
     def alpha_per_test(self) -> float:
-        return self.settings.alpha / max(self.settings.tests, 1)
+        return self._alpha_per_test
 
     def specs(self) -> list[MetricSpec]:
         """The metrics judged: the enabled fixed ones, then the score slots (the first

@@ -158,6 +158,7 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
         parts = [
             np.column_stack([sample, np.full(len(sample), b, np.float32)])
             for b, sample in enumerate(summary.samples)
+            if len(sample)
         ]
         rows = np.concatenate(parts).astype(np.float32) if parts else np.empty((0, 2), np.float32)
         limit = 2 * SAMPLE_PER_WINDOW

@@ -106,7 +106,11 @@ class EProcess:
 
     def to_list(self) -> list[float | None]:
         """JSON-able state (``-inf`` as None)."""
-        return [self.windows, self._peak, *(None if np.isinf(v) else float(v) for v in self._log_a)]
+        return [
+            self.windows,
+            self._peak,
+            *(None if math.isinf(v) else v for v in self._log_a.tolist()),
+        ]
 
     @classmethod
     def from_list(cls, data: list[float | None]) -> EProcess:
