@@ -27,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +49,11 @@ REPORT = re.compile(
     r"^\[(?P<at>[\d-]+ [\d:,]+)\].*total: \d+ messages, (?P<valid>\d+) valid events, "
     r"\d+ failures, (?P<dead>\d+) dead letters"
 )
+METRICS_AT = re.compile(r"health and metrics at \S+ and (?P<url>http://\S+/metrics)")
+LATE_PARTIALS = re.compile(r"late partials (?P<n>\d+)")
+IDLE_CPU_PER_S = 0.05
+"""A worker (and its children) using less CPU than this per second is idle."""
+IDLE_FOR_S = 2.0
 
 
 def _topics(tag: str) -> TopicSettings:
@@ -157,6 +164,29 @@ class WorkerRun:
     def points(self) -> list[tuple[float, int]]:
         return _points(self.log_path.read_text(errors="replace"))
 
+    def metrics_url(self) -> str | None:
+        """The worker's ``/metrics`` address, from its log (it binds port 0: a free one)."""
+        match = METRICS_AT.search(self.log_path.read_text(errors="replace"))
+        return match["url"] if match else None
+
+    def metrics(self, timeout_s: float = 30.0) -> dict[str, float] | None:
+        """The worker's Prometheus metrics (:func:`parse_metrics`); None when it does not
+        answer (not listening yet, or its loop busy judging windows for ``timeout_s``)."""
+        url = self.metrics_url()
+        if url is None:
+            return None
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                return parse_metrics(response.read().decode())
+        except OSError:
+            return None
+
+    def late_partials(self) -> int:
+        """Partials the merge stage left out because their window had closed, summed over
+        the worker's reports (each gives those since the last)."""
+        log = self.log_path.read_text(errors="replace")
+        return sum(int(m["n"]) for m in LATE_PARTIALS.finditer(log))
+
     def check_alive(self) -> None:
         if self.process.poll() is not None:
             raise SystemExit(f"worker exited:\n{self.log_path.read_text()}")
@@ -164,6 +194,10 @@ class WorkerRun:
     def cpu_seconds(self) -> float:
         """User + system CPU of the worker and its live children (the evidently checker)."""
         return sum(proc_cpu_seconds(pid) for pid in process_tree(self.process.pid))
+
+    def children_cpu_seconds(self) -> float:
+        """User + system CPU of the worker's live children alone (the evidently checker)."""
+        return sum(proc_cpu_seconds(pid) for pid in process_tree(self.process.pid)[1:])
 
     def peak_rss_bytes(self) -> int:
         """The worker process's peak resident memory (VmHWM; its children not included)."""
@@ -177,6 +211,22 @@ class WorkerRun:
             self.process.kill()
             self.process.wait(10)
         (ROOT / "bench" / "last_worker.log").write_bytes(self.log_path.read_bytes())
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text exposition as ``{sample name: value}``, the samples of a labelled
+    metric summed over its labels (``driftnet_findings_total`` is every detector's)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name = head.split("{", 1)[0].strip()
+        try:
+            out[name] = out.get(name, 0.0) + float(value)
+        except ValueError:
+            continue
+    return out
 
 
 def process_tree(pid: int) -> list[int]:
@@ -220,6 +270,56 @@ def proc_peak_rss(pid: int) -> int:
 
 
 @dataclass
+class Drain:
+    """What a worker did from the moment its counts reached the total until it had judged
+    every window its events fill (``drain_until`` of :func:`measure_workers`)."""
+
+    cpu_seconds: float
+    """CPU from the first count report with events in it (the start of
+    ``WorkerMeasure.steady_cpu_seconds``) to done."""
+    tail_s: float
+    """Wall seconds from the count report that reached the total to done."""
+    tail_cpu_seconds: float
+    """CPU from the first scrape after the counts reached the total to done."""
+    tail_windows: int
+    """Windows closed from that scrape to done (so with ``tail_cpu_seconds``: no triage in
+    either, only the windows' partials, merging, judging and publishing)."""
+    windows_closed: int
+    """``driftnet_windows_closed_total`` at done (every worker's)."""
+    late_events: int
+    """``driftnet_late_events_total`` at done: events left out of windows already closed."""
+    late_partials: int
+    """Partials the merge stage left out as late (from the worker's log)."""
+    judge_seconds: float
+    """``driftnet_detector_seconds_sum`` at done: wall seconds inside the merge stage's
+    close (merging, every detector, the canary judge), over the whole run."""
+    idle_cpu_per_s: float
+    """CPU per second of the worker over the idle stretch that ended the wait."""
+    peak_rss_bytes: int
+    """The worker's peak resident memory (VmHWM) at done, the drain included."""
+    children_cpu_seconds: float
+    """CPU of the worker's live children at done, over their lifetime (the evidently checker,
+    started at the first full drift check, after the first window closed: inside
+    ``cpu_seconds``)."""
+
+    @property
+    def tail_cpu_us_per_window(self) -> float | None:
+        """CPU µs per window closed once the triage is over (None with under 100 such
+        windows): an upper bound on judging one, since the tail also carries the partials'
+        transport, findings and verdicts published, the full drift checks and the idle loop."""
+        if self.tail_windows < 100:
+            return None
+        return self.tail_cpu_seconds / self.tail_windows * 1e6
+
+    @property
+    def judge_wall_us_per_window(self) -> float | None:
+        """Wall µs inside the merge stage's close per window closed, over the whole run."""
+        if self.windows_closed <= 0:
+            return None
+        return self.judge_seconds / self.windows_closed * 1e6
+
+
+@dataclass
 class WorkerMeasure:
     """A worker's (or a group's) rate over a preloaded topic and what it cost."""
 
@@ -232,20 +332,43 @@ class WorkerMeasure:
     """Events handled in that stretch."""
     peak_rss_bytes: int
     events: int
+    drain: Drain | None = None
+    """With ``drain_until``: what the worker did after the last event until done judging."""
 
     @property
     def cpu_s_per_1000(self) -> float:
         """Steady CPU seconds per 1,000 events (start-up left out)."""
         return self.steady_cpu_seconds / max(self.steady_events, 1) * 1000
 
+    @property
+    def cpu_s_per_1000_all(self) -> float | None:
+        """CPU seconds per 1,000 events from the same start to the end of the drain: the
+        triage and the judging of every window the events fill."""
+        if self.drain is None:
+            return None
+        return self.drain.cpu_seconds / max(self.steady_events, 1) * 1000
+
 
 def measure_workers(
-    envs: list[dict[str, str]], folder: Path, expected: int, timeout_s: float = 600
+    envs: list[dict[str, str]],
+    folder: Path,
+    expected: int,
+    timeout_s: float = 600,
+    *,
+    drain_until: float | None = None,
+    drain_timeout_s: float = 600,
 ) -> WorkerMeasure:
     """Start one worker per environment (the same ``app_id``: one consumer group), wait until
     their counts add up to ``expected`` events, and stop them. The rate runs from the first
     count report with events in it to the report at which the last worker reached its final
-    count; CPU is every worker's (and its children's), read as the counts are polled."""
+    count; CPU is every worker's (and its children's), read as the counts are polled.
+
+    With ``drain_until`` (epoch seconds: the end of the last window holding an event, see
+    :func:`event_windows`) they run on after the counts reach ``expected`` (the figures above
+    are read then, as without it) until every worker's merge stage has closed the windows up
+    to it and holds none open (its ``/metrics``) and the workers' CPU has stayed under
+    :data:`IDLE_CPU_PER_S` for :data:`IDLE_FOR_S`; :attr:`WorkerMeasure.drain` then says what
+    that cost. Fails (with the log) after ``drain_timeout_s``."""
     runs = [WorkerRun.start(env, folder) for env in envs]
     steady_from: tuple[float, int] | None = None  # (CPU, events) when events first showed
     try:
@@ -266,7 +389,7 @@ def measure_workers(
                 last = max(next(p for p in points if p[1] >= points[-1][1])[0] for points in busy)
                 rate = (expected - base) / max(last - first, 1e-9)
                 assert steady_from is not None
-                return WorkerMeasure(
+                measure = WorkerMeasure(
                     events_per_s=rate,
                     cpu_seconds=cpu,
                     steady_cpu_seconds=cpu - steady_from[0],
@@ -274,6 +397,9 @@ def measure_workers(
                     peak_rss_bytes=rss,
                     events=expected,
                 )
+                if drain_until is not None:
+                    measure.drain = _drain(runs, drain_until, steady_from[0], last, drain_timeout_s)
+                return measure
             for run in runs:
                 run.check_alive()
             time.sleep(0.2)
@@ -283,6 +409,103 @@ def measure_workers(
     finally:
         for run in runs:
             run.stop()
+
+
+def _metric(scraped: Sequence[dict[str, float]], name: str) -> float:
+    return sum(m.get(name, 0.0) for m in scraped)
+
+
+def _windows_done(scraped: dict[str, float] | None, at: float, until: float) -> bool:
+    """Whether a worker's merge stage holds no window open and has closed those up to
+    ``until`` (wall time at the scrape minus ``driftnet_window_lag_seconds`` is the end of
+    the last window it closed on its most trailing aggregates partition)."""
+    if scraped is None or scraped.get("driftnet_open_windows", 1) != 0:
+        return False
+    lag = scraped.get("driftnet_window_lag_seconds")
+    return lag is not None and at - lag >= until - 1.0
+
+
+def _drain(
+    runs: list[WorkerRun], until: float, cpu_from: float, last_report: float, timeout_s: float
+) -> Drain:
+    """Wait until every run has judged the windows up to ``until`` and gone idle."""
+    deadline = time.monotonic() + timeout_s
+    marked = [run.metrics() for run in runs]
+    while any(m is None for m in marked) and time.monotonic() < deadline:
+        time.sleep(0.2)  # a worker busy judging answers late: ask again
+        marked = [run.metrics() for run in runs]
+    cpu_mark = sum(run.cpu_seconds() for run in runs)  # after the scrape: the same moment
+    windows_mark = _metric([m for m in marked if m], "driftnet_windows_closed_total")
+    scraped: list[dict[str, float] | None] = marked
+    while time.monotonic() < deadline:
+        for run in runs:
+            run.check_alive()
+        scraped = [run.metrics() for run in runs]
+        at = time.time()
+        if not all(_windows_done(m, at, until) for m in scraped):
+            time.sleep(0.5)
+            continue
+        closed = _metric([m for m in scraped if m], "driftnet_windows_closed_total")
+        done_at, done_cpu = at, sum(run.cpu_seconds() for run in runs)
+        time.sleep(IDLE_FOR_S)  # no scrape meanwhile: a scrape is work for the worker too
+        idle = (sum(run.cpu_seconds() for run in runs) - done_cpu) / IDLE_FOR_S
+        confirm = [run.metrics() for run in runs]
+        if idle >= IDLE_CPU_PER_S or any(m is None for m in confirm):
+            continue
+        final = [m for m in confirm if m]
+        if _metric(final, "driftnet_windows_closed_total") != closed:
+            continue
+        return Drain(
+            cpu_seconds=done_cpu - cpu_from,
+            tail_s=done_at - last_report,
+            tail_cpu_seconds=done_cpu - cpu_mark,
+            tail_windows=round(closed - windows_mark),
+            windows_closed=round(closed),
+            late_events=round(_metric(final, "driftnet_late_events_total")),
+            late_partials=sum(run.late_partials() for run in runs),
+            judge_seconds=_metric(final, "driftnet_detector_seconds_sum"),
+            idle_cpu_per_s=idle,
+            peak_rss_bytes=max(run.peak_rss_bytes() for run in runs),
+            children_cpu_seconds=sum(run.children_cpu_seconds() for run in runs),
+        )
+    shown = {
+        k: v
+        for m in scraped
+        if m
+        for k, v in m.items()
+        if k.startswith(("driftnet_open_windows", "driftnet_window", "driftnet_late"))
+    }
+    raise SystemExit(
+        f"workers did not finish judging the windows up to {until:.0f} (epoch s) within "
+        f"{timeout_s:.0f} s of their last event (last metrics: {shown}; CPU "
+        f"{sum(run.cpu_seconds() for run in runs):.1f} s):\n{runs[0].log_path.read_text()}"
+    )
+
+
+def event_windows(
+    events: Sequence[dict[str, Any]], start: datetime, end: datetime, size_s: int = 60
+) -> set[tuple[str, str, str, str, int]]:
+    """(service, environment, release, variant, window start) of every event whose timestamp
+    lies in ``[start, end]`` (the bench corpus's dead letters keep older or unreadable
+    timestamps of their own: outside): the cohort windows the events fill."""
+    low, high = start.timestamp(), end.timestamp()
+    out = set()
+    for event in events:
+        try:
+            at = datetime.fromisoformat(str(event["timestamp"])).timestamp()
+        except (KeyError, ValueError):
+            continue
+        if low <= at <= high:
+            service, environment, release, variant = (
+                str(event.get(k)) for k in ("service", "environment", "release", "variant")
+            )
+            out.add((service, environment, release, variant, int(at // size_s * size_s)))
+    return out
+
+
+def last_window_end(windows: set[tuple[str, str, str, str, int]], size_s: int = 60) -> float:
+    """The end of the latest of ``windows`` (:func:`event_windows`)."""
+    return float(max(w[-1] for w in windows) + size_s)
 
 
 def worker_rate(
