@@ -19,6 +19,8 @@ is sent to the findings topic, and the worst examples behind it to the failures 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -221,6 +223,17 @@ class Judged:
     """The canary judge's state after this window (it travels with the verdict)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A closed window waiting to be judged, with its baseline; or (``window`` None) the
+    point after a partition's closed windows where long-silent canaries' judges go."""
+
+    partition: int
+    window: ClosedWindow | None
+    baseline: Partial | None
+    forget_before: int = 0
+
+
 class MergeStage:
     """Merge side of every aggregates partition this worker owns, and the detectors."""
 
@@ -243,6 +256,8 @@ class MergeStage:
         self._states: dict[tuple[str, ...], dict[str, Any]] = {}
         """Judge states to restore, by canary (see :meth:`restore`)."""
         self.baseline_variant = config.canary.baseline_variant
+        self._unjudged: deque[_Queued] = deque()
+        """Windows closed and not judged yet (see :meth:`close_due`'s budget), in order."""
 
     def _merge(self, partition: int, now: float) -> WindowMerge:
         merge = self._merges.get(partition)
@@ -267,31 +282,57 @@ class MergeStage:
         merge = self._merges.get(partition)
         return None if merge is None else merge.closed_until
 
-    def close_due(self, now: float, detected_at: datetime | None = None) -> list[Judged]:
-        """Close every window the watermarks allow and judge it."""
+    def close_due(
+        self, now: float, detected_at: datetime | None = None, budget_s: float | None = None
+    ) -> list[Judged]:
+        """Close every window the watermarks allow and judge it, in order.
+
+        With ``budget_s``, judging stops once that much time has gone (after one window at
+        least) and the rest waits for the next call (:attr:`judging` says whether some does):
+        a window boundary at 10,000 cohorts is 10,000 windows to judge, seconds of CPU that
+        must not hold the worker's event loop (heartbeats, fetches, /metrics) in one go."""
         at = detected_at or datetime.now(UTC)
-        judged: list[Judged] = []
         for partition, merge in self._merges.items():
             closed = merge.close_due(now)
+            if not closed:
+                continue
             baselines = _baselines(closed, self.baseline_variant)
             for window in closed:
                 baseline = None
                 if window.cohort[3] != self.baseline_variant:
                     baseline = baselines.get((window.cohort[0], window.cohort[1], window.window))
-                try:
-                    judged.append(self._judge(window, baseline, at, partition))
-                except Exception as exc:  # a detector bug must not stop the stream
-                    self.failed_windows += 1
-                    log.warning(
-                        "judging %s %s failed: %s: %s",
-                        "/".join(window.cohort),
-                        window.window,
-                        type(exc).__name__,
-                        exc,
-                    )
-            if closed:
-                self._forget_judges(closed[-1].window.start)
+                self._unjudged.append(_Queued(partition, window, baseline))
+            # once the partition's windows are judged: drop the judges of long-silent canaries
+            self._unjudged.append(_Queued(partition, None, None, closed[-1].window.start))
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        judged: list[Judged] = []
+        while self._unjudged:
+            queued = self._unjudged.popleft()
+            if queued.window is None:
+                self._forget_judges(queued.forget_before)
+                continue
+            window = queued.window
+            try:
+                judged.append(self._judge(window, queued.baseline, at, queued.partition))
+            except Exception as exc:  # a detector bug must not stop the stream
+                self.failed_windows += 1
+                log.warning(
+                    "judging %s %s failed: %s: %s",
+                    "/".join(window.cohort),
+                    window.window,
+                    type(exc).__name__,
+                    exc,
+                )
+            if deadline is not None and time.perf_counter() >= deadline:
+                while self._unjudged and self._unjudged[0].window is None:
+                    self._forget_judges(self._unjudged.popleft().forget_before)
+                break
         return judged
+
+    @property
+    def judging(self) -> bool:
+        """Whether closed windows wait to be judged (a budgeted :meth:`close_due` left them)."""
+        return bool(self._unjudged)
 
     def _judge(
         self, closed: ClosedWindow, baseline: Partial | None, at: datetime, partition: int = 0
@@ -463,6 +504,7 @@ class MergeStage:
         gone = set(partitions)
         for partition in gone:
             self._merges.pop(partition, None)
+        self._unjudged = deque(q for q in self._unjudged if q.partition not in gone)
         for cohort, partition in list(self._judge_partitions.items()):
             if partition in gone:
                 del self._judges[cohort], self._judge_partitions[cohort]

@@ -43,6 +43,9 @@ log = logging.getLogger("driftnet.detection")
 TICK_S = 1.0
 STALL_GRACE_TICKS = 2
 """A tick this many intervals late is a stall (see :meth:`Detection._pardon_stall`)."""
+JUDGE_SLICE_S = 0.1
+"""A tick judges closed windows in slices of about this long and lets the event loop run
+between them (a window boundary at 10,000 cohorts is seconds of judging)."""
 RESTORE_TIMEOUT_S = 30.0
 RESTORE_ATTEMPTS = 3
 FULL_CHECK_CPU_SHARE = 0.1
@@ -270,8 +273,23 @@ class Detection:
         for partition in list(self._events_pending):
             self._ack_events(partition)
         entries: list[dict[str, Any]] = []
+        while True:
+            await self._judge_slice(now, entries)
+            if not self.merge.judging:
+                break
+            await asyncio.sleep(0)  # the loop's other work (heartbeats, fetches) goes on
+        if self.settings.alerts.enabled:
+            for value in window_signals(entries):
+                await self.topics["signals"].send(key=b"windows", value=value, force=True)
+        self._ack_aggregates()
+        await self._full_check(now)
+        self._ticked_at = time.time()  # a long tick judged with the loop running: no stall
+
+    async def _judge_slice(self, now: float, entries: list[dict[str, Any]]) -> None:
+        """Close the windows due and judge them for at most :data:`JUDGE_SLICE_S`; publish
+        what that judged (the windows left wait for the next slice of the same tick)."""
         started = time.perf_counter()
-        closed = self.merge.close_due(now, datetime.now(UTC))
+        closed = self.merge.close_due(now, datetime.now(UTC), JUDGE_SLICE_S)
         if closed and self.on_judged is not None:
             self.on_judged(time.perf_counter() - started)
         for judged in closed:
@@ -300,11 +318,6 @@ class Detection:
             for record in judged.regressions:
                 self.tally.regressions += 1
                 await self._harvest(record)
-        if self.settings.alerts.enabled:
-            for value in window_signals(entries):
-                await self.topics["signals"].send(key=b"windows", value=value, force=True)
-        self._ack_aggregates()
-        await self._full_check(now)
 
     async def _restore(self) -> None:
         """Read the canary judges' states back before any window closes (see

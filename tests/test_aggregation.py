@@ -12,7 +12,7 @@ from detectors.config import DetectorsConfig
 from detectors.finding import Finding
 from detectors.partials import Partial
 from harvest.redaction import RedactionSettings, Redactor
-from streams.aggregation import Heartbeat, MapStage, MergeStage, read_aggregate
+from streams.aggregation import Heartbeat, Judged, MapStage, MergeStage, read_aggregate
 from streams.decode import decode
 from streams.detection import _encoder
 from streams.events import InferenceEvent, Lineage
@@ -120,3 +120,61 @@ def test_the_judge_learns_which_scores_are_better_low_from_the_rules() -> None:
     assert judged.canary.lower_is_better_scores == {"toxicity", "pii_leak"}
     assert judged.model_copy(update={"canary": config.canary}) == config
     assert with_score_directions(config, RulesConfig()) is config
+
+
+def _stages_with_closed_windows() -> tuple[MergeStage, float]:
+    """A merge stage holding four minutes of 12 cohorts (canaries and their baselines, one
+    slow canary) whose windows are all due."""
+    config = DetectorsConfig()
+    stage, merge = MapStage(config, "events"), MergeStage(config, "events")
+    for minute in range(4):
+        for service in range(6):
+            for variant in ("baseline", "canary"):
+                for n in range(20):
+                    slow = variant == "canary" and service == 0 and minute >= 2
+                    event = InferenceEvent.model_validate(
+                        make_event(
+                            event_id=f"e{minute}-{service}-{variant}-{n}",
+                            timestamp=f"2026-11-25T12:0{minute}:{n + 10}Z",
+                            service=f"svc-{service}",
+                            variant=variant,
+                            latency_ms=(4_000.0 if slow else 800.0) + 10 * n,
+                        )
+                    )
+                    stage.observe(0, minute, event, [], b"{}", now=T0)
+    done = T0 + 10_000
+    for _, _, value, partition in stage.due(now=done, aggregate_partitions=1).messages:
+        merge.offer(partition or 0, read_aggregate(value), now=done)
+    return merge, done
+
+
+def _seen(judged: list[Judged]) -> list[tuple[object, ...]]:
+    return [
+        (
+            j.window.cohort,
+            j.window.window,
+            j.window.aggregate.count,
+            tuple(f.model_dump_json() for f in j.findings),
+            None if j.verdict is None else j.verdict.model_dump_json(exclude={"decided_at"}),
+        )
+        for j in judged
+    ]
+
+
+def test_a_judging_budget_slices_the_windows_and_judges_them_alike() -> None:
+    """With a budget, close_due judges what fits and leaves the rest for the next call (one
+    window a call with none to spare); in the end the same windows are judged in the same
+    order with the same findings and verdicts (a canary keeps its baseline across slices)."""
+    whole, done = _stages_with_closed_windows()
+    expected = whole.close_due(now=done, detected_at=datetime.now(UTC))
+    assert not whole.judging
+    assert any(j.verdict is not None for j in expected)
+    assert any(j.findings for j in expected)
+
+    sliced, done = _stages_with_closed_windows()
+    calls: list[list[Judged]] = []
+    while not calls or sliced.judging:
+        calls.append(sliced.close_due(now=done, detected_at=datetime.now(UTC), budget_s=0.0))
+    assert [len(c) for c in calls] == [1] * len(expected)
+    assert _seen([j for c in calls for j in c]) == _seen(expected)
+    assert sliced.close_due(now=done) == []
