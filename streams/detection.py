@@ -244,9 +244,10 @@ class Detection:
 
     def _pardon_stall(self, now: float) -> None:
         """A tick far later than its interval means the worker was stalled (CPU starved, a
-        long pause, a suspended VM): it read nothing meanwhile, so that time must not count
-        as its partitions or sources going idle, else windows close without the events still
-        waiting to be read (and those come late)."""
+        long pause, a suspended VM) or busy judging windows (a long tick: its map side sent
+        no heartbeat meanwhile): that time must not count as its partitions or sources going
+        idle, else windows close without the events still waiting to be read (and those come
+        late)."""
         last, self._ticked_at = self._ticked_at, now
         stalled = 0.0 if last is None else now - last - STALL_GRACE_TICKS * TICK_S
         if stalled <= 0:
@@ -254,7 +255,8 @@ class Detection:
         self.map.pardon(stalled, now)
         self.merge.pardon(stalled, now)
         log.info(
-            "detection tick %.1f s late (the worker was stalled): idle timeouts paused for it",
+            "detection tick %.1f s late (the worker was stalled or judging): idle timeouts "
+            "paused for it",
             stalled,
         )
 
@@ -283,7 +285,6 @@ class Detection:
                 await self.topics["signals"].send(key=b"windows", value=value, force=True)
         self._ack_aggregates()
         await self._full_check(now)
-        self._ticked_at = time.time()  # a long tick judged with the loop running: no stall
 
     async def _judge_slice(self, now: float, entries: list[dict[str, Any]]) -> None:
         """Close the windows due and judge them for at most :data:`JUDGE_SLICE_S`; publish
