@@ -250,6 +250,10 @@ class MergeStage:
         """Closed windows whose detectors raised (logged, skipped)."""
         self._merges: dict[int, WindowMerge] = {}
         self._watches: dict[Cohort, CohortDetectors] = {}
+        self._watch_seen: dict[Cohort, tuple[int, int]] = {}
+        """(aggregates partition, start of the latest window with events) of each watch: a
+        cohort silent for ``forget_after_windows`` (an old release) loses its detectors, as the
+        window merge stops reporting its empty windows then."""
         self._judges: dict[Cohort, CanaryJudge] = {}
         self._judge_partitions: dict[Cohort, int] = {}
         self._baseline_history: dict[tuple[str, str], list[tuple[int, dict[str, int]]]] = {}
@@ -309,7 +313,7 @@ class MergeStage:
         while self._unjudged:
             queued = self._unjudged.popleft()
             if queued.window is None:
-                self._forget_judges(queued.forget_before)
+                self._forget(queued.partition, queued.forget_before)
                 continue
             window = queued.window
             try:
@@ -325,7 +329,8 @@ class MergeStage:
                 )
             if deadline is not None and time.perf_counter() >= deadline:
                 while self._unjudged and self._unjudged[0].window is None:
-                    self._forget_judges(self._unjudged.popleft().forget_before)
+                    queued = self._unjudged.popleft()
+                    self._forget(queued.partition, queued.forget_before)
                 break
         return judged
 
@@ -343,6 +348,8 @@ class MergeStage:
         if watch is None:
             watch = CohortDetectors.of(self.config, closed.cohort)
             self._watches[closed.cohort] = watch
+        if closed.sources or closed.cohort not in self._watch_seen:
+            self._watch_seen[closed.cohort] = (partition, closed.window.start)
         findings = watch.update(closed.aggregate, baseline)
         evidence = [
             record for finding in findings for record in self._evidence(finding, closed, at)
@@ -404,9 +411,16 @@ class MergeStage:
                     before[name] = before.get(name, 0) + value
         return CanaryJudge(cohort, self.config.canary, before)
 
-    def _forget_judges(self, window_start: int) -> None:
-        """Drop the judges of canaries silent for ``forget_after_windows`` (a finished rollout)."""
+    def _forget(self, partition: int, window_start: int) -> None:
+        """Drop the judges of canaries silent for ``forget_after_windows`` (a finished rollout),
+        and the detectors of ``partition``'s cohorts silent that long (a replaced release):
+        otherwise a worker that sees a release a deploy grows by one cohort's detectors for
+        good. A cohort that comes back later starts afresh, as on the window merge."""
         horizon = window_start - self.config.windows.forget_after_windows * self.spec.size_s
+        for cohort, (where, seen) in list(self._watch_seen.items()):
+            if where == partition and seen < horizon:
+                del self._watch_seen[cohort]
+                self._watches.pop(cohort, None)
         for cohort, judge in list(self._judges.items()):
             if judge.last_window_end is not None and judge.last_window_end < horizon:
                 del self._judges[cohort]
@@ -508,6 +522,15 @@ class MergeStage:
         for cohort, partition in list(self._judge_partitions.items()):
             if partition in gone:
                 del self._judges[cohort], self._judge_partitions[cohort]
+        for cohort, (partition, _) in list(self._watch_seen.items()):
+            if partition in gone:  # the next owner rebuilds them from the replay
+                del self._watch_seen[cohort]
+                self._watches.pop(cohort, None)
+
+    @property
+    def cohorts_watched(self) -> int:
+        """Cohorts with detectors here now."""
+        return len(self._watches)
 
     @property
     def open_windows(self) -> int:

@@ -66,6 +66,8 @@ class DetectionCounts:
     cohorts it may (``detectors.windows.max_cohorts_per_partition``)."""
     cohorts_tracked: int = 0
     """Cohorts the map stage tracks now, over this worker's partitions."""
+    cohorts_watched: int = 0
+    """Cohorts the merge stage holds detectors for now (silent ones are dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,12 @@ def _detection(detection: DetectionCounts) -> Iterator[Metric]:
         "driftnet_cohorts_tracked",
         "Cohorts the map stage tracks on this worker's partitions.",
         detection.cohorts_tracked,
+    )
+    yield _gauge(
+        "driftnet_cohorts_watched",
+        "Cohorts the merge stage holds detectors for (dropped once silent for "
+        "detectors.windows.forget_after_windows windows).",
+        detection.cohorts_watched,
     )
     if detection.window_lag_s is not None:
         yield _gauge(

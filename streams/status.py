@@ -53,6 +53,7 @@ def detection_counts(detection: Detection, now: float, late_events: int) -> Dete
         window_lag_s=detection.window_lag(now),
         cohort_overflow_events=detection.map.overflow_events,
         cohorts_tracked=detection.map.cohorts_tracked,
+        cohorts_watched=detection.merge.cohorts_watched,
     )
 
 

@@ -178,3 +178,56 @@ def test_a_judging_budget_slices_the_windows_and_judges_them_alike() -> None:
     assert [len(c) for c in calls] == [1] * len(expected)
     assert _seen([j for c in calls for j in c]) == _seen(expected)
     assert sliced.close_due(now=done) == []
+
+
+def _one_window(
+    stage: MapStage, merge: MergeStage, cohorts: list[str], minute: int, partition: int = 0
+) -> list[Judged]:
+    """Events of each of ``cohorts`` (releases of one service) over ``minute`` after 12:00,
+    with the wall clock following event time, sent through the map stage; then every window
+    the watermark lets close, judged (the minutes before this one)."""
+    start = T0 + 60 * minute
+    for n in range(12):
+        stamp = datetime.fromtimestamp(start + 5 * n, UTC).isoformat().replace("+00:00", "Z")
+        for release in cohorts:
+            event = InferenceEvent.model_validate(
+                make_event(event_id=f"{release}-{minute}-{n}", timestamp=stamp, release=release)
+            )
+            stage.observe(partition, minute, event, [], b"{}", now=start + 5 * n)
+    at = start + 55
+    for _, _, value, target in stage.due(now=at, aggregate_partitions=1).messages:
+        merge.offer(target or 0, read_aggregate(value), now=at)
+    return merge.close_due(now=at, detected_at=datetime.now(UTC))
+
+
+def test_a_cohort_silent_past_the_horizon_loses_its_detectors() -> None:
+    """A release nobody calls any more (replaced by a deploy) keeps its detectors only for
+    forget_after_windows windows: a worker seeing a release a day must not grow for good."""
+    config = DetectorsConfig.model_validate({"windows": {"forget_after_windows": 3}})
+    stage, merge = MapStage(config, "events"), MergeStage(config, "events")
+    _one_window(stage, merge, ["r-old", "r-new"], 0)
+    judged = _one_window(stage, merge, ["r-new"], 1)
+    assert {j.window.cohort[2] for j in judged} == {"r-old", "r-new"}
+    assert merge.cohorts_watched == 2
+    for minute in range(2, 8):
+        judged = _one_window(stage, merge, ["r-new"], minute)
+        if minute <= 4:  # its empty windows are still reported, and judged
+            assert {j.window.cohort[2] for j in judged} == {"r-old", "r-new"}
+    assert merge.cohorts_watched == 1, "the silent release's detectors were never dropped"
+    assert [c[2] for c in merge._watches] == ["r-new"]
+    _one_window(stage, merge, ["r-old", "r-new"], 8)  # it comes back: afresh
+    judged = _one_window(stage, merge, ["r-new"], 9)
+    assert {(j.window.cohort[2], j.window.sources) for j in judged} == {("r-old", 1), ("r-new", 1)}
+    assert merge.cohorts_watched == 2
+
+
+def test_a_revoked_partition_takes_its_cohorts_detectors_along() -> None:
+    """Detectors of cohorts whose aggregates partition moved to another worker go: the new
+    owner rebuilds them, and this worker must not judge on stale ones if it gets it back."""
+    config = DetectorsConfig()
+    stage, merge = MapStage(config, "events"), MergeStage(config, "events")
+    _one_window(stage, merge, ["r-1", "r-2"], 0)
+    _one_window(stage, merge, ["r-1", "r-2"], 1)
+    assert merge.cohorts_watched == 2
+    merge.revoke([0])
+    assert merge.cohorts_watched == 0
