@@ -161,6 +161,9 @@ class AlertsSettings(BaseModel):
     runbook_url: str | None = None
     """A template with ``{rule}``, ``{service}``, ``{environment}``, ``{release}``,
     ``{metric}``: the runbook button of every alert."""
+    query_command: str = Field("driftnet query", min_length=1)
+    """What the ready-to-paste query line of an alert starts with: the command that reads the
+    harvest where on-call runs it, e.g. ``driftnet --config /etc/driftnet.toml query``."""
     watchdog_interval_s: float = Field(60.0, gt=0)
     """How often the always-firing watchdog alert is renewed (a dead man's switch elsewhere
     pages when it stops)."""

@@ -77,7 +77,7 @@ def finding_condition(finding: Finding, settings: AlertsSettings) -> Condition:
     }
     service, _, release, _ = finding.cohort
     query = (
-        'driftnet query "select event_id, latency_ms, cost_usd, reasons[1].message as why '
+        f'{settings.query_command} "select event_id, latency_ms, cost_usd, reasons[1].message as why '
         f"from failures where kind = 'evidence' and service = '{_quoted(service)}' "
         f"and release = '{_quoted(release)}' and reasons[1].rule_id = '{finding.detector}' "
         'order by detected_at desc limit 20"'
@@ -114,7 +114,7 @@ def verdict_condition(verdict: Verdict, settings: AlertsSettings) -> Condition |
     worst = verdict.failing[0] if verdict.failing else None
     started = datetime.fromtimestamp(verdict.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     query = (
-        'driftnet query "select arm, reasons[1].subject as metric, count(*) as requests, '
+        f'{settings.query_command} "select arm, reasons[1].subject as metric, count(*) as requests, '
         "round(median(latency_ms)) as median_ms, round(avg(cost_usd), 5) as cost "
         f"from failures where kind = 'regression' and service = '{_quoted(verdict.service)}' "
         f"and detected_at >= '{started}' group by all order by all\""

@@ -222,7 +222,12 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
         config = directory / "driftnet.toml"
         channel = settings.alerts.slack_channel if slack else None
         config.write_text(
-            demo_plan.worker_config(broker.bootstrap_servers, directory, slack_channel=channel)
+            demo_plan.worker_config(
+                broker.bootstrap_servers,
+                directory,
+                slack_channel=channel,
+                query_command=f"{driftnet_command()} --config {_shown(config)} query",
+            )
         )
         from streams.settings import load_settings
 

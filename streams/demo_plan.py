@@ -54,9 +54,17 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a TOML basic string
 
 
-def worker_config(bootstrap: str, directory: Path, *, slack_channel: str | None) -> str:
+def worker_config(
+    bootstrap: str,
+    directory: Path,
+    *,
+    slack_channel: str | None,
+    query_command: str = "driftnet query",
+) -> str:
     """The settings file the demo's worker (and the printed commands) use; with a Slack
-    channel, alerts go there too (the token stays in the environment, never in the file)."""
+    channel, alerts go there too (the token stays in the environment, never in the file).
+    ``query_command`` starts each alert's query line (the demo passes its own
+    ``driftnet --config FILE query``, so the line pastes as it is)."""
     receivers = '["topic", "slack"]' if slack_channel else '["topic"]'
     # Declared, so the file stays valid without the token (the printed commands read it)
     slack = (
@@ -89,6 +97,9 @@ group_id = "driftnet-demo-harvest"
 [harvest.rotation]
 idle_s = 2
 max_age_s = 5
+
+[alerts]
+query_command = {_toml_string(query_command)}
 
 # The watchdog, as by default, to the topic only
 [[alerts.routes]]
