@@ -264,7 +264,8 @@ def test_conditions_from_findings_verdicts_and_health() -> None:
     assert verdict_condition(run(Rollout(windows=4), seed=2)[-1], settings) is None
     mine = settings.model_copy(update={"query_command": "driftnet --config /etc/d.toml query"})
     for condition in (finding_condition(finding, mine), verdict_condition(failing, mine)):
-        assert condition is not None and condition.query is not None
+        assert condition is not None
+        assert condition.query is not None
         assert condition.query.startswith('driftnet --config /etc/d.toml query "select')
     [spike] = health_conditions("w1", 1000, 80, None, None, settings)
     assert spike.rule == DLQ_SPIKE
