@@ -3,13 +3,17 @@
 Each rule is a small function ``(event, settings) -> reasons``, registered by id in
 :data:`RULES`. Settings come from :class:`RulesConfig`: defaults, and per-service overrides
 that inherit every key they do not set.
+
+Absent is not empty: the rules that read the answer (``empty_output``, ``refusal``,
+``invalid_json``) say nothing of an event whose content was not captured, except
+``empty_output`` when the producer counted 0 output tokens (and no tool calls).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,6 +45,9 @@ DEFAULT_REFUSAL_PHRASES = (
     "i won't be able to help",
     "as an ai language model, i cannot",
 )
+
+TOOL_CALLS_FINISH: Final = "tool_calls"
+"""The finish reason of an answer made of tool calls: no text, yet not empty."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -168,8 +175,19 @@ def _answered(event: InferenceEvent) -> bool:
 
 
 def _empty_output(event: InferenceEvent, _: _Compiled) -> Iterator[Reason]:
-    if _answered(event) and not event.output_text.strip() and not event.has_tool_calls:
-        yield Reason(rule_id="empty_output", message="output is empty")
+    if not _answered(event):
+        return
+    if event.output_captured:
+        if not event.output_text.strip() and not event.has_tool_calls:
+            yield Reason(rule_id="empty_output", message="output is empty")
+        return
+    # Content not captured: only the token count can tell an empty answer.
+    if event.usage.output_tokens == 0 and TOOL_CALLS_FINISH not in event.finish_reasons:
+        yield Reason(
+            rule_id="empty_output",
+            message="output is empty (0 output tokens; content not captured)",
+            observed=0.0,
+        )
 
 
 def _truncated(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:
@@ -183,7 +201,7 @@ def _truncated(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:
 
 
 def _refusal(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:
-    if not _answered(event) or not compiled.refusal_phrases:
+    if not _answered(event) or not compiled.refusal_phrases or not event.output_captured:
         return
     head = event.output_text[: compiled.settings.refusal_scan_chars].lower().replace("\u2019", "'")
     for phrase in compiled.refusal_phrases:
@@ -193,7 +211,7 @@ def _refusal(event: InferenceEvent, compiled: _Compiled) -> Iterator[Reason]:
 
 
 def _invalid_json(event: InferenceEvent, _: _Compiled) -> Iterator[Reason]:
-    if event.output_type != "json" or not _answered(event):
+    if event.output_type != "json" or not _answered(event) or not event.output_captured:
         return
     text = event.output_text
     if not text.strip():

@@ -26,6 +26,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from harvest.records import FailureRecord
+from streams.events import Input, Output
 
 SCHEMA_VERSION: Final = "1"
 METADATA_KEY: Final = b"driftnet.schema_version"
@@ -240,15 +241,15 @@ def row_of(record: FailureRecord) -> dict[str, Any]:
         row[name] = getattr(event, name)
     row["request"] = _plain(event.request, tuple(type(event.request).model_fields))
     row["input"] = {
-        "messages": [_message(m) for m in event.input.messages],
+        "messages": _messages(event.input),
         "extra": _extra(event.input),
     }
     row["output"] = {
-        "messages": [_message(m) for m in event.output.messages],
+        "messages": _messages(event.output),
         "text": event.output.text,
         "extra": _extra(event.output),
     }
-    row["output_text"] = event.output_text
+    row["output_text"] = event.output_text if event.output_captured else None
     row["usage"] = _plain(event.usage, tuple(type(event.usage).model_fields))
     row["scores"] = list(event.scores.items())
     row["feedback"] = (
@@ -301,6 +302,18 @@ def _message_back(message: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _messages(side: Input | Output) -> list[dict[str, Any]] | None:
+    """A side's messages as rows; NULL when they were left out (absent is not empty)."""
+    if "messages" not in side.model_fields_set:
+        return None
+    return [_message(m) for m in side.messages]
+
+
+def _messages_back(rows: Any) -> dict[str, Any]:
+    """``{"messages": [...]}``, or nothing when the column is NULL (left out, not empty)."""
+    return {} if rows is None else {"messages": [_message_back(m) for m in rows]}
+
+
 def _pairs(value: Any) -> dict[str, Any]:
     """A map column as Python gives it (a list of pairs, or a dict from DuckDB)."""
     return {} if value is None else dict(value)
@@ -319,13 +332,14 @@ def record_document(row: Mapping[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {name: row.get(name) for name in _EVENT_COLUMNS}
     event["timestamp"] = _iso(row["timestamp"])
     event["request"] = _unextra(row.get("request"))
+    given = row.get("input") or {}
     event["input"] = {
-        "messages": [_message_back(m) for m in (row.get("input") or {}).get("messages") or []],
-        **(_loads((row.get("input") or {}).get("extra")) or {}),
+        **_messages_back(given.get("messages")),
+        **(_loads(given.get("extra")) or {}),
     }
     output = row.get("output") or {}
     event["output"] = {
-        "messages": [_message_back(m) for m in output.get("messages") or []],
+        **_messages_back(output.get("messages")),
         "text": output.get("text"),
         **(_loads(output.get("extra")) or {}),
     }

@@ -4,6 +4,14 @@ One JSON object (or a JSON array of them) per Kafka message, keyed by the cohort
 flat snake_case; where OpenTelemetry's GenAI semantic conventions have a name for a field, the
 field's JSON Schema carries it as ``x-otel`` (see :func:`otel_mapping` and the README table).
 
+**Absent is not empty.** A producer that does not capture message content (OpenTelemetry
+instrumentations do not by default, and privacy rules often forbid it) leaves ``output`` (and
+``input.messages``) out, or sends messages without a ``content``; such an event's content is
+*not captured* (:attr:`InferenceEvent.output_captured` is False), which is not the same as an
+empty answer: the content rules (empty, refusal, invalid JSON) do not judge it, and windows
+count how many answered events carried content, so a content-based rate with no content behind
+it is unmeasured, not zero. ``null`` is read as absent throughout.
+
 Validation is deliberately lean. The rules and the windows read a handful of fields (identity,
 cohort, status, latency, usage, cost, scores, feedback, finish reasons, output); those are typed
 and checked. Message *content*, span attributes and request parameters beyond the common ones
@@ -27,6 +35,7 @@ Evolution policy
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +49,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
 )
 
 SCHEMA_VERSION: Final = "1"
@@ -73,6 +85,71 @@ def _schema_version(value: Any) -> Any:
     if value == 1 and not isinstance(value, bool):
         return SCHEMA_VERSION
     return value
+
+
+_QUALIFIED_CLASS: Final = re.compile(
+    r"^(?:<class '(?P<wrapped>[^']+)'>|(?P<plain>[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)+))$"
+)
+
+
+def bare_error_type(value: str) -> str:
+    """The class's bare name of an ``error.type``, as clients spell one error differently:
+    ``<class 'openai.InternalServerError'>``, ``openai.InternalServerError`` and
+    ``InternalServerError`` are all ``InternalServerError`` (Java's
+    ``java.net.SocketTimeoutException`` likewise). Codes (``500``, ``timeout``,
+    ``rate_limited``) and dotted names whose last part is not a class name (capitalised) are
+    kept as sent.
+
+    >>> bare_error_type("<class 'openai.InternalServerError'>")
+    'InternalServerError'
+    >>> bare_error_type("openai.InternalServerError"), bare_error_type("timeout")
+    ('InternalServerError', 'timeout')
+    """
+    match = _QUALIFIED_CLASS.match(value.strip())
+    if match is None:
+        return value
+    wrapped = match["wrapped"]
+    name = (wrapped or match["plain"]).rpartition(".")[2]
+    if wrapped is not None:
+        return name or value
+    return name if name[:1].isupper() else value
+
+
+def _null_is_absent(value: Any) -> Any:
+    """``"output": null`` is an output left out, not a refusal of the event."""
+    return {} if value is None else value
+
+
+def _drop_null_messages(data: Any) -> Any:
+    """``"messages": null`` is messages left out (content not captured), not an empty list."""
+    if isinstance(data, dict) and "messages" in data and data["messages"] is None:
+        return {k: v for k, v in data.items() if k != "messages"}
+    return data
+
+
+class _KeepsAbsence(BaseModel):
+    """A model whose ``messages`` left out stay left out when it is written back to JSON (an
+    empty list would read back as an empty answer: content captured)."""
+
+    model_config = _KEEP_UNKNOWN
+
+    _absent_messages = model_validator(mode="before")(_drop_null_messages)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and "messages" not in self.model_fields_set:
+            data.pop("messages", None)
+        return data
+
+
+def _content_given(messages: list[Message]) -> bool:
+    """Whether a message list, as sent, carries content: empty (an answer of nothing), or a
+    message with a ``content`` or tool calls (messages with neither are metadata only: role,
+    finish reason)."""
+    return not messages or any(
+        m.content is not None or (m.model_extra or {}).get("tool_calls") for m in messages
+    )
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_to_utc)]
@@ -137,20 +214,16 @@ class Message(BaseModel):
     content: Any = None
 
 
-class Input(BaseModel):
+class Input(_KeepsAbsence):
     """What the model was given."""
-
-    model_config = _KEEP_UNKNOWN
 
     messages: list[Message] = Field(
         default_factory=list, **otel("gen_ai.input.messages", "Chat history sent to the model.")
     )
 
 
-class Output(BaseModel):
+class Output(_KeepsAbsence):
     """What the model answered: chat messages, or plain text for completion-style calls."""
-
-    model_config = _KEEP_UNKNOWN
 
     messages: list[Message] = Field(
         default_factory=list, **otel("gen_ai.output.messages", "Messages the model returned.")
@@ -251,8 +324,11 @@ class InferenceEvent(BaseModel):
     request: RequestParams = Field(default_factory=RequestParams)
 
     # content
-    input: Input = Field(default_factory=Input)
-    output: Output = Field(default_factory=Output)
+    input: Annotated[Input, BeforeValidator(_null_is_absent)] = Field(default_factory=Input)
+    output: Annotated[Output, BeforeValidator(_null_is_absent)] = Field(
+        default_factory=Output,
+        description="Left out (or null) when content was not captured: not an empty answer.",
+    )
     finish_reasons: list[str] = Field(
         default_factory=list, **otel("gen_ai.response.finish_reasons", "Why generation stopped.")
     )
@@ -274,7 +350,17 @@ class InferenceEvent(BaseModel):
     status: Annotated[Literal["ok", "error"], BeforeValidator(_lower)] = Field(
         description="ok, or error when the call failed."
     )
-    error_type: str | None = Field(None, **otel("error.type", "Class of the error."))
+    error_type: str | None = Field(
+        None,
+        **otel(
+            "error.type",
+            "Class of the error, by its bare name: `<class 'openai.InternalServerError'>` and "
+            "`openai.InternalServerError` are both `InternalServerError`.",
+        ),
+    )
+    error_type_original: str | None = Field(
+        None, description="`error_type` as the producer sent it, when that was not the bare name."
+    )
     scores: dict[str, float] = Field(
         default_factory=dict, **otel("gen_ai.evaluation.score.value", "Evaluation scores by name.")
     )
@@ -289,6 +375,17 @@ class InferenceEvent(BaseModel):
         default_factory=dict, description="Free-form low-cardinality labels (tenant, route...)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_error_type(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            sent = data.get("error_type")
+            if isinstance(sent, str):
+                bare = bare_error_type(sent)
+                if bare != sent:
+                    return {**data, "error_type": bare, "error_type_original": sent}
+        return data
+
     @property
     def cohort(self) -> Cohort:
         """The (service, environment, release, variant) this event belongs to."""
@@ -300,6 +397,23 @@ class InferenceEvent(BaseModel):
         if self.output.text is not None:
             return self.output.text
         return "".join(content_text(m.content) for m in self.output.messages)
+
+    @property
+    def output_captured(self) -> bool:
+        """Whether the producer sent the answer's content: ``output.text``, or output messages
+        with content or tool calls (an explicitly empty list counts: an answer of nothing).
+        False when content was not captured: ``output`` left out (or null), or messages that
+        carry only metadata."""
+        output = self.output
+        if output.text is not None:
+            return True
+        return "messages" in output.model_fields_set and _content_given(output.messages)
+
+    @property
+    def input_captured(self) -> bool:
+        """Whether the producer sent what the model was given (``input.messages``)."""
+        given = self.input
+        return "messages" in given.model_fields_set and _content_given(given.messages)
 
     @property
     def has_tool_calls(self) -> bool:

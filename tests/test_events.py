@@ -186,3 +186,72 @@ def test_json_schema_is_complete() -> None:
     assert set(schema["required"]) == {"event_id", "timestamp", "service", "release", "status"}
     assert schema["properties"]["provider"]["x-otel"] == "gen_ai.provider.name"
     assert schema["additionalProperties"] is True
+
+
+@pytest.mark.parametrize(
+    ("output", "captured"),
+    [
+        pytest.param(..., False, id="left-out"),
+        pytest.param(None, False, id="null"),
+        pytest.param({}, False, id="empty-object"),
+        pytest.param({"messages": None}, False, id="messages-null"),
+        pytest.param({"messages": [{"role": "assistant"}]}, False, id="metadata-only"),
+        pytest.param(
+            {"messages": [{"role": "assistant", "content": None}]}, False, id="null-content"
+        ),
+        pytest.param({"messages": []}, True, id="empty-list"),
+        pytest.param({"text": ""}, True, id="empty-text"),
+        pytest.param(
+            {"messages": [{"role": "assistant", "content": ""}]}, True, id="empty-content"
+        ),
+        pytest.param(
+            {"messages": [{"role": "assistant", "tool_calls": [{"id": "c1"}]}]}, True, id="tools"
+        ),
+    ],
+)
+def test_absent_content_is_not_empty_content(output: Any, captured: bool) -> None:
+    """An event whose producer did not capture the answer is told apart from an empty answer."""
+    document = make_event(output=output)
+    if output is ...:
+        del document["output"]
+    event = InferenceEvent.model_validate(document)
+    assert event.output_captured is captured
+    assert InferenceEvent.model_validate(event.model_dump(mode="json")).output_captured is captured
+
+
+def test_input_captured() -> None:
+    """Input messages left out are not captured; sent ones are, however short."""
+    document = make_event()
+    del document["input"]
+    assert InferenceEvent.model_validate(document).input_captured is False
+    assert (
+        InferenceEvent.model_validate(make_event(input={"messages": None})).input_captured is False
+    )
+    assert InferenceEvent.model_validate(make_event()).input_captured is True
+
+
+@pytest.mark.parametrize(
+    ("sent", "bare"),
+    [
+        ("<class 'openai.InternalServerError'>", "InternalServerError"),
+        ("openai.InternalServerError", "InternalServerError"),
+        ("InternalServerError", "InternalServerError"),
+        ("openai._exceptions.RateLimitError", "RateLimitError"),
+        ("java.net.SocketTimeoutException", "SocketTimeoutException"),
+        ("<class 'TimeoutError'>", "TimeoutError"),
+        ("500", "500"),
+        ("timeout", "timeout"),
+        ("_OTHER", "_OTHER"),
+        ("gen_ai.timeout", "gen_ai.timeout"),
+    ],
+)
+def test_error_type_is_the_bare_class_name(sent: str, bare: str) -> None:
+    """One error spelt three ways by three clients is one error type; the original is kept."""
+    event = InferenceEvent.model_validate(make_event(status="error", error_type=sent))
+    assert event.error_type == bare
+    assert event.error_type_original == (None if sent == bare else sent)
+    again = InferenceEvent.model_validate(event.model_dump(mode="json"))
+    assert (again.error_type, again.error_type_original) == (
+        event.error_type,
+        event.error_type_original,
+    )

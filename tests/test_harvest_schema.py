@@ -227,3 +227,30 @@ def test_detected_at_and_timestamps_are_utc(tmp_path: Path) -> None:
     back = round_trip(tmp_path, full_record())
     assert back.detected_at == DETECTED_AT
     assert back.event.timestamp.isoformat() == "2026-11-25T12:30:00.123456+00:00"
+
+
+def test_content_not_captured_stays_absent(tmp_path: Path) -> None:
+    """An event without content comes back without it (NULL columns), not as an empty answer."""
+    record = minimal_record()
+    assert not record.event.output_captured
+    back = round_trip(tmp_path, record)
+    assert not back.event.output_captured
+    assert not back.event.input_captured
+    write_failures(tmp_path / "sql", [record])
+    row = (
+        Harvest.at(str(tmp_path / "sql"))
+        .run("select output_text, output.messages as om, input.messages as im from failures")
+        .to_pylist()[0]
+    )
+    assert row == {"output_text": None, "om": None, "im": None}
+
+
+def test_empty_answer_stays_empty(tmp_path: Path) -> None:
+    """An answer captured as empty comes back captured and empty ('' in output_text)."""
+    record = minimal_record()
+    event = InferenceEvent.model_validate(
+        {**record.event.model_dump(mode="json"), "output": {"messages": []}}
+    )
+    back = round_trip(tmp_path, record.model_copy(update={"event": event}))
+    assert back.event.output_captured
+    assert back.event.output_text == ""
