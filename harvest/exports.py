@@ -8,7 +8,11 @@ document (:func:`storage.schema.record_document`) plus the event's label columns
   label). For replaying the calls against a new release and scoring them.
 * ``openai-chat`` -- ``{"messages": [...]}`` lines for chat fine-tuning: the input messages
   followed by a *labelled human correction* as the assistant turn. A failing output is never
-  used as a target: a row without a correction is left out (and counted).
+  used as a target: a row without a correction is left out (and counted). Messages are written
+  in OpenAI's chat form (:mod:`harvest.openai_chat` converts OpenTelemetry message parts); a
+  conversation that form cannot hold is left out and counted by what it holds.
+
+``eval`` keeps every message as it was recorded, OpenTelemetry parts included.
 
 Inputs that are the same after normalisation (case, whitespace) are exported once: a failure
 that repeats a thousand times should not weigh a thousand times in an eval or training set.
@@ -18,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harvest.openai_chat import Conversion, Unrepresentable, convert_messages
 from streams.events import content_text
 
 ExportFormat = Literal["eval", "openai-chat"]
@@ -45,6 +51,11 @@ class ExportTally:
     written: int = 0
     duplicates: int = 0
     without_correction: int = 0
+    unrepresentable: Counter[str] = field(default_factory=Counter)
+    """Conversations OpenAI chat cannot hold, by what (``"a 'compaction' part in a user
+    message"``)."""
+    reasoning_dropped: int = 0
+    """Reasoning parts left out of written ``openai-chat`` lines."""
     seen: set[str] = field(default_factory=set)
 
     def summary(self, target: str) -> str:
@@ -57,15 +68,22 @@ class ExportTally:
                 f"{self.without_correction} failures without a correction "
                 "(add one: driftnet label EVENT_ID --label bad --correction TEXT)"
             )
+        if self.unrepresentable:
+            what = "; ".join(f"{n} with {why}" for why, n in self.unrepresentable.most_common())
+            left.append(
+                f"{self.unrepresentable.total()} conversations OpenAI chat cannot hold ({what})"
+            )
+        if self.reasoning_dropped:
+            left.append(
+                f"{self.reasoning_dropped} reasoning parts (OpenAI chat messages have no "
+                "place for them)"
+            )
         return text + (f"; left out {', '.join(left)}" if left else "")
 
 
-def _chat_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.get("role"), "content": message.get("content")}
-    for key in ("name", "tool_calls", "tool_call_id"):
-        if key in message:
-            out[key] = message[key]
-    return out
+def _as_recorded(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as recorded (parts and all), with ``content`` even when there was none."""
+    return {"role": message.get("role"), "content": message.get("content"), **message}
 
 
 def eval_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,9 +99,9 @@ def eval_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str
     return {
         "id": event["event_id"],
         "record_id": document["record_id"],
-        "input": [_chat_message(m) for m in (event.get("input") or {}).get("messages") or []],
+        "input": [_as_recorded(m) for m in (event.get("input") or {}).get("messages") or []],
         "actual": actual,
-        "actual_messages": [_chat_message(m) for m in actual_messages],
+        "actual_messages": [_as_recorded(m) for m in actual_messages],
         "reasons": document["reasons"],
         "scores": event.get("scores") or {},
         "metadata": {
@@ -107,12 +125,17 @@ def eval_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str
     }
 
 
-def chat_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One fine-tuning line, or None when the event has no human correction to learn from."""
+def chat_item(
+    document: Mapping[str, Any], label: Mapping[str, Any], conversion: Conversion | None = None
+) -> dict[str, Any] | None:
+    """One fine-tuning line, or None when the event has no human correction to learn from.
+    Raises :class:`~harvest.openai_chat.Unrepresentable` for a conversation OpenAI chat
+    cannot hold."""
     correction = label.get("correction")
     if not correction:
         return None
-    messages = [_chat_message(m) for m in document["event"].get("input", {}).get("messages", [])]
+    recorded = document["event"].get("input", {}).get("messages", [])
+    messages = convert_messages(recorded, conversion or Conversion())
     return {"messages": [*messages, {"role": "assistant", "content": correction}]}
 
 
@@ -124,7 +147,16 @@ def export_items(
     """Lines of ``export_format`` for ``(record document, label)`` pairs, exact-duplicate inputs
     collapsed (the first one kept)."""
     for document, label in rows:
-        item = eval_item(document, label) if export_format == "eval" else chat_item(document, label)
+        conversion = Conversion()
+        try:
+            item = (
+                eval_item(document, label)
+                if export_format == "eval"
+                else chat_item(document, label, conversion)
+            )
+        except Unrepresentable as exc:
+            tally.unrepresentable[str(exc)] += 1
+            continue
         if item is None:
             tally.without_correction += 1
             continue
@@ -134,4 +166,5 @@ def export_items(
             continue
         tally.seen.add(fingerprint)
         tally.written += 1
+        tally.reasoning_dropped += conversion.reasoning_dropped
         yield item
