@@ -13,7 +13,9 @@ import pytest
 from streams.decode import decode
 from streams.events import InferenceEvent, Lineage, otel_mapping
 from streams.otlp_decode import OtlpSpan, SpanEvent, decode_spans
-from streams.otlp_mapping import MAPPING, is_llm_call, markdown, rewrite, to_event
+from streams.otlp_fields import COMMON
+from streams.otlp_genai import ROWS as GENAI
+from streams.otlp_mapping import CONVENTIONS, is_llm_call, markdown, rewrite, to_event
 from streams.settings import OtlpSettings
 from tests.conftest import ROOT
 from tests.otel_client import Instrumented, llm_call, proto
@@ -215,16 +217,18 @@ def test_tool_call_parts_count_as_an_answer() -> None:
 
 
 def test_error_status_and_error_type() -> None:
-    """A span with status ERROR (or ``error.type``) is an error event with its type."""
+    """A span with status ERROR (or ``error.type``) is an error event, its type as sent (the
+    contract, not the mapping, reduces a class name to its bare name)."""
     failed = validated(
         make_span(attributes={"gen_ai.operation.name": "chat", "error.type": "timeout"})
     )
     assert (failed.status, failed.error_type) == ("error", "timeout")
     exception = SpanEvent("exception", 1, {"exception.type": "openai.RateLimitError"})
-    raised = validated(
-        make_span(attributes={"gen_ai.operation.name": "chat"}, status="error", events=(exception,))
-    )
-    assert (raised.status, raised.error_type) == ("error", "openai.RateLimitError")
+    span = make_span(attributes={"gen_ai.operation.name": "chat"}, status="error",
+                     events=(exception,))  # fmt: skip
+    raised = to_event(span, (span,), SETTINGS)
+    assert (raised["status"], raised["error_type"]) == ("error", "openai.RateLimitError")
+    assert validated(span).status == "error"
     assert (
         validated(make_span(attributes={"gen_ai.operation.name": "chat"}, status="ok")).status
         == "ok"
@@ -280,8 +284,8 @@ def test_only_the_configured_operations_are_llm_calls() -> None:
 
 
 def test_the_table_covers_every_v1_field_that_names_an_otel_attribute() -> None:
-    """events.py's ``x-otel`` names and the mapping table agree (one table, no second copy)."""
-    table = {row.field: row.otel for row in MAPPING}
+    """events.py's ``x-otel`` names and the GenAI table agree (one table, no second copy)."""
+    table = {row.field: row.otel for row in (*COMMON, *GENAI)}
     for field, otel in otel_mapping().items():
         if field == "scores":
             assert "`gen_ai.evaluation.result` events" in table["scores"]
@@ -289,7 +293,9 @@ def test_the_table_covers_every_v1_field_that_names_an_otel_attribute() -> None:
         parent = field.split(".")[0]
         names = table.get(field, table.get(parent, ()))
         assert otel in names or (parent in ("input", "output") and otel in table[parent]), field
-    assert len({row.field for row in MAPPING}) == len(MAPPING)
+    for convention in CONVENTIONS:
+        fields = [row.field for row in (*COMMON, *convention.rows)]
+        assert len(set(fields)) == len(fields), convention.name
 
 
 def test_readme_shows_the_mapping_table_of_the_code() -> None:
