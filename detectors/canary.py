@@ -102,7 +102,15 @@ otherwise look like overwhelming evidence)."""
 _LOG_ODDS_UP = np.log(np.array(ODDS_RATIOS))
 _EFFECTS_UP = np.array(EFFECT_SIZES)
 _KAPPAS = np.array(KAPPAS)
-_RATE_TOTALS: Final = {"errors": "count", "refusals": "count", "negative_feedback": "rated"}
+_RATE_TOTALS: Final = {"errors": "count", "refusals": "with_content", "negative_feedback": "rated"}
+"""Each rate's denominator: refusals are counted among the answers whose content was captured
+(absent is not empty: a canary that stops sending content leaves its refusal rate unmeasured,
+Nodata, rather than at zero)."""
+ARM_COUNTERS: Final = ("errors", "refusals", "with_content", "negative_feedback", "rated", "count")
+"""The counters an arm keeps (and the baseline's counters from before a canary's start)."""
+CONTENT_GAP: Final = 0.5
+"""A canary whose share of answers with captured content is this much below the baseline's
+gets a reason saying its content-based metrics are unmeasured."""
 _TESTS: Final = {
     "quantile": "exceedances over the pooled quantile, canary moved by the tolerance (exact)",
     "median": "exceedances over the pooled median, canary moved by the tolerance (exact)",
@@ -124,7 +132,7 @@ class _Arm:
 
     def add(self, window: Partial) -> None:
         self.requests += window.count
-        for name in ("errors", "refusals", "negative_feedback", "rated", "count"):
+        for name in ARM_COUNTERS:
             self.counters[name] = self.counters.get(name, 0) + getattr(window, name)
         for name, sketch in window.sketches.items():
             mine = self.sketches.get(name)
@@ -164,11 +172,17 @@ class _Arm:
             "scores": {n: [s.n, s.total, s.squares, s.breaches] for n, s in self.scores.items()},
         }
 
+    @property
+    def content_share(self) -> float | None:
+        """The share of this arm's answers whose content was captured (None: no answers)."""
+        answered = self.counters.get("count", 0) - self.counters.get("errors", 0)
+        return self.counters.get("with_content", 0) / answered if answered > 0 else None
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Arm:
         return cls(
             requests=int(data["requests"]),
-            counters={str(k): int(v) for k, v in data["counters"].items()},
+            counters=_with_content({str(k): int(v) for k, v in data["counters"].items()}),
             sketches={str(k): Sketch.from_dict(v) for k, v in data["sketches"].items()},
             sums={str(k): float(v) for k, v in data["sums"].items()},
             scores={
@@ -246,8 +260,7 @@ class CanaryJudge:
         settings: CanarySettings,
         baseline_before: dict[str, int] | None = None,
     ) -> None:
-        """``baseline_before``: the baseline's counters (``count``, ``errors``, ``refusals``,
-        ``rated``, ``negative_feedback``) from before the canary's first window, so the rate
+        """``baseline_before``: the baseline's counters (:data:`ARM_COUNTERS`) from before the canary's first window, so the rate
         tests know the baseline's rate from the first window on."""
         self.cohort = cohort
         self.settings = settings
@@ -302,7 +315,9 @@ class CanaryJudge:
             judge.unpaired_windows = int(state["unpaired_windows"])
             judge.last_window_end = state["last_window_end"]
             judge._baseline_release, judge._baseline_variant = state["baseline"]
-            judge._before = {str(k): int(v) for k, v in state["baseline_before"].items()}
+            judge._before = _with_content(
+                {str(k): int(v) for k, v in state["baseline_before"].items()}
+            )
             judge._canary, judge._baseline = (_Arm.from_dict(arm) for arm in state["arms"])
             judge._recent = [(_Arm.from_dict(c), _Arm.from_dict(b)) for c, b in state["recent"]]
             judge._score_slots = [str(name) for name in state["score_slots"]]
@@ -626,6 +641,9 @@ class CanaryJudge:
             reasons.insert(0, f"score {score:g} below {settings.pass_score:g}")
         else:
             outcome = "Pass"
+        gap = _content_gap(self._canary, self._baseline)
+        if gap is not None:
+            reasons.append(gap)
         service, environment, release, variant = self.cohort
         return Verdict(
             service=service,
@@ -684,6 +702,26 @@ def _input_bucket(example: Example, edges: tuple[int, ...]) -> int:
     except (TypeError, ValueError, AttributeError, KeyError):
         return 0
     return bisect.bisect_right(edges, tokens)
+
+
+def _with_content(counters: dict[str, int]) -> dict[str, int]:
+    """Counters saved before ``with_content`` existed: every answer had its content counted."""
+    if "with_content" not in counters and "count" in counters:
+        counters["with_content"] = counters["count"] - counters.get("errors", 0)
+    return counters
+
+
+def _content_gap(canary: _Arm, baseline: _Arm) -> str | None:
+    """A reason when the canary sends its answers' content far less often than the baseline
+    (its refusal rate is then unmeasured, not zero: never a quality win)."""
+    mine, theirs = canary.content_share, baseline.content_share
+    if mine is None or theirs is None or theirs - mine < CONTENT_GAP:
+        return None
+    answered = canary.counters.get("count", 0) - canary.counters.get("errors", 0)
+    return (
+        f"content not captured: the canary sent its answers' content in {mine:.0%} of "
+        f"{answered:,} answered requests (baseline {theirs:.0%}); refusal_rate is unmeasured"
+    )
 
 
 def _counter(arm: _Arm | Partial, name: str) -> int:

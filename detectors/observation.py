@@ -41,6 +41,12 @@ class Observation:
     empty: bool = False
     truncated: bool = False
     invalid_json: bool = False
+    has_content: bool = True
+    """Whether the answer's content was captured (absent is not empty: an event without it is
+    not measured by the content-based rates: refusals, empties, invalid JSON)."""
+    output_size_known: bool = True
+    """Whether the answer's size is known: its content, or its output token count (what the
+    empty-output rate needs)."""
     latency_ms: float | None = None
     ttft_ms: float | None = None
     input_tokens: int | None = None

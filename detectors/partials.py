@@ -47,11 +47,16 @@ _COUNTERS: Final = (
     "empties",
     "truncations",
     "invalid_json",
+    "with_content",
+    "with_output_size",
     "rated",
     "negative_feedback",
     "priced",
     "unpriced",
 )
+_ANSWERED_COUNTERS: Final = ("with_content", "with_output_size")
+"""Counters a partial written before they existed lacks: read as every answered event (what
+the rates were over then)."""
 _SUMS: Final = ("input_tokens_sum", "output_tokens_sum", "cost_sum")
 
 
@@ -93,6 +98,12 @@ class Partial:
     empties: int = 0
     truncations: int = 0
     invalid_json: int = 0
+    with_content: int = 0
+    """Answered events (status ok) whose content was captured: the denominator of the refusal
+    and invalid-JSON rates (absent is not empty: without content they are unmeasured)."""
+    with_output_size: int = 0
+    """Answered events whose output size is known (content, or an output token count): the
+    denominator of the empty-output rate."""
     rated: int = 0
     """Events with a feedback rating."""
     negative_feedback: int = 0
@@ -140,6 +151,16 @@ class Partial:
         )
 
     @property
+    def answered(self) -> int:
+        """Events that did not fail (status ok)."""
+        return self.count - self.errors
+
+    @property
+    def uncaptured(self) -> int:
+        """Answered events whose content was not captured."""
+        return self.count - self.errors - self.with_content
+
+    @property
     def latency(self) -> Sketch:
         return self.sketches["latency_ms"]
 
@@ -157,6 +178,9 @@ class Partial:
         self.empties += obs.empty
         self.truncations += obs.truncated
         self.invalid_json += obs.invalid_json
+        if not obs.is_error:
+            self.with_content += obs.has_content
+            self.with_output_size += obs.output_size_known
         if obs.feedback_rating is not None:
             self.rated += 1
             self.negative_feedback += obs.negative_feedback
@@ -324,7 +348,11 @@ class Partial:
             settings,
         )
         for name in _COUNTERS:
-            setattr(partial, name, int(data[name]))
+            if name in data or name not in _ANSWERED_COUNTERS:
+                setattr(partial, name, int(data[name]))
+        for name in _ANSWERED_COUNTERS:
+            if name not in data:
+                setattr(partial, name, partial.answered)
         for name in _SUMS:
             setattr(partial, name, float(data[name]))
         partial.price_table_version = data["price_table_version"]

@@ -45,12 +45,14 @@ RateName = Literal[
     "negative_feedback_rate",
 ]
 _COUNTERS: Final[dict[str, tuple[str, str]]] = {
-    # rate: (hits counter, denominator counter) of Partial
+    # rate: (hits counter, denominator counter) of Partial. The content-based rates are over
+    # the answered events whose content (or, for empties, output size) is known: absent is
+    # not empty, and a window without content leaves them unmeasured instead of at zero.
     "error_rate": ("errors", "count"),
-    "refusal_rate": ("refusals", "count"),
-    "empty_rate": ("empties", "count"),
+    "refusal_rate": ("refusals", "with_content"),
+    "empty_rate": ("empties", "with_output_size"),
     "truncated_rate": ("truncations", "count"),
-    "invalid_json_rate": ("invalid_json", "count"),
+    "invalid_json_rate": ("invalid_json", "with_content"),
     "negative_feedback_rate": ("negative_feedback", "rated"),
 }
 

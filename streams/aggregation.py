@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from detectors.canary import CanaryJudge, RegressionPack, describe
+from detectors.canary import ARM_COUNTERS, CanaryJudge, RegressionPack, describe
 from detectors.cohort import CohortDetectors
 from detectors.cohort_cap import CohortCap, is_overflow
 from detectors.config import DetectorsConfig
@@ -48,7 +48,7 @@ from streams.observations import observation_of
 log = logging.getLogger("driftnet.detection")
 
 REDACTION_MARK: Final = "[REDACTED:"
-BASELINE_COUNTERS: Final = ("count", "errors", "refusals", "rated", "negative_feedback")
+
 BASELINE_HISTORY_WINDOWS: Final = 5
 """Baseline windows remembered per service and environment, for new canaries' rate tests."""
 UNKNOWN: Final = -1
@@ -385,7 +385,7 @@ class MergeStage:
         if not closed.aggregate.count:
             return
         key = (closed.cohort[0], closed.cohort[1])
-        counters = {name: int(getattr(closed.aggregate, name)) for name in BASELINE_COUNTERS}
+        counters = {name: int(getattr(closed.aggregate, name)) for name in ARM_COUNTERS}
         history = self._baseline_history.setdefault(key, [])
         history.append((closed.window.start, counters))
         history.sort(key=lambda entry: entry[0])

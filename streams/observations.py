@@ -34,11 +34,14 @@ def observation_of(
 ) -> Observation:
     """The observation of one valid event, given why the failure rules flagged it (if they did),
     its JSON as received (kept as evidence) and the attribute names watched for drift."""
+    captured = event.output_captured
     obs = Observation(
         event_id=event.event_id,
         event_time=event.timestamp.timestamp(),
         cohort=(event.service, event.environment, event.release, event.variant),
         is_error=event.status == "error",
+        has_content=captured,
+        output_size_known=captured or event.usage.output_tokens is not None,
         latency_ms=event.latency_ms,
         ttft_ms=event.ttft_ms,
         input_tokens=event.usage.input_tokens,
@@ -47,7 +50,11 @@ def observation_of(
         model=event.response_model or event.request_model,
         scores=dict(event.scores),
         feedback_rating=event.feedback.rating if event.feedback else None,
-        input_chars=sum(len(content_text(m.content)) for m in event.input.messages),
+        input_chars=(
+            sum(len(content_text(m.content)) for m in event.input.messages)
+            if event.input_captured
+            else None
+        ),
         finish_reason=event.finish_reasons[0] if event.finish_reasons else None,
         response_model=event.response_model,
         attributes=_labels(event.attributes, attributes),

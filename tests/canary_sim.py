@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from detectors.canary import CanaryJudge
+from detectors.canary import ARM_COUNTERS, CanaryJudge
 from detectors.canary_config import CanarySettings
 from detectors.observation import NUMERIC_FEATURES, Cohort
 from detectors.partials import Partial, ScoreStats
@@ -36,6 +36,9 @@ class Arm:
     scored_share: float = 0.3
     output_tokens_median: float = 250.0
     finish_length_share: float = 0.05
+    content_share: float = 1.0
+    """Share of answered requests whose content the producer captured (refusals are only seen
+    among those)."""
 
 
 def arm_window(
@@ -53,7 +56,10 @@ def arm_window(
     cost = input_tokens * 3e-6 + output_tokens * 15e-6
     partial.count = n
     partial.errors = int(rng.binomial(n, arm.error_rate))
-    partial.refusals = int(rng.binomial(n, arm.refusal_rate))
+    refusals = int(rng.binomial(n, arm.refusal_rate))
+    partial.with_content = round((n - partial.errors) * arm.content_share)
+    partial.with_output_size = partial.with_content
+    partial.refusals = min(round(refusals * arm.content_share), partial.with_content)
     values = {
         "latency_ms": latency,
         "ttft_ms": ttft,
@@ -109,8 +115,7 @@ def run(rollout: Rollout, seed: int, settings: CanarySettings | None = None) -> 
         alone = arm_window(
             BASELINE, Window(-60, 0), rollout.baseline, rollout.requests_per_window, rng
         )
-        names = ("count", "errors", "refusals", "rated", "negative_feedback")
-        before = {name: int(getattr(alone, name)) for name in names}
+        before = {name: int(getattr(alone, name)) for name in ARM_COUNTERS}
     judge = CanaryJudge(CANARY, settings or CanarySettings(), before)
     verdicts = []
     for i in range(rollout.windows):
