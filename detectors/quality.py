@@ -43,6 +43,7 @@ RateName = Literal[
     "truncated_rate",
     "invalid_json_rate",
     "negative_feedback_rate",
+    "uncaptured_rate",
 ]
 _COUNTERS: Final[dict[str, tuple[str, str]]] = {
     # rate: (hits counter, denominator counter) of Partial. The content-based rates are over
@@ -54,6 +55,9 @@ _COUNTERS: Final[dict[str, tuple[str, str]]] = {
     "truncated_rate": ("truncations", "count"),
     "invalid_json_rate": ("invalid_json", "with_content"),
     "negative_feedback_rate": ("negative_feedback", "rated"),
+    # answers whose content was not captured: a producer that stops sending content blinds the
+    # content-based rates, and on-call hears of it instead of seeing them go quiet
+    "uncaptured_rate": ("uncaptured", "answered"),
 }
 
 
@@ -95,8 +99,8 @@ def _rate_finding(
 
 
 class Rate(WindowedDetector[tuple[int, int]]):
-    """One rate of bad outcomes: errors, refusals, empty, truncated or invalid-JSON outputs
-    (per event), or negative feedback (per rated event)."""
+    """One rate of bad outcomes: errors, refusals, empty, truncated or invalid-JSON outputs,
+    answers without captured content (per event), or negative feedback (per rated event)."""
 
     __slots__ = ("name", "rate")
 

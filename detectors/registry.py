@@ -44,6 +44,7 @@ REGISTRY: Final[dict[str, Factory]] = {
     "quality.truncated_rate.v1": lambda s: Rate("truncated_rate", s),
     "quality.invalid_json_rate.v1": lambda s: Rate("invalid_json_rate", s),
     "quality.negative_feedback_rate.v1": lambda s: Rate("negative_feedback_rate", s),
+    "quality.uncaptured_rate.v1": lambda s: Rate("uncaptured_rate", s),
     "quality.score_breach_rate.v1": ScoreBreaches,
     "quality.score_mean.v1": ScoreMean,
     "drift.features.v1": DriftDetector,

@@ -42,6 +42,8 @@ class Traffic:
     breach_rate: float = 0.05
     score_shift: float = 0.0
     length_share: float = 0.05
+    uncaptured_rate: float = 0.0
+    """Share of answers whose content the producer did not capture."""
 
     def step(self, **changes: float) -> Traffic:
         """The same traffic with some parameters changed."""
@@ -89,6 +91,8 @@ def window_partial(
     finish = rng.choice(FINISH, n, p=[0.95 - traffic.length_share, traffic.length_share, 0.05])
     model = rng.choice(MODELS, n, p=[0.95, 0.05])
     locale = rng.choice(LOCALES, n, p=[0.7, 0.2, 0.1])
+    # drawn only when asked for, so the stationary stream is the one it always was
+    blind = rng.random(n) < traffic.uncaptured_rate if traffic.uncaptured_rate else np.zeros(n)
     start = float(window.start)
     for i in range(n):
         event_id = f"{cohort[3]}-{index}-{i}"
@@ -102,6 +106,7 @@ def window_partial(
                 empty=bool(flags[2, i]),
                 truncated=bool(flags[3, i]),
                 invalid_json=bool(flags[4, i]),
+                has_content=not blind[i],
                 latency_ms=float(latency[i]),
                 ttft_ms=float(ttft[i]) if has_ttft[i] else None,
                 input_tokens=int(input_tokens[i]),

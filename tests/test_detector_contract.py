@@ -41,6 +41,7 @@ STEPS: Final[dict[str, Traffic]] = {
     "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.07),
     "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.06),
     "quality.negative_feedback_rate.v1": STATIONARY.step(negative_feedback_rate=0.30),
+    "quality.uncaptured_rate.v1": STATIONARY.step(uncaptured_rate=0.05),
     "quality.score_breach_rate.v1": STATIONARY.step(breach_rate=0.13),
     "quality.score_mean.v1": STATIONARY.step(score_shift=0.1),
     "drift.features.v1": STATIONARY.step(input_scale=2.0),
