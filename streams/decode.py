@@ -37,6 +37,7 @@ DeadLetterReason = Literal[
     "processing_failed",
     "invalid_record",
     "invalid_otlp",
+    "unreadable_batch",
 ]
 
 
@@ -50,6 +51,8 @@ class DeadLetter(BaseModel):
     """Dotted path of the offending field (``usage.input_tokens``, ``input.messages.0.role``)."""
     message: str
     lineage: Lineage
+    last_offset: int | None = None
+    """For an ``unreadable_batch``: the batch's last offset (``lineage.offset`` is its first)."""
     payload: bytes
     """The original bytes (the element's, for a batch), cut at the cap."""
     payload_size: int

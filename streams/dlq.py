@@ -12,6 +12,7 @@ filter by reason without parsing the payload. Every header value is UTF-8 text:
 ``driftnet.dlq.topic``         source topic of the message
 ``driftnet.dlq.partition``     source partition
 ``driftnet.dlq.offset``        source offset
+``driftnet.dlq.last_offset``   last offset of an unreadable record batch (``offset``: its first)
 ``driftnet.dlq.batch_index``   index of the element in a batch (absent for a single event)
 ``driftnet.dlq.payload_size``  size in bytes of the original payload (before the cap)
 ``driftnet.dlq.payload_sha256``  hex SHA-256 of the original payload
@@ -51,6 +52,7 @@ def dead_letter_headers(dead_letter: DeadLetter, detected_at: datetime) -> Heade
         ("topic", lineage.topic),
         ("partition", lineage.partition),
         ("offset", lineage.offset),
+        ("last_offset", dead_letter.last_offset),
         ("batch_index", lineage.batch_index),
         ("payload_size", dead_letter.payload_size),
         ("payload_sha256", dead_letter.payload_sha256),
@@ -68,6 +70,7 @@ def read_dead_letter(value: bytes | None, headers: Iterable[tuple[str, bytes]]) 
         if name.startswith(PREFIX)
     }
     batch_index = found.get("batch_index")
+    last_offset = found.get("last_offset")
     return DeadLetter(
         reason=cast(DeadLetterReason, found["reason"]),
         field=found.get("field"),
@@ -78,6 +81,7 @@ def read_dead_letter(value: bytes | None, headers: Iterable[tuple[str, bytes]]) 
             offset=int(found["offset"]),
             batch_index=int(batch_index) if batch_index is not None else None,
         ),
+        last_offset=int(last_offset) if last_offset is not None else None,
         payload=value or b"",
         payload_size=int(found["payload_size"]),
         payload_sha256=found["payload_sha256"],
@@ -181,6 +185,8 @@ def plan_replay(entries: Iterable[Entry], selection: Selection, to: str | None) 
         letter = entry.letter
         if letter is None:
             skipped.append((entry, "not a driftnet dead letter"))
+        elif letter.reason == "unreadable_batch":
+            skipped.append((entry, "an unreadable record batch has no payload to replay"))
         elif letter.payload_truncated:
             skipped.append(
                 (entry, f"payload cut at {len(letter.payload):,} of {letter.payload_size:,} bytes")

@@ -161,11 +161,13 @@ def _as_json(entry: Entry) -> dict[str, object]:
                                "replayed": entry.replayed}  # fmt: skip
     if letter is None:
         return body | {"reason": None}
+    last = {} if letter.last_offset is None else {"last_offset": letter.last_offset}
     return body | {
         "reason": letter.reason,
         "field": letter.field,
         "message": letter.message,
         "source": str(letter.lineage),
+        **last,
         "payload_size": letter.payload_size,
         "payload_truncated": letter.payload_truncated,
         "payload": letter.payload.decode("utf-8", "replace"),

@@ -122,6 +122,8 @@ class Snapshot:
     alerts: AlertCounts | None = None
     sink: SinkCounts | None = None
     otlp: OtlpCounts | None = None
+    unreadable_batches: Mapping[str, int] | None = None
+    """Record batches skipped as unreadable, by topic."""
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -164,6 +166,14 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
         yield from _sink(snapshot.sink)
     if snapshot.otlp is not None:
         yield from _otlp(snapshot.otlp)
+    if snapshot.unreadable_batches is not None:
+        yield _by(
+            "driftnet_unreadable_batches_total",
+            "Record batches the consumer could not read (corrupt, unknown codec), skipped and "
+            "dead-lettered as unreadable_batch, by topic.",
+            "topic",
+            snapshot.unreadable_batches,
+        )
 
 
 def _triage(triage: TriageCounts) -> Iterator[Metric]:

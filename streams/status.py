@@ -9,7 +9,7 @@ app's event loop, like the parts it reads, so it needs no lock.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +128,8 @@ class AppStatus:
     sink: ParquetSink | None = None
     otlp: OtlpIngest[Any] | None = None
     """The OTLP ingest, when the worker reads the OTLP spans topic."""
+    unreadable_batches: Mapping[str, int] | None = None
+    """Record batches skipped as unreadable, by topic (every guarded topic, 0 at first)."""
     clock: Callable[[], float] = time.time
     late_events: Monotonic = field(default_factory=Monotonic)
 
@@ -156,6 +158,9 @@ class AppStatus:
             alerts=None if self.alerts is None else alert_counts(self.alerts),
             sink=None if self.sink is None else sink_counts(self.sink),
             otlp=None if self.otlp is None else otlp_counts(self.otlp),
+            unreadable_batches=(
+                None if self.unreadable_batches is None else dict(self.unreadable_batches)
+            ),
         )
 
     def _detection(self, detection: Detection) -> DetectionCounts:

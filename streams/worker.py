@@ -16,7 +16,8 @@ event; an OTLP message is acked only once every trace it fed has been sent
 Delivery is at least once: faust flushes the producer (every record sent so far is
 acknowledged) before it commits an offset, so a killed worker replays, never loses; a
 replayed failure has the same ``record_id``, which is how the harvest counts it once.
-Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter.
+Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter,
+and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod:`streams.unreadable`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +39,11 @@ from streams.dlq import dead_letter_headers
 from streams.events import Lineage
 from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
 from streams.settings import Settings
-from streams.triage import Tally, Triage
+from streams.triage import Tally, Triage, Triaged
+from streams.unreadable import GuardUnavailable, UnreadableBatch, guard, unreadable_batch
 
 if TYPE_CHECKING:
+    from streams.decode import DeadLetter
     from streams.http_server import HttpServer
     from streams.otlp_ingest import OtlpIngest, OtlpTally, Step
     from streams.status import AppStatus
@@ -83,6 +87,14 @@ class Counters:
         self.otlp: OtlpTally | None = None
         """The OTLP ingest's tally, when it runs."""
         self._otlp_reported = (0, 0)
+        self.unreadable_batches: Counter[str] = Counter()
+        """Record batches skipped as unreadable, by topic (:mod:`streams.unreadable`)."""
+
+    def unreadable(self, batch: UnreadableBatch) -> DeadLetter:
+        """Count and log a record batch the consumer could not read; its dead letter."""
+        self.unreadable_batches[batch.topic] += 1
+        log.error("%s", batch.describe())
+        return batch.dead_letter()
 
     def report(self) -> list[str]:
         """Lines for the log: what happened since the last report, then the totals; nothing
@@ -270,6 +282,14 @@ def build_app(
     }
     events, dlq, failures = topics["events"], topics["dlq"], topics["failures"]
     detection = Detection(settings, topics) if worker.detect else None
+    read_by_others = [settings.topics.events.name]
+    if settings.otlp.enabled is True:
+        read_by_others.append(settings.topics.otlp_spans.name)
+    try:
+        guard(read_by_others)  # a batch that cannot be read is a dead letter, not a crash
+    except GuardUnavailable as exc:
+        log.warning("%s: a record batch the worker cannot read will stop it", exc)
+    counters.unreadable_batches.update(dict.fromkeys(read_by_others, 0))
 
     @app.agent(events, name="triage")
     async def triage_agent(stream: Any) -> None:
@@ -278,9 +298,12 @@ def build_app(
         async for event in source.events():
             message = event.message
             now = datetime.now(UTC)
-            triaged = triage(
-                message.value, Lineage(message.topic, message.partition, message.offset), now
-            )
+            skipped = unreadable_batch(message.headers)
+            if skipped is None:
+                lineage = Lineage(message.topic, message.partition, message.offset)
+                triaged = triage(message.value, lineage, now)
+            else:
+                triaged = Triaged(0, [], [counters.unreadable(skipped)])
             counters.total.add(triaged)
             # force=True sends now rather than attaching to the event (faust's default):
             # measured ~1.5x faster with one failure in five events, and just as safe, since
@@ -328,7 +351,7 @@ def build_app(
                 assert detection is not None
                 detection.close()
 
-    otlp = wire_otlp(app, settings, topics) if settings.otlp.enabled is True else None
+    otlp = wire_otlp(app, settings, topics, counters) if settings.otlp.enabled is True else None
     counters.otlp = None if otlp is None else otlp.tally
 
     health = HealthReporter(app, settings, counters, topics["signals"])
@@ -365,6 +388,7 @@ def build_app(
         status.alerts = alert_stage
         status.sink = health.sink
         status.otlp = otlp
+        status.unreadable_batches = counters.unreadable_batches
         if detection is not None and status.metrics.detector_seconds is not None:
             detection.on_judged = status.metrics.detector_seconds.observe
 
@@ -381,7 +405,9 @@ def build_app(
     return app
 
 
-def wire_otlp(app: Any, settings: Settings, topics: dict[str, Any]) -> OtlpIngest[Any]:
+def wire_otlp(
+    app: Any, settings: Settings, topics: dict[str, Any], counters: Counters
+) -> OtlpIngest[Any]:
     """The ``otlp`` agent on the OTLP spans topic and the timer that hands on timed-out traces.
 
     Every OTLP message is held (faust's acks off) until the ingest releases it: once every
@@ -413,6 +439,13 @@ def wire_otlp(app: Any, settings: Settings, topics: dict[str, Any]) -> OtlpInges
     async def otlp_agent(stream: Any) -> None:
         async for event in stream.noack().events():
             message = event.message
+            skipped = unreadable_batch(message.headers)
+            if skipped is not None:  # dead-lettered and acked like a message that is no OTLP
+                dead = counters.unreadable(skipped)
+                await dlq.send(key=None, value=b"", force=True,
+                               headers=dead_letter_headers(dead, datetime.now(UTC)))  # fmt: skip
+                event.ack()
+                continue
             lineage = Lineage(message.topic, message.partition, message.offset)
             await hand_on(ingest.add(event, message.value, message.key, lineage, time.monotonic()))
 
