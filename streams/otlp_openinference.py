@@ -137,6 +137,16 @@ def _messages(attributes: Mapping[str, Any], prefix: str, role: str) -> list[dic
     return [m for m in found if m is not None]
 
 
+def _hidden(item: Any) -> bool:
+    """Whether an output message's text was hidden (``OPENINFERENCE_HIDE_OUTPUT_TEXT``)."""
+    body = item.get("message") if isinstance(item, dict) else None
+    if not isinstance(body, dict):
+        return False
+    parts = [e.get("message_content") for e in body.get("contents") or () if isinstance(e, dict)]
+    texts = [body.get("content"), *(p.get("text") for p in parts if isinstance(p, dict))]
+    return REDACTED in texts
+
+
 def _value(span: OtlpSpan, side: str) -> Any:
     """``input.value`` / ``output.value``: parsed when its mime type is JSON; None when hidden."""
     value = span.attributes.get(f"{side}.value")
@@ -160,13 +170,18 @@ def _input_messages(context: Context) -> list[dict[str, Any]] | None:
 
 def _output(context: Context) -> dict[str, Any] | None:
     span = context.span
-    found = _messages(span.attributes, "llm.output_messages", "assistant")
-    if found:
-        for message in found:
-            if "content" not in message and "tool_calls" not in message:
-                # OpenInference writes the role and skips an empty content: an empty answer
-                # (hidden content is __REDACTED__ or no output messages at all)
-                message["content"] = ""
+    items = indexed(span.attributes, "llm.output_messages") or []
+    found = []
+    for item in items:
+        message = _message(item, "assistant")
+        if message is None:
+            continue
+        if "content" not in message and "tool_calls" not in message and not _hidden(item):
+            # OpenInference writes the role and skips an empty content: an empty answer
+            # (hidden text is __REDACTED__; hidden messages are not written at all)
+            message["content"] = ""
+        found.append(message)
+    if any("content" in m or "tool_calls" in m for m in found):
         return {"messages": found}
     response = _value(span, "output")
     if isinstance(response, dict):

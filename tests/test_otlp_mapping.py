@@ -303,3 +303,80 @@ def test_readme_shows_the_mapping_table_of_the_code() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert rewrite(readme) == readme, "run: python -m streams.otlp_mapping --write README.md"
     assert markdown() in readme
+
+
+def test_an_older_openllmetry_span_with_flattened_content() -> None:
+    """OpenLLMetry before its GenAI move: ``llm.request.type``, ``gen_ai.prompt.<n>.*`` with
+    tool calls, a refusal as ``.refusal``, ``gen_ai.usage.prompt_tokens``, ``llm.usage.*``."""
+    span = make_span(
+        attributes={
+            "llm.request.type": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "llm.frequency_penalty": 0.5,
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "Cancel order 7",
+            "gen_ai.prompt.1.role": "assistant",
+            "gen_ai.prompt.1.tool_calls.0.id": "call_1",
+            "gen_ai.prompt.1.tool_calls.0.name": "cancel",
+            "gen_ai.prompt.1.tool_calls.0.arguments": '{"id": 7}',
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.refusal": "I'm sorry, but I can't help with that.",
+            "gen_ai.completion.0.finish_reason": "stop",
+            "gen_ai.usage.prompt_tokens": 30,
+            "gen_ai.usage.completion_tokens": 9,
+            "gen_ai.usage.reasoning_tokens": 4,
+            "gen_ai.usage.cache_read_input_tokens": 10,
+            "llm.usage.total_tokens": 39,
+        }
+    )
+    assert is_llm_call(span, SETTINGS)
+    event = validated(span)
+    assert (event.operation, event.provider, event.request.frequency_penalty) == (
+        "chat",
+        "openai",
+        0.5,
+    )
+    assert event.input.messages[1].model_extra == {
+        "tool_calls": [{"id": "call_1", "name": "cancel", "arguments": '{"id": 7}'}]
+    }
+    assert event.output_text == "I'm sorry, but I can't help with that."
+    assert event.finish_reasons == ["stop"]
+    assert event.usage.model_dump() == {"input_tokens": 30, "output_tokens": 9,
+                                        "cached_input_tokens": 10, "reasoning_tokens": 4,
+                                        "total_tokens": 39}  # fmt: skip
+
+
+def test_openinference_tool_calls_parts_parameters_and_hidden_content() -> None:
+    """OpenInference: ``contents`` parts, tool calls, invocation parameters, and
+    ``__REDACTED__`` read as content not captured."""
+    parameters = {"model": "gpt-4o", "temperature": 0, "stop": "END",
+                  "response_format": {"type": "json_object"}}  # fmt: skip
+    attributes = {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "azure",
+        "llm.invocation_parameters": json.dumps(parameters),
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.0.message_content.type": "text",
+        "llm.input_messages.0.message.contents.0.message_content.text": "Cancel order 7",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_1",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "cancel",
+        "llm.token_count.prompt_details.cache_read": 12,
+    }
+    event = validated(make_span(attributes=attributes))
+    assert (event.operation, event.provider, event.request_model) == ("chat", "azure", "gpt-4o")
+    assert (event.request.temperature, event.request.stop_sequences) == (0, ["END"])
+    assert event.output_type == "json"
+    assert event.input.messages[0].content == [{"type": "text", "text": "Cancel order 7"}]
+    assert event.has_tool_calls
+    assert event.usage.cached_input_tokens == 12
+    hidden = {**attributes, "llm.output_messages.0.message.content": "__REDACTED__",
+              "output.value": "__REDACTED__"}  # fmt: skip
+    del hidden["llm.output_messages.0.message.tool_calls.0.tool_call.id"]
+    del hidden["llm.output_messages.0.message.tool_calls.0.tool_call.function.name"]
+    document = to_event(make_span(attributes=hidden), (), SETTINGS)
+    assert "output" not in document
+    del hidden["llm.output_messages.0.message.content"]  # written, but empty: an empty answer
+    document = to_event(make_span(attributes=hidden), (), SETTINGS)
+    assert document["output"] == {"messages": [{"role": "assistant", "content": ""}]}
