@@ -10,6 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+RECORD_OVERHEAD_BYTES = 61 + 21
+"""A record batch's header and a record's largest fixed overhead: kafka-python counts a
+message's size as these plus its key and value, each with its varint length, and one byte for
+no headers (``DefaultRecordBatchBuilder.estimate_size_in_bytes``)."""
+
+
+def _varint_bytes(value: int) -> int:
+    """Bytes of ``value`` as Kafka's zig-zag varint."""
+    zigzag = (value << 1) ^ (value >> 63)
+    size = 1
+    while zigzag >= 0x80:
+        zigzag >>= 7
+        size += 1
+    return size
+
+
+def record_bytes(key_bytes: int | None, value_bytes: int) -> int:
+    """The size kafka-python gives a message with a key and value of these lengths (a ``None``
+    key: no key), which it refuses when over the producer's ``max_request_size``."""
+    key = 1 if key_bytes is None else _varint_bytes(key_bytes) + key_bytes
+    return RECORD_OVERHEAD_BYTES + key + _varint_bytes(value_bytes) + value_bytes + 1
+
 
 @dataclass(slots=True)
 class Batch:
@@ -34,6 +56,14 @@ class Batch:
         """Bytes of the events themselves (what the publisher's buffer accounts)."""
         return sum(len(item) for item in self.items)
 
+    def halves(self) -> list[Batch]:
+        """This batch of several events as two batches, the first half first."""
+        middle = len(self.items) // 2
+        return [
+            Batch(self.key, part, self.opened_at, 2 + sum(map(len, part)) + len(part) - 1)
+            for part in (self.items[:middle], self.items[middle:])
+        ]
+
     def value(self) -> bytes:
         """The Kafka message value: the bare object for one event, else a JSON array."""
         if self.verbatim or len(self.items) == 1:
@@ -44,10 +74,20 @@ class Batch:
 class Batcher:
     """Open batches, one per key; :meth:`add` returns the batches that are ready to send."""
 
-    def __init__(self, *, max_events: int, max_bytes: int, linger_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_bytes: int,
+        linger_s: float,
+        max_record_bytes: int | None = None,
+    ) -> None:
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.linger_s = linger_s
+        self.max_record_bytes = max_record_bytes
+        """No batch of several events becomes a message larger than this (:func:`record_bytes`,
+        the producer's ``max_request_size``); one event alone is the caller's to check."""
         self._open: dict[bytes | None, Batch] = {}
         """Insertion order is opening order, so the batch that is due first comes first."""
 
@@ -56,7 +96,7 @@ class Batcher:
         ready = []
         batch = self._open.get(key)
         # An array of n items is sum(len) + n - 1 commas + 2 brackets.
-        if batch is not None and batch.size + len(item) + 1 > self.max_bytes:
+        if batch is not None and not self._fits(key, batch.size + len(item) + 1):
             ready.append(self._close(key))
             batch = None
         if batch is None:
@@ -96,6 +136,13 @@ class Batcher:
         ready = list(self._open.values())
         self._open.clear()
         return ready
+
+    def _fits(self, key: bytes | None, size: int) -> bool:
+        if size > self.max_bytes:
+            return False
+        if self.max_record_bytes is None:
+            return True
+        return record_bytes(None if key is None else len(key), size) <= self.max_record_bytes
 
     def _close(self, key: bytes | None) -> Batch:
         return self._open.pop(key)

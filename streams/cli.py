@@ -164,12 +164,12 @@ def publish(
     target = topic or settings.topics.events.name
     source = path.name if path.name != "<stdin>" else "stdin"
     result = publish_lines(path, settings, target, batch=batch, timeout_s=timeout)
+    for line in result.refusal_lines(source):
+        click.echo(line, err=True)
     click.echo(result.summary(source, settings.kafka.bootstrap_servers))
-    if result.stats.dropped_total:
-        raise click.ClickException(
-            f"{result.stats.dropped_total} events were not delivered to Kafka at "
-            f"{settings.kafka.bootstrap_servers} (is a broker running? `driftnet broker`)"
-        )
+    error = result.error(settings.kafka.bootstrap_servers)
+    if error:
+        raise click.ClickException(error)
 
 
 @cli.command()

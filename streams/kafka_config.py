@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, PublisherSettings
 
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
@@ -80,6 +80,29 @@ def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
             f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(exc).__name__}); "
             "is a broker running? (`driftnet broker` starts one)"
         ) from None
+
+
+def publisher_producer(
+    kafka: KafkaSettings, options: PublisherSettings, connect_timeout_ms: int
+) -> Any:
+    """The kafka-python ``KafkaProducer`` of :class:`streams.publisher.EventPublisher`; raises
+    when no broker answers within ``connect_timeout_ms``."""
+    from kafka import KafkaProducer
+
+    acks: int | str = "all" if options.acks == "all" else int(options.acks)
+    return KafkaProducer(
+        **kafka_python_options(kafka),
+        acks=acks,
+        enable_idempotence=acks == "all",
+        compression_type=None if options.compression == "none" else options.compression,
+        linger_ms=5,
+        batch_size=1024 * 1024,
+        max_request_size=options.request_limit,
+        delivery_timeout_ms=int(options.delivery_timeout_s * 1000),
+        request_timeout_ms=min(30_000, int(options.delivery_timeout_s * 1000)),
+        max_block_ms=connect_timeout_ms,
+        bootstrap_timeout_ms=connect_timeout_ms,
+    )
 
 
 def whole_topic_consumer(

@@ -4,7 +4,10 @@ It must never be the thing that breaks the service that embeds it, so:
 
 - :meth:`EventPublisher.publish` never blocks and never raises. It encodes the event, adds it
   to the batch of its cohort and returns True, or counts it as dropped and returns False
-  (buffer full, not encodable, publisher closed).
+  (buffer full, not encodable, larger than the producer's ``max_request_size``, publisher
+  closed). Batches close before they would outgrow ``max_request_size``, so only an event too
+  large on its own is refused; a batch the broker refuses as too large is split in two and
+  sent again, down to single events.
 - A background thread owns the Kafka producer (kafka-python): it connects, reconnects, sends
   due batches and counts what Kafka does not acknowledge within ``delivery_timeout_s``.
 - Memory is bounded: events waiting or in flight never exceed ``buffer_max_bytes``; past it
@@ -23,17 +26,17 @@ import logging
 import threading
 import time
 import weakref
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import orjson
 
-from streams.batching import Batch, Batcher
+from streams.batching import Batch, Batcher, record_bytes
+from streams.delivery import DropReason, Drops, PublisherStats, failure, is_too_large, too_large
 from streams.events import Cohort, InferenceEvent
-from streams.kafka_config import kafka_python_options
+from streams.kafka_config import publisher_producer
 from streams.settings import KafkaSettings, PublisherSettings
 
 log = logging.getLogger("driftnet.publisher")
@@ -45,26 +48,7 @@ CONNECT_TIMEOUT_MS = 5_000
 EXIT_FLUSH_S = 2.0
 """How long interpreter exit waits for a publisher nobody closed."""
 
-DropReason = Literal["buffer_full", "unencodable", "send_failed", "closed"]
-
-
-@dataclass(frozen=True, slots=True)
-class PublisherStats:
-    """Counts since the publisher was made. ``accepted = sent + dropped(after accept) + pending``."""
-
-    accepted: int
-    """Events :meth:`EventPublisher.publish` took (returned True for)."""
-    sent: int
-    """Events Kafka acknowledged."""
-    messages: int
-    """Kafka messages acknowledged (one per batch)."""
-    pending: int
-    """Events accepted, not yet acknowledged or dropped."""
-    dropped: Mapping[DropReason, int]
-
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
+__all__ = ["DropReason", "EventPublisher", "PublisherStats"]
 
 
 class EventPublisher:
@@ -83,10 +67,13 @@ class EventPublisher:
         self.topic = topic
         self.options = options or PublisherSettings()
         self._kafka = kafka
+        self.max_request_size = self.options.request_limit
+        """The producer's ``max_request_size``: no message is larger."""
         self._batcher = Batcher(
             max_events=self.options.batch_max_events,
             max_bytes=self.options.batch_max_bytes,
             linger_s=self.options.linger_ms / 1000,
+            max_record_bytes=self.max_request_size,
         )
         self._cond = threading.Condition()
         self._ready: deque[Batch] = deque()
@@ -95,10 +82,13 @@ class EventPublisher:
         self._accepted = 0
         self._sent = 0
         self._messages = 0
-        self._dropped: Counter[DropReason] = Counter()
-        self._logged_drops = 0
-        self._next_drop_log = 0.0
-        self._last_error: str | None = None
+        self._drops = Drops()
+        self._reached = False
+        self._generation = 0
+        """Producers made so far: a batch remembers the one it was sent with."""
+        self._spent = False
+        """The broker refused a message as too large: the producer is replaced (kafka-python's
+        idempotent producer fails everything after such an error) before the next send."""
         self._close_started = False
         self._closing = False
         self._closed = False
@@ -143,6 +133,12 @@ class EventPublisher:
             self._drop_one("unencodable", f"{type(exc).__name__}: {exc}")
             return False
 
+    def oversize(self, value: bytes, key: str | None) -> int | None:
+        """The size of ``value`` as a message under ``key`` when it is over
+        :attr:`max_request_size` (the publish methods refuse it), else None."""
+        size = record_bytes(None if key is None else len(key.encode()), len(value))
+        return size if size > self.max_request_size else None
+
     @property
     def stats(self) -> PublisherStats:
         with self._cond:
@@ -151,7 +147,9 @@ class EventPublisher:
                 sent=self._sent,
                 messages=self._messages,
                 pending=self._pending,
-                dropped=dict(self._dropped),
+                dropped=dict(self._drops.counts),
+                reached=self._reached,
+                last_error=self._drops.last_error,
             )
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -186,7 +184,7 @@ class EventPublisher:
             atexit.unregister(self._at_exit)
             with self._cond:
                 self._closed = True
-                self._count_drop("closed", self._pending)
+                self._drops.count("closed", self._pending)
                 self._pending = 0
                 self._cond.notify_all()
             self._log_drops(force=True)
@@ -204,12 +202,18 @@ class EventPublisher:
         self.close()
 
     def _offer(self, key: bytes | None, item: bytes, *, verbatim: bool, events: int = 1) -> bool:
+        size = record_bytes(None if key is None else len(key), len(item))
+        if size > self.max_request_size:
+            with self._cond:
+                self._drops.count("too_large", events, too_large(item, size, self.max_request_size))
+            self._log_drops()
+            return False
         with self._cond:
             if self._closing:
-                self._count_drop("closed", events)
+                self._drops.count("closed", events)
                 return False
             if self._buffered_bytes + len(item) > self.options.buffer_max_bytes:
-                self._count_drop("buffer_full", events)
+                self._drops.count("buffer_full", events)
                 full = True
             else:
                 full = False
@@ -233,16 +237,8 @@ class EventPublisher:
 
     def _drop_one(self, reason: DropReason, detail: str) -> None:
         with self._cond:
-            self._count_drop(reason, 1, detail)
+            self._drops.count(reason, 1, detail)
         self._log_drops()
-
-    def _count_drop(self, reason: DropReason, events: int, error: str | None = None) -> None:
-        """Count dropped events (the caller holds the lock)."""
-        if events <= 0:
-            return
-        self._dropped[reason] += events
-        if error is not None:
-            self._last_error = error
 
     # -- the background thread: owns the producer -------------------------------------------
 
@@ -252,6 +248,9 @@ class EventPublisher:
         while True:
             ready, stopping = self._next_work()
             self._log_drops()  # rate-limited: logs only what is new, at most every interval
+            if producer is not None and self._spent:
+                self._replace(producer)
+                producer = None  # connect anew
             if ready and producer is None and not stopping:
                 producer = self._connect()
                 if producer is None:
@@ -294,12 +293,12 @@ class EventPublisher:
 
     def _connect(self) -> Any:
         try:
-            return self._kafka_producer()
+            producer = publisher_producer(self._kafka, self.options, CONNECT_TIMEOUT_MS)
         except Exception as exc:
             message = f"cannot reach Kafka at {self._kafka.bootstrap_servers}: {exc}"
             with self._cond:
-                first = self._last_error != message
-                self._last_error = message
+                first = self._drops.last_error != message
+                self._drops.last_error = message
             if first:
                 log.warning(
                     "%s; events are kept up to %d bytes, then dropped and counted",
@@ -307,32 +306,69 @@ class EventPublisher:
                     self.options.buffer_max_bytes,
                 )
             return None
+        with self._cond:
+            self._reached = True
+        return producer
+
+    def _replace(self, producer: Any) -> None:
+        """Close a producer after the broker refused a message as too large; what it still
+        held comes back to be sent by the next one (see :meth:`_settle`)."""
+        with self._cond:
+            self._generation += 1
+            self._spent = False
+        try:
+            producer.close(timeout=min(5.0, max(0.0, self._close_deadline - time.monotonic())))
+        except Exception as exc:  # closing must never raise into the host
+            log.warning("closing the Kafka producer failed: %s", exc)
 
     def _send(self, producer: Any, batch: Batch) -> None:
+        generation = self._generation
         try:
             future = producer.send(self.topic, key=batch.key, value=batch.value())
         except Exception as exc:
-            self._settle(batch, exc)
+            self._settle(batch, exc, sent_with=generation)
             return
         future.add_callback(lambda _metadata: self._settle(batch, None, delivered=True))
-        future.add_errback(lambda exc: self._settle(batch, exc))
+        future.add_errback(
+            lambda exc: self._settle(batch, exc, sent_with=generation, by_broker=True)
+        )
 
     def _settle(
-        self, batch: Batch, error: BaseException | None, *, delivered: bool = False
+        self,
+        batch: Batch,
+        error: BaseException | None,
+        *,
+        delivered: bool = False,
+        sent_with: int | None = None,
+        by_broker: bool = False,
     ) -> None:
-        """A batch is done: acknowledged, failed (``error``), or given up at close."""
+        """A batch is done: acknowledged, failed (``error``; ``sent_with``: the generation of
+        the producer it was sent with; ``by_broker``: the broker's answer), or given up at
+        close. A batch the broker refused as too large is split in two and queued again, and
+        its producer is replaced; what that producer failed besides is queued again as it is."""
+        oversized = error is not None and is_too_large(error)
         with self._cond:
             if self._closed:
                 return  # already counted as dropped by close()
+            if error and sent_with is not None and (sent_with != self._generation or self._spent):
+                self._ready.appendleft(batch)  # failed with a producer given up
+                self._cond.notify_all()
+                return
+            if oversized and by_broker:
+                self._spent = True
+                if not batch.verbatim and len(batch.items) > 1:
+                    self._ready.extendleft(reversed(batch.halves()))
+                    self._cond.notify_all()
+                    return
             self._pending -= batch.events
             self._buffered_bytes -= batch.item_bytes
             if delivered:
                 self._sent += batch.events
                 self._messages += 1
             elif error is not None:
-                self._count_drop("send_failed", batch.events, f"{type(error).__name__}: {error}")
+                self._drops.count(*failure(batch, error, by_broker=by_broker))
             else:
-                self._count_drop("closed", batch.events)
+                self._drops.count("closed", batch.events)
             self._cond.notify_all()
         if not delivered:
             self._log_drops()
@@ -341,42 +377,16 @@ class EventPublisher:
         """Log the drops not logged yet: at most once per ``DROP_LOG_INTERVAL_S`` (a drop, the
         background thread's regular check), or now when ``force`` (close)."""
         with self._cond:
-            total = sum(self._dropped.values())
-            new = total - self._logged_drops
-            now = time.monotonic()
-            if not new or (not force and now < self._next_drop_log):
-                return
-            self._logged_drops = total
-            self._next_drop_log = now + DROP_LOG_INTERVAL_S
-            breakdown = ", ".join(f"{k} {v}" for k, v in sorted(self._dropped.items()))
-            last_error = self._last_error
-        log.warning(
-            "dropped %d events for %s (in all so far: %s); last error: %s",
-            new,
-            self.topic,
-            breakdown,
-            last_error or "none",
-        )
-
-    def _kafka_producer(self) -> Any:
-        from kafka import KafkaProducer
-
-        acks: int | str = "all" if self.options.acks == "all" else int(self.options.acks)
-        return KafkaProducer(
-            **kafka_python_options(self._kafka),
-            acks=acks,
-            enable_idempotence=acks == "all",
-            compression_type=None
-            if self.options.compression == "none"
-            else self.options.compression,
-            linger_ms=5,
-            batch_size=1024 * 1024,
-            max_request_size=max(1024 * 1024, self.options.batch_max_bytes + 64 * 1024),
-            delivery_timeout_ms=int(self.options.delivery_timeout_s * 1000),
-            request_timeout_ms=min(30_000, int(self.options.delivery_timeout_s * 1000)),
-            max_block_ms=CONNECT_TIMEOUT_MS,
-            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
-        )
+            due = self._drops.due(time.monotonic(), DROP_LOG_INTERVAL_S, force=force)
+        if due is not None:
+            new, breakdown, last_error = due
+            log.warning(
+                "dropped %d events for %s (in all so far: %s); last error: %s",
+                new,
+                self.topic,
+                breakdown,
+                last_error,
+            )
 
 
 def _exit_hook(publisher: EventPublisher) -> Callable[[], None]:

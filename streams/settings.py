@@ -191,6 +191,11 @@ class PublisherSettings(_Section):
     """Events per message (a JSON array); 1 sends each event as a JSON object."""
     batch_max_bytes: int = Field(900_000, ge=1024)
     """Bytes per message; keep it under the topic's ``max.message.bytes`` (1 MiB by default)."""
+    max_request_size: int | None = Field(None, ge=1024)
+    """The producer's ``max_request_size``: no message is larger (batches close before they
+    would be), and an event larger on its own is refused and counted (``too_large``). Default:
+    1 MiB, or ``batch_max_bytes`` + 64 KiB when that is more. Raise it together with the
+    broker's ``message.max.bytes`` and the topic's ``max.message.bytes``."""
     linger_ms: float = Field(50.0, ge=0)
     """How long a partial batch waits for more events of its cohort."""
     buffer_max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -202,6 +207,13 @@ class PublisherSettings(_Section):
     """Compression of the messages the publisher produces."""
     delivery_timeout_s: float = Field(120.0, gt=0)
     """A message not acknowledged by then is dropped and counted."""
+
+    @property
+    def request_limit(self) -> int:
+        """The ``max_request_size`` in effect, in bytes."""
+        if self.max_request_size is not None:
+            return self.max_request_size
+        return max(1024 * 1024, self.batch_max_bytes + 64 * 1024)
 
 
 class WorkerSettings(_Section):

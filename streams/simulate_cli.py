@@ -119,6 +119,6 @@ def _publish(
         f"{settings.kafka.bootstrap_servers} in {elapsed:.1f} s ({stats.sent / elapsed:,.0f}/s)"
     )
     if stats.dropped_total:
-        raise click.ClickException(
-            f"{stats.dropped_total} events were not delivered (is a broker running?)"
-        )
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.dropped.items()))
+        why = reasons if stats.reached else "is a broker running?"
+        raise click.ClickException(f"{stats.dropped_total} events were not delivered ({why})")

@@ -110,16 +110,17 @@ def test_broker_down_the_host_keeps_running_and_drops_are_counted(
 
 
 def test_unencodable_and_oversized_events_are_dropped_alone(kafka_bootstrap: str) -> None:
+    """An unencodable event and one over max_request_size are dropped by reason, alone."""
     topic = f"publisher-{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
     huge = make_event(event_id="huge", output={"text": "x" * 2_000_000})
     with EventPublisher(kafka, topic, PublisherSettings(batch_max_events=1)) as publisher:
         assert publisher.publish({"event_id": "bad", "when": object()}) is False
         assert publisher.publish(make_event(event_id="before"))
-        assert publisher.publish(huge)
+        assert publisher.publish(huge) is False
         assert publisher.publish(make_event(event_id="after"))
     stats = publisher.stats
-    assert stats.dropped == {"unencodable": 1, "send_failed": 1}
+    assert stats.dropped == {"unencodable": 1, "too_large": 1}
     assert stats.sent == 2
     records = read_topic(kafka_bootstrap, topic, expected=2)
     assert [orjson.loads(r.value)["event_id"] for r in records] == ["before", "after"]
