@@ -8,6 +8,9 @@ restart does not crash either."""
 from __future__ import annotations
 
 import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +50,17 @@ def settings_for(bootstrap: str, folder: Path, prefix: str) -> Settings:
     return settings
 
 
-def producer(bootstrap: str, codec: str) -> Producer:
-    """A librdkafka producer batching for 50 ms, so that a batch holds many records."""
-    return Producer({"bootstrap.servers": bootstrap, "compression.type": codec,
-                     "linger.ms": 50, "acks": "all"})  # fmt: skip
+@contextmanager
+def producer(bootstrap: str, codec: str) -> Iterator[Producer]:
+    """A librdkafka producer batching for 50 ms, so that a batch holds many records; every
+    message acknowledged, and the producer closed, on exit."""
+    client = Producer({"bootstrap.servers": bootstrap, "compression.type": codec,
+                       "linger.ms": 50, "acks": "all"})  # fmt: skip
+    try:
+        yield client
+        assert client.flush(30) == 0
+    finally:
+        client.close()
 
 
 def events(tag: str, count: int) -> tuple[list[dict[str, Any]], set[str]]:
@@ -83,6 +93,17 @@ def traces(tag: str, count: int) -> tuple[list[Any], set[str]]:
     return app.take(), failing
 
 
+def wait_for_keys(bootstrap: str, topic: str, wanted: set[str], timeout_s: float = 60) -> set[str]:
+    """The keys on ``topic`` once they include ``wanted`` (or the timeout): a replay may put
+    earlier records there again first, so a count would not do."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = read_topic(bootstrap, topic, expected=0, timeout_s=0, settle_s=0.5)
+        keys = {r.key.decode() for r in found}
+        if wanted <= keys or time.monotonic() > deadline:
+            return keys
+
+
 def test_every_codec_a_producer_may_use_is_read_on_the_events_and_otlp_topics(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -99,14 +120,13 @@ def test_every_codec_a_producer_may_use_is_read_on_the_events_and_otlp_topics(
         spans, failing_calls = traces(codec, 6)
         expected |= failing | failing_calls
         valid += len(native) + 6
-        client = producer(kafka_bootstrap, codec)
-        for event in native[:30]:
-            client.produce(topics.events.name, orjson.dumps(event), key=b"support-chat")
-        for first in (30, 40):
-            client.produce(topics.events.name, orjson.dumps(native[first : first + 10]))
-        client.produce(topics.otlp_spans.name, proto(spans[:6]), key=codec.encode())
-        client.produce(topics.otlp_spans.name, otlp_json(spans[6:]), key=codec.encode())
-        assert client.flush(30) == 0
+        with producer(kafka_bootstrap, codec) as client:
+            for event in native[:30]:
+                client.produce(topics.events.name, orjson.dumps(event), key=b"support-chat")
+            for first in (30, 40):
+                client.produce(topics.events.name, orjson.dumps(native[first : first + 10]))
+            client.produce(topics.otlp_spans.name, proto(spans[:6]), key=codec.encode())
+            client.produce(topics.otlp_spans.name, otlp_json(spans[6:]), key=codec.encode())
     assert served_codecs(kafka_bootstrap, topics.events.name, 4 * 32) == set(CODECS)
     assert served_codecs(kafka_bootstrap, topics.otlp_spans.name, 4 * 2) == set(CODECS)
 
@@ -136,10 +156,9 @@ def test_an_unreadable_batch_is_dead_lettered_counted_and_skipped_and_a_restart_
     before, failing_before = events("before", 5)
     after, failing_after = events("after", 5)
     spans, failing_calls = traces("poison", 2)
-    first = producer(kafka_bootstrap, "lz4")
-    for event in before:
-        first.produce(topics.events.name, orjson.dumps(event), partition=0)
-    assert first.flush(30) == 0
+    with producer(kafka_bootstrap, "lz4") as client:
+        for event in before:
+            client.produce(topics.events.name, orjson.dumps(event), partition=0)
     bad = [
         record_batch(GARBAGE, count=3, codec=LZ4),
         record_batch(GARBAGE, count=2, codec=ZSTD),
@@ -148,11 +167,10 @@ def test_an_unreadable_batch_is_dead_lettered_counted_and_skipped_and_a_restart_
     assert [produce_raw(kafka_bootstrap, topics.events.name, batch) for batch in bad] == [0] * 3
     assert produce_raw(kafka_bootstrap, topics.otlp_spans.name, record_batch(GARBAGE, count=2,
                                                                              codec=SNAPPY)) == 0  # fmt: skip
-    second = producer(kafka_bootstrap, "zstd")
-    for event in after:
-        second.produce(topics.events.name, orjson.dumps(event), partition=0)
-    second.produce(topics.otlp_spans.name, proto(spans), partition=0)
-    assert second.flush(30) == 0
+    with producer(kafka_bootstrap, "zstd") as client:
+        for event in after:
+            client.produce(topics.events.name, orjson.dumps(event), partition=0)
+        client.produce(topics.otlp_spans.name, proto(spans), partition=0)
     expected = failing_before | failing_after | failing_calls
 
     with ServingProcess(settings, tmp_path / "worker.log") as worker:
@@ -188,14 +206,12 @@ def test_an_unreadable_batch_is_dead_lettered_counted_and_skipped_and_a_restart_
     assert "Traceback" not in log, log
 
     later, failing_later = events("later", 5)
-    third = producer(kafka_bootstrap, "gzip")
-    for event in later:
-        third.produce(topics.events.name, orjson.dumps(event), partition=0)
-    assert third.flush(30) == 0
+    with producer(kafka_bootstrap, "gzip") as client:
+        for event in later:
+            client.produce(topics.events.name, orjson.dumps(event), partition=0)
     with WorkerProcess(settings, tmp_path / "again.log") as again:
-        total = len(expected | failing_later)
-        failures = read_topic(kafka_bootstrap, topics.failures.name, expected=total)
-        assert failing_later <= {r.key.decode() for r in failures}
+        harvested = wait_for_keys(kafka_bootstrap, topics.failures.name, failing_later)
+        assert failing_later <= harvested, again.log
         dead_again = read_topic(kafka_bootstrap, topics.dlq.name, expected=4, settle_s=1.0)
         assert again.stop(signal.SIGTERM) == 0, again.log
     # at least once: a batch whose offset was not committed yet is dead-lettered again, as

@@ -249,3 +249,32 @@ def test_a_consumer_on_the_broker_reads_past_unreadable_batches(kafka_bootstrap:
     assert [(b.first_offset, b.last_offset, b.codec) for b in markers(records)] == [
         (1, 3, "lz4"), (4, 5, "zstd"), (6, 6, "none"),
     ]  # fmt: skip
+
+
+def test_the_worker_counts_each_skipped_batch_by_topic_from_zero_and_logs_it_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """driftnet_unreadable_batches_total has a sample at 0 for every guarded topic before any
+    batch is skipped (so rate() works from the first), then counts each under its topic; each
+    skipped batch is one ERROR line naming it."""
+    from streams.metrics import Snapshot, families
+    from streams.worker import Counters
+
+    counters = Counters()
+    counters.unreadable_batches.update({"events": 0, "spans": 0})
+    batch = UnreadableBatch("events", 1, 3, 5, "lz4", "DecompressionError: lz4: bad frame")
+    with caplog.at_level("INFO", logger="driftnet.worker"):
+        letter = counters.unreadable(batch)
+    snapshot = Snapshot(healthy=True, unreadable_batches=counters.unreadable_batches)
+    counted = {
+        sample.labels["topic"]: sample.value
+        for family in families(snapshot)
+        for sample in family.samples
+        if sample.name == "driftnet_unreadable_batches_total"
+    }
+    assert counted == {"events": 1, "spans": 0}
+    assert letter == batch.dead_letter()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "events[1] record batch at offsets 3-5 (compression: lz4) cannot be read, "
+                  "skipped: DecompressionError: lz4: bad frame"),
+    ]  # fmt: skip
