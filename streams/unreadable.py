@@ -223,7 +223,7 @@ class CheckedRecords:
         self._position = end
         codec_id = 0 if batch is None else _attribute(batch, "attributes", 0) & 0x07
         codec = "unknown" if batch is None else CODECS.get(codec_id, f"codec {codec_id}")
-        error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]  # one line
         unreadable = UnreadableBatch(
             self._tp.topic, self._tp.partition, first, end - 1, codec, error
         )
