@@ -11,8 +11,6 @@ its own.
 from __future__ import annotations
 
 import os
-import sys
-import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,39 +88,8 @@ SETUPS: Final[dict[Setup, Instrumentation]] = {
 _ENV_NAMES: Final = {name for setup in SETUPS.values() for name in setup.env}
 
 
-def _util_genai_compat() -> None:
-    """Upstream install quirk: opentelemetry-instrumentation-openai-v2 2.4b0 pins
-    opentelemetry-util-genai only as ``>=0.4b0.dev``, which resolves to 1.3b0, and 1.3b0 lacks
-    two things 2.4b0 uses: the module ``opentelemetry.util.genai.instruments`` (two histogram
-    factories; 1.3b0 has ``_instruments``) and ``TelemetryHandler.start_inference`` (1.3b0 calls
-    it ``inference``, same arguments). Without both, importing the instrumentor fails, and so
-    would every instrumented chat call. Both are provided here; the spans are still
-    util-genai's own."""
-    name = "opentelemetry.util.genai.instruments"
-    try:
-        __import__(name)
-    except ModuleNotFoundError:
-        from opentelemetry.metrics import Histogram, Meter
-
-        def create_duration_histogram(meter: Meter) -> Histogram:
-            return meter.create_histogram("gen_ai.client.operation.duration", unit="s")
-
-        def create_token_histogram(meter: Meter) -> Histogram:
-            return meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
-
-        module = types.ModuleType(name)
-        module.create_duration_histogram = create_duration_histogram  # type: ignore[attr-defined]
-        module.create_token_histogram = create_token_histogram  # type: ignore[attr-defined]
-        sys.modules[name] = module
-    from opentelemetry.util.genai.handler import TelemetryHandler
-
-    if not hasattr(TelemetryHandler, "start_inference"):
-        TelemetryHandler.start_inference = TelemetryHandler.inference  # type: ignore[attr-defined]
-
-
 def _instrumentor(name: str) -> BaseInstrumentor:
     if name == "openai-v2":
-        _util_genai_compat()
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
 
         return V2()  # type: ignore[no-untyped-call]
