@@ -4,7 +4,7 @@ Both take failure rows as the ``failures`` view gives them, each turned back int
 document (:func:`storage.schema.record_document`) plus the event's label columns.
 
 * ``eval`` -- one JSON object per failing call: ``id``, the ``input`` messages, the ``actual``
-  output, why it failed (``reasons``), its ``scores``, and ``metadata`` (cohort, model, time,
+  output (null when its content was not captured), why it failed (``reasons``), its ``scores``, and ``metadata`` (cohort, model, time,
   label). For replaying the calls against a new release and scoring them.
 * ``openai-chat`` -- ``{"messages": [...]}`` lines for chat fine-tuning: the input messages
   followed by a *labelled human correction* as the assistant turn. A failing output is never
@@ -12,7 +12,9 @@ document (:func:`storage.schema.record_document`) plus the event's label columns
   in OpenAI's chat form (:mod:`harvest.openai_chat` converts OpenTelemetry message parts); a
   conversation that form cannot hold is left out and counted by what it holds.
 
-``eval`` keeps every message as it was recorded, OpenTelemetry parts included.
+``eval`` keeps every message as it was recorded, OpenTelemetry parts included. A failure whose
+input was not captured (the producer sent no content) is in neither: there is nothing to replay
+or learn from; it is counted.
 
 Inputs that are the same after normalisation (case, whitespace) are exported once: a failure
 that repeats a thousand times should not weigh a thousand times in an eval or training set.
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harvest.openai_chat import Conversion, Unrepresentable, convert_messages
-from streams.events import content_text
+from streams.events import Input, Output, content_text
 
 ExportFormat = Literal["eval", "openai-chat"]
 
@@ -51,6 +53,8 @@ class ExportTally:
     written: int = 0
     duplicates: int = 0
     without_correction: int = 0
+    without_input: int = 0
+    """Failures whose input was not captured: nothing to replay or learn from."""
     unrepresentable: Counter[str] = field(default_factory=Counter)
     """Conversations OpenAI chat cannot hold, by what (``"a 'compaction' part in a user
     message"``)."""
@@ -67,6 +71,11 @@ class ExportTally:
             left.append(
                 f"{self.without_correction} failures without a correction "
                 "(add one: driftnet label EVENT_ID --label bad --correction TEXT)"
+            )
+        if self.without_input:
+            left.append(
+                f"{self.without_input} failures whose input was not captured (the producer "
+                "sent no content)"
             )
         if self.unrepresentable:
             what = "; ".join(f"{n} with {why}" for why, n in self.unrepresentable.most_common())
@@ -92,7 +101,9 @@ def eval_item(document: Mapping[str, Any], label: Mapping[str, Any]) -> dict[str
     output = event.get("output") or {}
     actual_messages = output.get("messages") or []
     actual = (
-        output["text"]
+        None  # not captured: absent is not empty
+        if not Output.model_validate(output).captured
+        else output["text"]
         if output.get("text") is not None
         else "".join(content_text(m.get("content")) for m in actual_messages)
     )
@@ -147,6 +158,9 @@ def export_items(
     """Lines of ``export_format`` for ``(record document, label)`` pairs, exact-duplicate inputs
     collapsed (the first one kept)."""
     for document, label in rows:
+        if not Input.model_validate(document["event"].get("input") or {}).captured:
+            tally.without_input += 1
+            continue
         conversion = Conversion()
         try:
             item = (

@@ -127,22 +127,6 @@ def _drop_null_messages(data: Any) -> Any:
     return data
 
 
-class _KeepsAbsence(BaseModel):
-    """A model whose ``messages`` left out stay left out when it is written back to JSON (an
-    empty list would read back as an empty answer: content captured)."""
-
-    model_config = _KEEP_UNKNOWN
-
-    _absent_messages = model_validator(mode="before")(_drop_null_messages)
-
-    @model_serializer(mode="wrap")
-    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and "messages" not in self.model_fields_set:
-            data.pop("messages", None)
-        return data
-
-
 def _content_given(messages: list[Message]) -> bool:
     """Whether a message list, as sent, carries content: empty (an answer of nothing), or a
     message with a ``content`` or tool calls (messages with neither are metadata only: role,
@@ -214,6 +198,30 @@ class Message(BaseModel):
     content: Any = None
 
 
+class _KeepsAbsence(BaseModel):
+    """A model whose ``messages`` left out stay left out when it is written back to JSON (an
+    empty list would read back as an empty answer: content captured)."""
+
+    model_config = _KEEP_UNKNOWN
+
+    messages: list[Message] = Field(default_factory=list)
+
+    _absent_messages = model_validator(mode="before")(_drop_null_messages)
+
+    @property
+    def captured(self) -> bool:
+        """Whether the producer sent this side's content: messages with content or tool calls
+        (an explicitly empty list counts: an answer of nothing)."""
+        return "messages" in self.model_fields_set and _content_given(self.messages)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and "messages" not in self.model_fields_set:
+            data.pop("messages", None)
+        return data
+
+
 class Input(_KeepsAbsence):
     """What the model was given."""
 
@@ -229,6 +237,11 @@ class Output(_KeepsAbsence):
         default_factory=list, **otel("gen_ai.output.messages", "Messages the model returned.")
     )
     text: str | None = Field(None, description="Plain-text output, when there are no messages.")
+
+    @property
+    def captured(self) -> bool:
+        """Whether the producer sent the answer: ``text``, or messages with content."""
+        return self.text is not None or super().captured
 
 
 class Feedback(BaseModel):
@@ -404,16 +417,12 @@ class InferenceEvent(BaseModel):
         with content or tool calls (an explicitly empty list counts: an answer of nothing).
         False when content was not captured: ``output`` left out (or null), or messages that
         carry only metadata."""
-        output = self.output
-        if output.text is not None:
-            return True
-        return "messages" in output.model_fields_set and _content_given(output.messages)
+        return self.output.captured
 
     @property
     def input_captured(self) -> bool:
         """Whether the producer sent what the model was given (``input.messages``)."""
-        given = self.input
-        return "messages" in given.model_fields_set and _content_given(given.messages)
+        return self.input.captured
 
     @property
     def has_tool_calls(self) -> bool:

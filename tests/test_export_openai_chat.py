@@ -14,19 +14,20 @@ from typing import Any, Required
 import pytest
 from click.testing import CliRunner
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
-from opentelemetry.util.genai.types import (
-    BlobPart,
-    CompactionPart,
-    FilePart,
-    InputMessage,
-    ReasoningPart,
-    ServerToolCallPart,
-    TextPart,
-    ToolCallRequestPart,
-    ToolCallResponsePart,
-    UriPart,
-)
+from opentelemetry.util.genai.types import Blob as BlobPart
+from opentelemetry.util.genai.types import CompactionPart, InputMessage
+from opentelemetry.util.genai.types import File as FilePart
+from opentelemetry.util.genai.types import Reasoning as ReasoningPart
+from opentelemetry.util.genai.types import ServerToolCall as ServerToolCallPart
+from opentelemetry.util.genai.types import Text as TextPart
+from opentelemetry.util.genai.types import ToolCallRequest as ToolCallRequestPart
+from opentelemetry.util.genai.types import ToolCallResponse as ToolCallResponsePart
+from opentelemetry.util.genai.types import Uri as UriPart
 from opentelemetry.util.genai.utils import gen_ai_json_dumps
+
+# opentelemetry-util-genai 1.1 (the release the official openai-v2 instrumentation works with)
+# names the semantic conventions' message parts Text, Blob...; 1.3 calls them TextPart,
+# BlobPart... The serialized parts are the same.
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
@@ -369,3 +370,26 @@ def test_cli_exports_otel_conversations_as_openai_chat_and_eval_as_recorded(
     assert by_id[event.event_id]["input"][1]["content"] == [
         {"type": "text", "content": "Where is order A1?"}
     ]
+
+
+def test_a_failure_without_captured_input_is_left_out_of_both_and_counted() -> None:
+    """Content not captured: no prompt to replay or learn from, so neither format writes the
+    row; the summary says why. A captured input with an uncaptured answer is in eval with
+    ``actual`` null (absent, not an empty answer)."""
+    blind = InferenceEvent.model_validate(
+        {"event_id": "blind", "timestamp": "2026-11-25T00:00:00Z", "service": "s",
+         "release": "r", "status": "ok", "usage": {"output_tokens": 0}}
+    )  # fmt: skip
+    label = {"label": "bad", "correction": "Fine.", "label_note": None}
+    for export_format in ("openai-chat", "eval"):
+        tally = ExportTally()
+        assert list(export_items([(document(blind), label)], export_format, tally)) == []
+        assert tally.without_input == 1
+        assert "1 failures whose input was not captured" in tally.summary("x.jsonl")
+    asked = InferenceEvent.model_validate(
+        {**blind.model_dump(mode="json"), "event_id": "asked",
+         "input": {"messages": [{"role": "user", "content": "Hi"}]}}
+    )  # fmt: skip
+    [item] = export_items([(document(asked), label)], "eval", ExportTally())
+    assert item["actual"] is None
+    assert item["actual_messages"] == []
