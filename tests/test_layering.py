@@ -51,6 +51,7 @@ IO_MODULES = ("faust", "aiokafka", "kafka", "slack_sdk", "duckdb", "pyarrow", "t
         "harvest.records",
         "harvest.redaction",
         "harvest.exports",
+        "harvest.openai_chat",
         "storage.settings",
         "streams.events",
         "streams.decode",
@@ -62,6 +63,12 @@ IO_MODULES = ("faust", "aiokafka", "kafka", "slack_sdk", "duckdb", "pyarrow", "t
         "streams.health",
         "streams.metrics",
         "streams.status",
+        "streams.delivery",
+        "streams.otlp_mapping",
+        "streams.otlp_fields",
+        "streams.otlp_genai",
+        "streams.otlp_openinference",
+        "streams.otlp_openllmetry",
     ],
 )
 def test_pure_modules_import_no_io_library(module: str) -> None:

@@ -174,15 +174,6 @@ def test_a_batch_the_broker_refuses_as_too_large_is_split_and_sent(
 # -- driftnet publish -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A CLI runner with no DRIFTNET_* variable leaking in from the shell."""
-    for name in list(os.environ):
-        if name.startswith("DRIFTNET_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
-
-
 def events_file(path: Path) -> Path:
     """Four normal events and, on line 3, one of 2 MB."""
     events = [
