@@ -105,6 +105,8 @@ def bare_error_type(value: str) -> str:
     >>> bare_error_type("openai.InternalServerError"), bare_error_type("timeout")
     ('InternalServerError', 'timeout')
     """
+    if "." not in value and "<" not in value:
+        return value  # already bare, or a code: the common case, without the regex
     match = _QUALIFIED_CLASS.match(value.strip())
     if match is None:
         return value
@@ -115,16 +117,26 @@ def bare_error_type(value: str) -> str:
     return name if name[:1].isupper() else value
 
 
-def _null_is_absent(value: Any) -> Any:
-    """``"output": null`` is an output left out, not a refusal of the event."""
-    return {} if value is None else value
-
-
-def _drop_null_messages(data: Any) -> Any:
-    """``"messages": null`` is messages left out (content not captured), not an empty list."""
-    if isinstance(data, dict) and "messages" in data and data["messages"] is None:
-        return {k: v for k, v in data.items() if k != "messages"}
-    return data
+def _as_sent(data: dict[str, Any]) -> dict[str, Any] | None:
+    """What the contract reads differently from how it was sent, or None when nothing: a bare
+    ``error_type`` (the original kept), and ``null`` input, output or messages read as left
+    out (content not captured), not as a refusal of the event or an empty list. One function
+    for all of them: each validator is a Python call per event on the hot path."""
+    fixes: dict[str, Any] | None = None
+    sent = data.get("error_type")
+    if isinstance(sent, str):
+        bare = bare_error_type(sent)
+        if bare != sent:
+            fixes = {"error_type": bare, "error_type_original": sent}
+    for side in ("input", "output"):
+        value = data.get(side)
+        if isinstance(value, dict) and value.get("messages", ()) is None:
+            fixes = fixes or {}
+            fixes[side] = {k: v for k, v in value.items() if k != "messages"}
+        elif value is None and side in data:
+            fixes = fixes or {}
+            fixes[side] = {}
+    return fixes
 
 
 def _content_given(messages: list[Message]) -> bool:
@@ -206,13 +218,11 @@ class _KeepsAbsence(BaseModel):
 
     messages: list[Message] = Field(default_factory=list)
 
-    _absent_messages = model_validator(mode="before")(_drop_null_messages)
-
     @property
     def captured(self) -> bool:
         """Whether the producer sent this side's content: messages with content or tool calls
         (an explicitly empty list counts: an answer of nothing)."""
-        return "messages" in self.model_fields_set and _content_given(self.messages)
+        return "messages" in self.__pydantic_fields_set__ and _content_given(self.messages)
 
     @model_serializer(mode="wrap")
     def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -241,7 +251,9 @@ class Output(_KeepsAbsence):
     @property
     def captured(self) -> bool:
         """Whether the producer sent the answer: ``text``, or messages with content."""
-        return self.text is not None or super().captured
+        if self.text is not None:
+            return True
+        return "messages" in self.__pydantic_fields_set__ and _content_given(self.messages)
 
 
 class Feedback(BaseModel):
@@ -337,8 +349,8 @@ class InferenceEvent(BaseModel):
     request: RequestParams = Field(default_factory=RequestParams)
 
     # content
-    input: Annotated[Input, BeforeValidator(_null_is_absent)] = Field(default_factory=Input)
-    output: Annotated[Output, BeforeValidator(_null_is_absent)] = Field(
+    input: Input = Field(default_factory=Input)
+    output: Output = Field(
         default_factory=Output,
         description="Left out (or null) when content was not captured: not an empty answer.",
     )
@@ -390,13 +402,11 @@ class InferenceEvent(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _bare_error_type(cls, data: Any) -> Any:
+    def _read_as_sent(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            sent = data.get("error_type")
-            if isinstance(sent, str):
-                bare = bare_error_type(sent)
-                if bare != sent:
-                    return {**data, "error_type": bare, "error_type_original": sent}
+            fixes = _as_sent(data)
+            if fixes is not None:
+                return {**data, **fixes}
         return data
 
     @property
@@ -411,12 +421,13 @@ class InferenceEvent(BaseModel):
             return self.output.text
         return "".join(content_text(m.content) for m in self.output.messages)
 
-    @property
+    @cached_property
     def output_captured(self) -> bool:
         """Whether the producer sent the answer's content: ``output.text``, or output messages
         with content or tool calls (an explicitly empty list counts: an answer of nothing).
         False when content was not captured: ``output`` left out (or null), or messages that
-        carry only metadata."""
+        carry only metadata. Cached: the rules and the windows all ask (a copy made with a new
+        ``output`` must drop it, as the redactor's copies keep the same content shape)."""
         return self.output.captured
 
     @property
