@@ -40,7 +40,7 @@ class OtlpTally:
     child_spans: int = 0
     """Spans carried as some event's ``spans``."""
     ignored_spans: int = 0
-    """Spans of traces without an LLM call (not GenAI): ignored."""
+    """Spans of traces without an LLM call (in none of the conventions read): ignored."""
     dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -50,7 +50,8 @@ class OtlpTally:
     def summary(self) -> str:
         return (
             f"{self.messages} OTLP messages, {self.spans} spans, {self.events} events, "
-            f"{self.ignored_spans} non-GenAI spans ignored, {self.dead_letters} dead letters"
+            f"{self.ignored_spans} spans of traces without an LLM call ignored, "
+            f"{self.dead_letters} dead letters"
         )
 
 

@@ -264,7 +264,7 @@ def test_otlp_spans_and_native_events_give_the_same_failures_windows_and_verdict
     assert rules == rule_failures > 0
     assert otlp_records == native_records
     assert [read_dead_letter(r.value, r.headers).reason for r in dead] == ["invalid_otlp"]
-    assert "1 non-GenAI spans ignored" in otlp_worker.log
+    assert "1 spans of traces without an LLM call ignored" in otlp_worker.log
     assert "Traceback" not in otlp_worker.log
 
 
