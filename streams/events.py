@@ -222,6 +222,9 @@ class _KeepsAbsence(BaseModel):
     def captured(self) -> bool:
         """Whether the producer sent this side's content: messages with content or tool calls
         (an explicitly empty list counts: an answer of nothing)."""
+        return self._messages_given()
+
+    def _messages_given(self) -> bool:
         return "messages" in self.__pydantic_fields_set__ and _content_given(self.messages)
 
     @model_serializer(mode="wrap")
@@ -251,9 +254,7 @@ class Output(_KeepsAbsence):
     @property
     def captured(self) -> bool:
         """Whether the producer sent the answer: ``text``, or messages with content."""
-        if self.text is not None:
-            return True
-        return "messages" in self.__pydantic_fields_set__ and _content_given(self.messages)
+        return self.text is not None or self._messages_given()
 
 
 class Feedback(BaseModel):
