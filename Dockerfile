@@ -13,11 +13,15 @@ RUN python -m venv /opt/driftnet
 WORKDIR /src
 # What `pip install .` reads: the project file (its readme included) and the packages it lists.
 COPY pyproject.toml constraints.txt README.md ./
-COPY streams streams
+COPY contract contract
 COPY detectors detectors
 COPY harvest harvest
-COPY storage storage
+COPY ingest ingest
 COPY alerts alerts
+COPY storage storage
+COPY streams streams
+COPY sandbox sandbox
+COPY cli cli
 RUN /opt/driftnet/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim

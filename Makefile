@@ -27,7 +27,7 @@ test: $(STAMP) ## Create/update the venv from pyproject.toml + constraints.txt a
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/python -m tests.support.typecheck
 
 bench: $(STAMP) ## Every benchmark in one run (~10 min): rates, latency, sink, DuckDB, RSS by cohorts, two workers; ARGS=--full for the big tiers
 	$(BIN)/python -m bench.run $(ARGS)
@@ -48,7 +48,7 @@ bench-sink: $(STAMP) ## Parquet sink rows/s on the embedded broker, as a ratio t
 	$(BIN)/python -m bench.sink_throughput
 
 docs: $(STAMP) ## Rewrite the README's configuration reference from the settings model
-	$(BIN)/python -m streams.config_reference --write README.md
+	$(BIN)/python -m driftnet.cli.config_reference --write README.md
 
 lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }

@@ -9,8 +9,8 @@ behave the same when events are replayed fast. An observation of a scope is take
 replayed window (its mark not above the last one) changes nothing.
 
 >>> from datetime import UTC, datetime
->>> from alerts.config import AlertsSettings
->>> from alerts.sources import watchdog_condition
+>>> from driftnet.alerts.config import AlertsSettings
+>>> from driftnet.alerts.sources import watchdog_condition
 >>> book, now = AlertBook(AlertsSettings()), datetime(2026, 11, 25, tzinfo=UTC)
 >>> [a.state for a in book.observe("watchdog", 1, [watchdog_condition(AlertsSettings())], now)]
 ['firing']
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alerts.config import AlertsSettings
-from alerts.model import Alert
-from alerts.sources import WATCHDOG, Condition
+from driftnet.alerts.config import AlertsSettings
+from driftnet.alerts.model import Alert
+from driftnet.alerts.sources import WATCHDOG, Condition
 
 MAX_SCOPES = 50_000
 """Scopes whose last mark is remembered (each cohort and worker is one)."""

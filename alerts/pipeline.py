@@ -12,7 +12,7 @@ Alertmanager's stages, as pure functions of the alerts and an injected clock:
   ``repeat_interval`` while something still fires. :func:`decide` says which, and why not.
 
 >>> from datetime import UTC, datetime, timedelta
->>> from alerts.config import Route
+>>> from driftnet.alerts.config import Route
 >>> now = datetime(2026, 11, 25, tzinfo=UTC)
 >>> group = Group("service=chat", "console", Route(receivers=("console",)), created_at=now)
 >>> decide(group, (("f1", "firing"),), now + timedelta(seconds=5))
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from alerts.config import AlertsSettings, Route, matches
-from alerts.model import Alert, Notification
-from alerts.silences import Silence
+from driftnet.alerts.config import AlertsSettings, Route, matches
+from driftnet.alerts.model import Alert, Notification
+from driftnet.alerts.silences import Silence
 
 Kind = Literal["new", "update", "repeat", "resolved"]
 Snapshot = tuple[tuple[str, str], ...]

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from detectors.finding import Finding
-from detectors.verdict import Verdict
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.finding import Finding
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from alerts.config import matches
+from driftnet.alerts.config import matches
 
 
 class Silence(BaseModel):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alerts.config import AlertsSettings
-from alerts.model import Details, Link, Severity, fingerprint_of
-from detectors.finding import Finding
-from detectors.verdict import Verdict
+from driftnet.alerts.config import AlertsSettings
+from driftnet.alerts.model import Details, Link, Severity, fingerprint_of
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.finding import Finding
 
 DLQ_SPIKE = "driftnet.dlq_spike"
 CONSUMER_LAG = "driftnet.consumer_lag"

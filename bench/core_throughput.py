@@ -18,10 +18,10 @@ from collections.abc import Callable
 import orjson
 
 from bench.corpus import ROOT, classified
-from harvest.rules import FailureRules
-from streams.decode import decode
-from streams.events import Lineage
-from streams.settings import load_settings
+from driftnet.contract.decode import decode
+from driftnet.contract.events import Lineage
+from driftnet.harvest.rules import FailureRules
+from driftnet.streams.settings import load_settings
 
 LINEAGE = Lineage(topic="bench", partition=0, offset=0)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from harvest.rules import RulesConfig
-from streams.events import Lineage
-from streams.triage import Triage
+from driftnet.contract.events import Lineage
+from driftnet.harvest.rules import RulesConfig
+from driftnet.harvest.triage import Triage
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("support-chat", "search-summarizer", "invoice-extractor")

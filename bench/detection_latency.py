@@ -31,11 +31,11 @@ from typing import Any, Final
 import orjson
 
 from bench.stream_throughput import WorkerRun, _topics, broker_for, worker_env
-from detectors.config import WindowSettings
-from streams.publisher import EventPublisher
-from streams.settings import KafkaSettings, PublisherSettings
-from streams.simulation import SCENARIOS, Simulator
-from streams.topics import create_topics
+from driftnet.detectors.config import WindowSettings
+from driftnet.sandbox.simulation import SCENARIOS, Simulator
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
+from driftnet.streams.topics import create_topics
 
 SCENARIO: Final = "canary-latency"
 SETTLE_S = 30.0

@@ -29,10 +29,10 @@ from typing import Any
 import orjson
 
 from bench.corpus import unique_events
-from detectors.cohort import CohortDetectors
-from detectors.config import DetectorSettings
-from detectors.drift import DriftDetector, FullCheckRequest
-from detectors.partials import Partial
+from driftnet.detectors.cohort import CohortDetectors
+from driftnet.detectors.config import DetectorSettings
+from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
+from driftnet.detectors.windowing.partials import Partial
 from tests.detector_streams import stream
 
 DISTINCT = 200
@@ -131,7 +131,7 @@ def drift_cpu(cohorts: int, reports: int) -> None:
         triggered += detector.update(windows[40 + d % 10]).drift_detected
     cheap = time.process_time() - start
 
-    from detectors.drift_report import full_drift_check
+    from driftnet.detectors.families.drift_report import full_drift_check
 
     requests: list[FullCheckRequest] = []
     for detector in detectors[:reports]:

@@ -8,8 +8,8 @@ answer, token counts and finish reason (about 1.6 KB of v1 event each), 100 trac
 as a Collector's batch processor would send them, in both encodings the Kafka exporter writes.
 
 Measured per encoding: (a) the parse alone (``ExportTraceServiceRequest.FromString``, or
-``orjson.loads`` for OTLP/JSON), (b) :func:`streams.otlp_decode.decode_spans` (parse + ids +
-attribute values), (c) :meth:`streams.otlp_ingest.OtlpIngest.add` (decode, buffer by trace,
+``orjson.loads`` for OTLP/JSON), (b) :func:`driftnet.ingest.otlp_proto.decode_spans` (parse + ids +
+attribute values), (c) :meth:`driftnet.ingest.spans_to_events.OtlpIngest.add` (decode, buffer by trace,
 map to v1, JSON-encode and batch by cohort): traces/s, and c / a; then (d) the triage of the
 v1 batches it made (validation + rules, as for native events), so c / d says what the OTLP
 ingest adds to an event's cost. Usage: python -m bench.otlp_ingest [--seconds 1]
@@ -35,11 +35,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.trace import SpanKind
 
 from bench.core_throughput import best_rate
-from streams.events import Lineage
-from streams.otlp_decode import decode_spans
-from streams.otlp_ingest import OtlpIngest
-from streams.settings import OtlpSettings, Settings
-from streams.triage import Triage
+from driftnet.contract.events import Lineage
+from driftnet.harvest.triage import Triage
+from driftnet.ingest.otlp_proto import decode_spans
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.ingest.spans_to_events import OtlpIngest
+from driftnet.streams.settings import Settings
 
 TRACES_PER_MESSAGE = 100
 LINEAGE = Lineage(topic="otlp_spans", partition=0, offset=0)

@@ -33,14 +33,14 @@ from kafka import KafkaProducer
 
 from bench.corpus import ROOT, unique_events
 from bench.stream_throughput import broker_for, raw_consume
-from harvest.rules import RulesConfig
-from storage.settings import HarvestSettings, RotationPolicy
-from storage.sink import ParquetSink
-from streams.events import Lineage
-from streams.settings import KafkaSettings, TopicSpec
-from streams.topics import create_topics
-from streams.triage import Triage
-from streams.worker import tune_gc
+from driftnet.contract.events import Lineage
+from driftnet.harvest.rules import RulesConfig
+from driftnet.harvest.triage import Triage
+from driftnet.storage.settings import HarvestSettings, RotationPolicy
+from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.settings import KafkaSettings, TopicSpec
+from driftnet.streams.topics import create_topics
+from driftnet.streams.worker import tune_gc
 
 
 def failure_records(count: int) -> list[bytes]:

@@ -39,10 +39,10 @@ from typing import Any
 import orjson
 
 from bench.corpus import ROOT, unique_events
-from streams.broker import EmbeddedBroker
-from streams.publisher import EventPublisher
-from streams.settings import KafkaSettings, PublisherSettings, TopicSettings
-from streams.topics import create_topics
+from driftnet.sandbox.broker import EmbeddedBroker
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import KafkaSettings, PublisherSettings, TopicSettings
+from driftnet.streams.topics import create_topics
 
 DRIFTNET = Path(sys.executable).parent / "driftnet"
 REPORT = re.compile(

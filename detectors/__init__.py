@@ -1,6 +1,7 @@
-"""Pure, synchronous windowed detection: windows, partial aggregates, detectors, findings.
+"""Pure, synchronous windowed detection: windows, partials, detector families, the canary judge.
+Time is passed in; nothing here does I/O or imports anything else of driftnet's.
 
-Importing this package loads nothing heavy; scipy is imported on a detector's first test and
-evidently only by :mod:`detectors.drift_report`. Start at :mod:`detectors.cohort` (every
-detector of one cohort) and :mod:`detectors.merge` (the two aggregation stages).
+Start at :mod:`driftnet.detectors.cohort` (every detector of one cohort). Importing this package
+loads nothing heavy; scipy is imported on a detector's first test, evidently only by
+:mod:`driftnet.detectors.families.drift_report`.
 """

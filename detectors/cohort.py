@@ -1,8 +1,8 @@
 """Every enabled detector of one cohort, fed together: what the merge stage calls per window.
 
->>> from detectors.config import DetectorsConfig
->>> from detectors.partials import Partial
->>> from detectors.windows import Window
+>>> from driftnet.detectors.config import DetectorsConfig
+>>> from driftnet.detectors.windowing.partials import Partial
+>>> from driftnet.detectors.windowing.windows import Window
 >>> cohort = ("chat", "production", "r1", "canary")
 >>> watch = CohortDetectors.of(DetectorsConfig(), cohort)
 >>> watch.update(Partial.empty(cohort, Window(0, 60), "*"))
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.base import Detector
-from detectors.config import DetectorsConfig, DetectorSettings
-from detectors.drift import DriftDetector, FullCheckRequest
-from detectors.finding import Finding
-from detectors.observation import Cohort
-from detectors.partials import Partial
-from detectors.registry import BASELINE_ONLY, REGISTRY, check_names, create
+from driftnet.detectors.config import DetectorsConfig, DetectorSettings
+from driftnet.detectors.families.base import Detector
+from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
+from driftnet.detectors.families.registry import BASELINE_ONLY, REGISTRY, check_names, create
+from driftnet.detectors.finding import Finding
+from driftnet.detectors.windowing.observation import Cohort
+from driftnet.detectors.windowing.partials import Partial
 
 
 class CohortDetectors:
@@ -39,7 +39,7 @@ class CohortDetectors:
     def of(cls, config: DetectorsConfig, cohort: Cohort) -> CohortDetectors:
         """The cohort's detectors with its effective settings (defaults + overrides); a
         canary's (any variant but the baseline's) leave out the volume detectors
-        (:data:`~detectors.registry.BASELINE_ONLY`)."""
+        (:data:`~driftnet.detectors.families.registry.BASELINE_ONLY`)."""
         names = list(REGISTRY) if config.enabled is None else list(config.enabled)
         if cohort[3] != config.canary.baseline_variant:
             names = [name for name in names if name not in BASELINE_ONLY]
@@ -54,7 +54,7 @@ class CohortDetectors:
     @property
     def full_checks(self) -> list[FullCheckRequest]:
         """evidently checks the last update asks for (run them with
-        :func:`detectors.drift_report.full_drift_check`, in another process)."""
+        :func:`driftnet.detectors.families.drift_report.full_drift_check`, in another process)."""
         return [
             d.full_check
             for d in self.detectors.values()

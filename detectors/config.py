@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from detectors.canary_config import CanarySettings
-from detectors.observation import Cohort
+from driftnet.detectors.canary.config import CanarySettings
+from driftnet.detectors.windowing.observation import Cohort
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -35,7 +35,7 @@ class _Section(BaseModel):
 
 
 class WindowSettings(_Section):
-    """Event-time windows (see :mod:`detectors.windows`)."""
+    """Event-time windows (see :mod:`driftnet.detectors.windowing.windows`)."""
 
     size_s: int = Field(60, gt=0)
     """Length of the tumbling event-time windows, in seconds."""
@@ -253,7 +253,7 @@ class DetectorsConfig(_Section):
     aggregate: AggregateSettings = Field(default_factory=AggregateSettings)
     prices: PriceTable = Field(default_factory=PriceTable)
     enabled: tuple[str, ...] | None = None
-    """Detector names to run (see ``detectors.registry``); unset runs every one."""
+    """Detector names to run (see ``driftnet.detectors.families.registry``); unset runs every one."""
     defaults: DetectorSettings = Field(default_factory=DetectorSettings)
     services: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-service overrides of ``defaults`` (partial tables)."""
@@ -261,7 +261,7 @@ class DetectorsConfig(_Section):
     """Overrides for the cohorts matching a pattern, applied after the service's in order (a
     later one wins)."""
     canary: CanarySettings = Field(default_factory=CanarySettings)
-    """The canary judge (see ``detectors.canary``)."""
+    """The canary judge (see ``driftnet.detectors.canary.judge``)."""
     _effective: dict[tuple[str | None, tuple[int, ...]], DetectorSettings] = PrivateAttr(
         default_factory=dict
     )
@@ -280,7 +280,7 @@ class DetectorsConfig(_Section):
             except ValueError as exc:
                 raise ValueError(f"cohorts[{rule.pattern!r}]: {exc}") from exc
         if self.enabled is not None:
-            from detectors.registry import check_names
+            from driftnet.detectors.families.registry import check_names
 
             check_names(self.enabled)
         return self

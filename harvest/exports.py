@@ -1,7 +1,7 @@
 """Harvested failures as datasets: eval sets and chat fine-tuning sets. Pure.
 
 Both take failure rows as the ``failures`` view gives them, each turned back into its record
-document (:func:`storage.schema.record_document`) plus the event's label columns.
+document (:func:`driftnet.storage.schema.record_document`) plus the event's label columns.
 
 * ``eval`` -- one JSON object per failing call: ``id``, the ``input`` messages, the ``actual``
   output (null when its content was not captured), why it failed (``reasons``), its ``scores``, and ``metadata`` (cohort, model, time,
@@ -9,7 +9,7 @@ document (:func:`storage.schema.record_document`) plus the event's label columns
 * ``openai-chat`` -- ``{"messages": [...]}`` lines for chat fine-tuning: the input messages
   followed by a *labelled human correction* as the assistant turn. A failing output is never
   used as a target: a row without a correction is left out (and counted). Messages are written
-  in OpenAI's chat form (:mod:`harvest.openai_chat` converts OpenTelemetry message parts); a
+  in OpenAI's chat form (:mod:`driftnet.harvest.openai_chat` converts OpenTelemetry message parts); a
   conversation that form cannot hold is left out and counted by what it holds.
 
 ``eval`` keeps every message as it was recorded, OpenTelemetry parts included. A failure whose
@@ -29,8 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harvest.openai_chat import Conversion, Unrepresentable, convert_messages
-from streams.events import Input, Output, content_text
+from driftnet.contract.events import Input, Output, content_text
+from driftnet.harvest.openai_chat import Conversion, Unrepresentable, convert_messages
 
 ExportFormat = Literal["eval", "openai-chat"]
 
@@ -140,7 +140,7 @@ def chat_item(
     document: Mapping[str, Any], label: Mapping[str, Any], conversion: Conversion | None = None
 ) -> dict[str, Any] | None:
     """One fine-tuning line, or None when the event has no human correction to learn from.
-    Raises :class:`~harvest.openai_chat.Unrepresentable` for a conversation OpenAI chat
+    Raises :class:`~driftnet.harvest.openai_chat.Unrepresentable` for a conversation OpenAI chat
     cannot hold."""
     correction = label.get("correction")
     if not correction:

@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from streams.events import InferenceEvent, Lineage
+from driftnet.contract.events import InferenceEvent, Lineage
 
 RECORD_VERSION: Final = "1"
 

@@ -34,7 +34,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from streams.events import InferenceEvent, Message, Span
+from driftnet.contract.events import InferenceEvent, Message, Span
 
 Kind = Literal["email", "phone", "card", "api_key"]
 RedactedField = Literal[

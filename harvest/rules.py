@@ -18,8 +18,8 @@ from typing import Any, Final, Literal, get_args
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harvest.records import Reason
-from streams.events import InferenceEvent
+from driftnet.contract.events import InferenceEvent
+from driftnet.harvest.records import Reason
 
 RuleId = Literal[
     "status_error",

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from storage.schema import FAILURE_SCHEMA
-from storage.settings import RotationPolicy
+from driftnet.storage.schema import FAILURE_SCHEMA
+from driftnet.storage.settings import RotationPolicy
 
 Why = Literal["rows", "event_span", "idle", "age", "memory", "stop"]
 TopicPartition = tuple[str, int]

@@ -4,7 +4,7 @@ Every change is safe for a query running at the same time. Compaction writes the
 (atomically, under a name derived from its inputs, so a rerun after a crash rewrites the same
 file) before it deletes the inputs: a reader sees the old files, or the new one, or both --
 and the ``failures`` view counts a ``record_id`` once, so "both" never double-counts; a file
-deleted under a running query makes it run again (:mod:`storage.query`). Deletion rewrites each
+deleted under a running query makes it run again (:mod:`driftnet.storage.query`). Deletion rewrites each
 affected file in place (an atomic replace) or removes it when nothing is left.
 """
 
@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.query import LABEL_SCHEMA, LABELS_DIR, Harvest
-from storage.schema import FAILURE_SCHEMA
+from driftnet.storage.query import LABEL_SCHEMA, LABELS_DIR, Harvest
+from driftnet.storage.schema import FAILURE_SCHEMA
 
 log = logging.getLogger("driftnet.harvest")
 

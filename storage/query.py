@@ -37,8 +37,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from storage.schema import FAILURE_SCHEMA
-from storage.target import Target, first_line
+from driftnet.storage.schema import FAILURE_SCHEMA
+from driftnet.storage.target import Target, first_line
 
 log = logging.getLogger("driftnet.query")
 
@@ -71,7 +71,7 @@ class _ListingChanged(Exception):
 
 @dataclass
 class Harvest:
-    """A harvest dataset at ``target`` (see :class:`storage.target.Target`)."""
+    """A harvest dataset at ``target`` (see :class:`driftnet.storage.target.Target`)."""
 
     target: Target
     skipped: list[str] = field(default_factory=list)

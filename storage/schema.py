@@ -1,6 +1,6 @@
 """The harvest's Parquet schema: one explicit pyarrow schema, never inferred from rows.
 
-A row is one :class:`~harvest.records.FailureRecord`. The event's fields are top-level columns
+A row is one :class:`~driftnet.harvest.records.FailureRecord`. The event's fields are top-level columns
 (``service``, ``latency_ms``, ``usage.input_tokens``...) so SQL reads naturally; what the
 contract leaves free-form stays queryable:
 
@@ -25,8 +25,8 @@ import orjson
 import pyarrow as pa
 from pydantic import BaseModel
 
-from harvest.records import FailureRecord
-from streams.events import Input, Output
+from driftnet.contract.events import Input, Output
+from driftnet.harvest.records import FailureRecord
 
 SCHEMA_VERSION: Final = "1"
 METADATA_KEY: Final = b"driftnet.schema_version"

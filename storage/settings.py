@@ -1,6 +1,6 @@
 """Settings of the harvest: where it lives, when files are written, how the sink runs.
 
-Pure pydantic (no pyarrow, no Kafka), so ``streams.settings`` can hold it without pulling in
+Pure pydantic (no pyarrow, no Kafka), so ``driftnet.streams.settings`` can hold it without pulling in
 the storage libraries.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harvest.redaction import RedactionSettings
+from driftnet.harvest.redaction import RedactionSettings
 
 DEFAULT_LOCATION = "driftnet-data/harvest"
 

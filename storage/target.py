@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from storage.settings import masked_uri
+from driftnet.storage.settings import masked_uri
 
 COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 5_000

@@ -1,5 +1,5 @@
-"""Stream processing and the shared home of the event contract and settings.
+"""The faust runtime: app assembly, stages, Kafka config, topics, publisher and ops (health,
+metrics, status). The only rooms that import faust or aiokafka are this one, sandbox and cli.
 
-Importing this package is cheap: it pulls in no Kafka client. ``streams.events``,
-``streams.decode`` and ``streams.settings`` are pure and safe for every room to import.
+Start at :mod:`driftnet.streams.worker` (the app and its stages).
 """

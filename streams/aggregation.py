@@ -1,6 +1,6 @@
 """The two aggregation stages as the worker runs them: messages in, messages out. No faust.
 
-**Map stage** (:class:`MapStage`): one :class:`detectors.merge.PartitionWindows` per events
+**Map stage** (:class:`MapStage`): one :class:`driftnet.detectors.windowing.merge.PartitionWindows` per events
 partition this worker owns. Each valid event becomes an observation in its cohort's window.
 When a window is done for a partition, its partial is sent -- whole, cumulative -- to the
 aggregates topic; a replayed partition recomputes it and the new version replaces the old one.
@@ -8,7 +8,7 @@ Every partition's watermark goes to *every* aggregates partition as a heartbeat,
 instance hears from all sources, quiet ones included. :meth:`MapStage.safe_offset` is the
 oldest offset an open window still needs: the worker commits below it, never past.
 
-**Merge stage** (:class:`MergeStage`): one :class:`detectors.merge.WindowMerge` per aggregates
+**Merge stage** (:class:`MergeStage`): one :class:`driftnet.detectors.windowing.merge.WindowMerge` per aggregates
 partition. Aggregates are keyed by (service, environment) -- not the full cohort -- so a
 canary and its baseline meet in the same merge instance and a canary's window is judged
 against the baseline's window too. A closed window runs its cohort's detectors; each finding
@@ -28,22 +28,22 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from detectors.canary import ARM_COUNTERS, CanaryJudge, RegressionPack, describe
-from detectors.cohort import CohortDetectors
-from detectors.cohort_cap import CohortCap, is_overflow
-from detectors.config import DetectorsConfig
-from detectors.drift import FullCheckRequest
-from detectors.finding import Finding
-from detectors.merge import ClosedWindow, PartitionWindows, WindowMerge
-from detectors.observation import Cohort
-from detectors.partials import Partial
-from detectors.samples import Example
-from detectors.verdict import JUDGE, Verdict
-from detectors.windows import WindowSpec
-from harvest.records import FailureRecord, Reason, RecordKind, record_id
-from harvest.rules import RulesConfig
-from streams.events import InferenceEvent, Lineage
-from streams.observations import observation_of
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.detectors.canary.judge import ARM_COUNTERS, CanaryJudge, RegressionPack, describe
+from driftnet.detectors.canary.verdict import JUDGE, Verdict
+from driftnet.detectors.cohort import CohortDetectors
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.detectors.families.drift import FullCheckRequest
+from driftnet.detectors.finding import Finding
+from driftnet.detectors.windowing.cohort_cap import CohortCap, is_overflow
+from driftnet.detectors.windowing.merge import ClosedWindow, PartitionWindows, WindowMerge
+from driftnet.detectors.windowing.observation import Cohort
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.samples import Example
+from driftnet.detectors.windowing.windows import WindowSpec
+from driftnet.harvest.records import FailureRecord, Reason, RecordKind, record_id
+from driftnet.harvest.rules import RulesConfig
+from driftnet.streams.observations import observation_of
 
 log = logging.getLogger("driftnet.detection")
 

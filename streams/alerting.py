@@ -1,8 +1,8 @@
 """The alerting stage inside the worker: signals in, notifications out, state on disk.
 
 It runs as an agent on the one-partition signals topic, so exactly one worker of a group owns
-it. Each signal updates the :class:`alerts.lifecycle.AlertBook`; a one-second tick renews the
-watchdog, reads new silences, asks the :class:`alerts.pipeline.Pipeline` what is due and puts
+it. Each signal updates the :class:`driftnet.alerts.lifecycle.AlertBook`; a one-second tick renews the
+watchdog, reads new silences, asks the :class:`driftnet.alerts.pipeline.Pipeline` what is due and puts
 the notifications in a per-receiver **outbox**; a delivery task sends each receiver's outbox in
 order, retrying what is worth retrying (Slack 429 after Retry-After, 5xx and lost connections
 with backoff) and dropping, with a log line, what is not (other 4xx).
@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from alerts.config import AlertsSettings
-from alerts.lifecycle import AlertBook
-from alerts.model import Notification
-from alerts.pipeline import Pipeline
-from alerts.signals import HealthSignal, WindowsSignal, read_signal
-from alerts.silences import SilenceCommand, fold
-from alerts.sources import (
+from driftnet.alerts.config import AlertsSettings
+from driftnet.alerts.lifecycle import AlertBook
+from driftnet.alerts.model import Notification
+from driftnet.alerts.pipeline import Pipeline
+from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
+from driftnet.alerts.silences import SilenceCommand, fold
+from driftnet.alerts.sources import (
     Condition,
     finding_condition,
     health_conditions,
@@ -40,7 +40,7 @@ from alerts.sources import (
     verdict_condition,
     watchdog_condition,
 )
-from streams.settings import Settings
+from driftnet.streams.settings import Settings
 
 log = logging.getLogger("driftnet.alerts")
 
@@ -248,7 +248,7 @@ class AlertStage:
         notifier = self.notifiers[receiver]
         stored = self.threads.get(key)
         if stored is not None and hasattr(notifier, "channel"):  # a Slack message to edit
-            from alerts.slack import SlackThread
+            from driftnet.alerts.notify.slack import SlackThread
 
             stored = SlackThread.model_validate(stored)
         try:
@@ -327,7 +327,7 @@ def make_notifiers(settings: Settings, topics: dict[str, Any]) -> dict[str, Noti
     notifiers: dict[str, Notifier] = {}
     for name, receiver in alerts.all_receivers().items():
         if receiver.type == "console":
-            from alerts.console import ConsoleNotifier
+            from driftnet.alerts.notify.console import ConsoleNotifier
 
             notifiers[name] = ConsoleNotifier()
         elif receiver.type == "topic":
@@ -336,7 +336,7 @@ def make_notifiers(settings: Settings, topics: dict[str, Any]) -> dict[str, Noti
             if alerts.slack_token is None:
                 log.warning("receiver %r needs alerts.slack_token: its alerts are dropped", name)
                 continue
-            from alerts.slack import SlackNotifier
+            from driftnet.alerts.notify.slack import SlackNotifier
 
             notifiers[name] = SlackNotifier(
                 alerts.slack_token.get_secret_value(),
@@ -344,7 +344,7 @@ def make_notifiers(settings: Settings, topics: dict[str, Any]) -> dict[str, Noti
                 base_url=alerts.slack_base_url,
             )
         elif receiver.type == "webhook" and receiver.url is not None:
-            from alerts.slack import SlackWebhookNotifier
+            from driftnet.alerts.notify.slack import SlackWebhookNotifier
 
             notifiers[name] = SlackWebhookNotifier(receiver.url.get_secret_value())
     return notifiers
@@ -361,7 +361,7 @@ class SilenceReader:
     async def poll(self) -> list[SilenceCommand]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from streams.kafka_config import kafka_python_options
+        from driftnet.streams.kafka_config import kafka_python_options
 
         topic = self.settings.topics.silences.name
         if self._consumer is None:

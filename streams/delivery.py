@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from streams.batching import Batch
+from driftnet.contract.batching import Batch
 
 DropReason = Literal[
     "buffer_full", "unencodable", "too_large", "broker_too_large", "send_failed", "closed"

@@ -24,19 +24,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detectors.budget import FullCheckQueue
-from detectors.drift import FullCheckRequest
-from detectors.finding import Finding
-from detectors.stats import warm_up
-from detectors.verdict import Verdict
-from harvest.records import FailureRecord
-from harvest.redaction import Redactor
-from streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
-from streams.alerting import window_signals
-from streams.events import InferenceEvent
-from streams.judge_state import STATE_HEADER, encode_state, read_states
-from streams.settings import Settings
-from streams.triage import Triaged
+from driftnet.contract.events import InferenceEvent
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.families.budget import FullCheckQueue
+from driftnet.detectors.families.drift import FullCheckRequest
+from driftnet.detectors.finding import Finding
+from driftnet.detectors.stats import warm_up
+from driftnet.harvest.records import FailureRecord
+from driftnet.harvest.redaction import Redactor
+from driftnet.harvest.triage import Triaged
+from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
+from driftnet.streams.alerting import window_signals
+from driftnet.streams.judge_state import STATE_HEADER, encode_state, read_states
+from driftnet.streams.settings import Settings
 
 log = logging.getLogger("driftnet.detection")
 
@@ -49,7 +49,7 @@ between them (a window boundary at 10,000 cohorts is seconds of judging)."""
 RESTORE_TIMEOUT_S = 30.0
 RESTORE_ATTEMPTS = 3
 FULL_CHECK_CPU_SHARE = 0.1
-"""The evidently tier may use this share of one core on average (see detectors.budget)."""
+"""The evidently tier may use this share of one core on average (see driftnet.detectors.families.budget)."""
 REPORTS_DIR = "drift-reports"
 
 
@@ -70,7 +70,7 @@ def run_full_check(request: FullCheckRequest) -> tuple[Any, float]:
     """In the checker process: evidently's verdict and HTML report, and the CPU it took."""
     import warnings
 
-    from detectors.drift_report import full_drift_check
+    from driftnet.detectors.families.drift_report import full_drift_check
 
     warnings.simplefilter("ignore")  # evidently's and numpy's chatter on degenerate columns
     started = time.process_time()
@@ -322,7 +322,7 @@ class Detection:
 
     async def _restore(self) -> None:
         """Read the canary judges' states back before any window closes (see
-        :mod:`streams.judge_state`). A failed read is retried on the next ticks, a few
+        :mod:`driftnet.streams.judge_state`). A failed read is retried on the next ticks, a few
         times, with no window closed meanwhile; then the judges start afresh, with a warning."""
         if not self.settings.detectors.canary.enabled:
             self._restore_judges = False
@@ -390,7 +390,7 @@ class Detection:
     async def _full_check(self, now: float) -> None:
         """Collect a finished evidently check, or start the next one the budget allows. One
         runs at a time, in a separate process, so the worker never waits for it."""
-        from detectors.drift_report import full_check_findings
+        from driftnet.detectors.families.drift_report import full_check_findings
 
         if self._running is not None:
             done, future = self._running

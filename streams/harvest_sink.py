@@ -8,13 +8,13 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-from storage.settings import masked_uri
-from storage.sink import ParquetSink
-from storage.target import Target, TargetError, first_line
-from streams.settings import Settings
+from driftnet.storage.settings import masked_uri
+from driftnet.storage.target import Target, TargetError, first_line
+from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.http_server import HttpServer
+    from driftnet.streams.http_server import HttpServer
 
 log = logging.getLogger("driftnet.sink")
 
@@ -50,7 +50,7 @@ def check_location(settings: Settings) -> Target:
 
 def run_sink(settings: Settings) -> None:
     """Run the sink in the foreground until SIGINT / SIGTERM."""
-    from streams.worker import WorkerError, preflight, tune_gc
+    from driftnet.streams.worker import WorkerError, preflight, tune_gc
 
     logging.basicConfig(
         level=settings.worker.log_level.upper(),
@@ -93,9 +93,9 @@ def http_server(settings: Settings, sink: ParquetSink) -> HttpServer | None:
     port is bound now, so a busy one is a one-line error before the sink starts."""
     if not settings.http.enabled:
         return None
-    from streams.http_server import HttpError, HttpServer, listen
-    from streams.metrics import AppMetrics
-    from streams.status import AppStatus
+    from driftnet.streams.http_server import HttpError, HttpServer, listen
+    from driftnet.streams.metrics import AppMetrics
+    from driftnet.streams.status import AppStatus
 
     try:
         listener = listen(settings.http)

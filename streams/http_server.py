@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from streams.health import Health
-from streams.settings import HttpSettings
+from driftnet.streams.health import Health
+from driftnet.streams.settings import HttpSettings
 
 log = logging.getLogger("driftnet.http")
 

@@ -21,8 +21,8 @@ from typing import Any, Final
 
 import orjson
 
-from streams.kafka_config import kafka_python_options
-from streams.settings import Settings
+from driftnet.streams.kafka_config import kafka_python_options
+from driftnet.streams.settings import Settings
 
 log = logging.getLogger("driftnet.detection")
 

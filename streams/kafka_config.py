@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from streams.settings import KafkaSettings, PublisherSettings
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
 
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
@@ -85,7 +85,7 @@ def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
 def publisher_producer(
     kafka: KafkaSettings, options: PublisherSettings, connect_timeout_ms: int
 ) -> Any:
-    """The kafka-python ``KafkaProducer`` of :class:`streams.publisher.EventPublisher`; raises
+    """The kafka-python ``KafkaProducer`` of :class:`driftnet.streams.publisher.EventPublisher`; raises
     when no broker answers within ``connect_timeout_ms``."""
     from kafka import KafkaProducer
 

@@ -24,8 +24,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from harvest.rules import RuleId
-from streams.decode import DeadLetterReason
+from driftnet.contract.decode import DeadLetterReason
+from driftnet.harvest.rules import RuleId
 
 DETECTOR_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds a round of window closes may take: a few ms for a handful of cohorts, up to
@@ -40,7 +40,7 @@ DEAD_LETTER_REASONS: tuple[str, ...] = tuple(
 
 @dataclass(frozen=True, slots=True)
 class TriageCounts:
-    """The triage agent's totals since start (:class:`streams.triage.Tally`)."""
+    """The triage agent's totals since start (:class:`driftnet.harvest.triage.Tally`)."""
 
     messages: int
     events: int
@@ -72,7 +72,7 @@ class DetectionCounts:
 
 @dataclass(frozen=True, slots=True)
 class AlertCounts:
-    """The alerting stage's totals since start, per receiver (:class:`streams.alerting.Tally`)."""
+    """The alerting stage's totals since start, per receiver (:class:`driftnet.streams.alerting.Tally`)."""
 
     receivers: tuple[str, ...]
     sent: Mapping[str, int]
@@ -83,7 +83,7 @@ class AlertCounts:
 
 @dataclass(frozen=True, slots=True)
 class OtlpCounts:
-    """The OTLP ingest's totals since start (:class:`streams.otlp_ingest.OtlpTally`) and what
+    """The OTLP ingest's totals since start (:class:`driftnet.ingest.spans_to_events.OtlpTally`) and what
     its trace buffer holds now."""
 
     messages: int
@@ -101,7 +101,7 @@ class OtlpCounts:
 
 @dataclass(frozen=True, slots=True)
 class SinkCounts:
-    """The harvest sink's totals since start (:class:`storage.sink.SinkStats`)."""
+    """The harvest sink's totals since start (:class:`driftnet.streams.parquet_sink.SinkStats`)."""
 
     records: int
     rows_written: int

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from detectors.observation import Observation
-from harvest.records import Reason
-from streams.events import InferenceEvent, content_text
+from driftnet.contract.events import InferenceEvent, content_text
+from driftnet.detectors.windowing.observation import Observation
+from driftnet.harvest.records import Reason
 
 ATTRIBUTE_MAX_CHARS: Final = 64
 """Attribute values are cut to this length: they are labels, not content."""

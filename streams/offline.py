@@ -9,11 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from harvest.records import FailureRecord
-from streams.decode import DeadLetter
-from streams.events import Lineage
-from streams.settings import Settings
-from streams.triage import Tally, Triage
+from driftnet.contract.decode import DeadLetter
+from driftnet.contract.events import Lineage
+from driftnet.harvest.records import FailureRecord
+from driftnet.harvest.triage import Tally, Triage
+from driftnet.streams.settings import Settings
 
 
 @dataclass(slots=True)

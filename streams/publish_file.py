@@ -17,10 +17,10 @@ from typing import Any
 
 import orjson
 
-from streams.delivery import describe
-from streams.events import Cohort
-from streams.publisher import EventPublisher, PublisherStats
-from streams.settings import Settings
+from driftnet.contract.events import Cohort
+from driftnet.streams.delivery import describe
+from driftnet.streams.publisher import EventPublisher, PublisherStats
+from driftnet.streams.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

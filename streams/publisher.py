@@ -33,11 +33,18 @@ from typing import Any, Self
 
 import orjson
 
-from streams.batching import Batch, Batcher, record_bytes
-from streams.delivery import DropReason, Drops, PublisherStats, failure, is_too_large, too_large
-from streams.events import Cohort, InferenceEvent
-from streams.kafka_config import publisher_producer
-from streams.settings import KafkaSettings, PublisherSettings
+from driftnet.contract.batching import Batch, Batcher, record_bytes
+from driftnet.contract.events import Cohort, InferenceEvent
+from driftnet.streams.delivery import (
+    DropReason,
+    Drops,
+    PublisherStats,
+    failure,
+    is_too_large,
+    too_large,
+)
+from driftnet.streams.kafka_config import publisher_producer
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
 
 log = logging.getLogger("driftnet.publisher")
 
@@ -54,8 +61,10 @@ __all__ = ["DropReason", "EventPublisher", "PublisherStats"]
 class EventPublisher:
     """Publish events to Kafka from any thread, batched per cohort, without ever blocking.
 
-    >>> with EventPublisher(settings.kafka, settings.topics.events.name) as publisher:
-    ...     publisher.publish({"event_id": "...", "service": "support-chat", ...})
+    With a broker to talk to (this needs one, so it is an illustration, not a doctest)::
+
+        with EventPublisher(settings.kafka, settings.topics.events.name) as publisher:
+            publisher.publish({"event_id": "e-1", "service": "support-chat", "release": "r1"})
     """
 
     def __init__(

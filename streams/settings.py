@@ -32,11 +32,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from alerts.config import AlertsSettings
-from detectors.config import DetectorsConfig
-from harvest.rules import RulesConfig
-from storage.settings import HarvestSettings, masked_uri
-from streams.decode import MAX_BATCH_EVENTS, PAYLOAD_CAP_BYTES
+from driftnet.alerts.config import AlertsSettings
+from driftnet.contract.decode import MAX_BATCH_EVENTS, PAYLOAD_CAP_BYTES
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.harvest.rules import RulesConfig
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.storage.settings import HarvestSettings, masked_uri
 
 ENV_PREFIX = "DRIFTNET_"
 CONFIG_ENV_VAR = "DRIFTNET_CONFIG"
@@ -185,7 +186,7 @@ class DecodeSettings(_Section):
 
 
 class PublisherSettings(_Section):
-    """How :class:`streams.publisher.EventPublisher` batches and buffers."""
+    """How :class:`driftnet.streams.publisher.EventPublisher` batches and buffers."""
 
     batch_max_events: int = Field(100, ge=1)
     """Events per message (a JSON array); 1 sends each event as a JSON object."""
@@ -252,33 +253,6 @@ class HttpSettings(_Section):
     Prometheus scrapes from outside."""
     port: int = Field(9464, ge=0, le=65535)
     """Port to listen on; 0 picks a free one (the worker logs the address it got)."""
-
-
-class OtlpSettings(_Section):
-    """Ingest of OpenTelemetry GenAI spans from ``topics.otlp_spans`` (see the README's
-    "OpenTelemetry ingest"): each LLM-call span becomes a v1 event on the events topic."""
-
-    enabled: bool | Literal["auto"] = "auto"
-    """``auto``: the worker reads the topic when it exists (``driftnet topics create`` makes
-    it); ``true``: it must exist (the worker refuses to start otherwise); ``false``: never."""
-    trace_timeout_s: float = Field(10.0, gt=0, le=3600)
-    """A trace whose local root span has not arrived this long after its first span is mapped
-    with the spans it has (a root closes its trace at once)."""
-    max_buffered_spans: int = Field(100_000, gt=0)
-    """Spans held across open traces; past it the oldest traces are mapped early (counted as
-    ``evicted``)."""
-    max_spans_per_trace: int = Field(256, gt=0)
-    """Spans one trace may hold; further child spans are dropped (counted), its root and
-    LLM-call spans never."""
-    release_attribute: str = Field("service.version", min_length=1)
-    """Attribute whose value is the event's ``release`` (the span's, else another span of its
-    trace, else the resource's); e.g. ``gen_ai.agent.version`` or your own ``app.release``."""
-    event_operations: tuple[str, ...] = ("chat", "text_completion", "generate_content")
-    """``gen_ai.operation.name`` values whose spans are LLM calls, one v1 event each; other
-    spans of the trace (tools, retrieval, embeddings, agents) become the event's ``spans``."""
-    label_attributes: tuple[str, ...] = ()
-    """Span or resource attributes copied into the event's ``attributes`` (low-cardinality
-    labels such as ``app.tenant``)."""
 
 
 class Settings(BaseSettings):

@@ -2,7 +2,7 @@
 
 :class:`AppStatus` holds the parts an app runs (the triage tally, the consumer, detection, the
 alerting stage, the harvest sink: each optional) and, at every request, turns them into
-:class:`~streams.health.HealthFacts` and a :class:`~streams.metrics.Snapshot`. It runs in the
+:class:`~driftnet.streams.health.HealthFacts` and a :class:`~driftnet.streams.metrics.Snapshot`. It runs in the
 app's event loop, like the parts it reads, so it needs no lock.
 """
 
@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streams.health import Health, HealthFacts, evaluate
-from streams.metrics import (
+from driftnet.harvest.triage import Tally
+from driftnet.streams.health import Health, HealthFacts, evaluate
+from driftnet.streams.metrics import (
     AlertCounts,
     AppMetrics,
     DetectionCounts,
@@ -23,13 +24,12 @@ from streams.metrics import (
     Snapshot,
     TriageCounts,
 )
-from streams.triage import Tally
 
 if TYPE_CHECKING:
-    from storage.sink import ParquetSink
-    from streams.alerting import AlertStage
-    from streams.detection import Detection
-    from streams.otlp_ingest import OtlpIngest
+    from driftnet.ingest.spans_to_events import OtlpIngest
+    from driftnet.streams.alerting import AlertStage
+    from driftnet.streams.detection import Detection
+    from driftnet.streams.parquet_sink import ParquetSink
 
 
 def triage_counts(tally: Tally) -> TriageCounts:

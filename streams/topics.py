@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from streams.kafka_config import KafkaUnreachable, admin_client
-from streams.settings import KafkaSettings, TopicSpec
+from driftnet.streams.kafka_config import KafkaUnreachable, admin_client
+from driftnet.streams.settings import KafkaSettings, TopicSpec
 
 TIMEOUT_S = 10.0
 

@@ -37,8 +37,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from streams.decode import DeadLetter
-from streams.events import Lineage
+from driftnet.contract.decode import DeadLetter
+from driftnet.contract.events import Lineage
 
 log = logging.getLogger("driftnet.unreadable")
 

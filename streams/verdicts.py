@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from detectors.verdict import Verdict
-from streams.kafka_config import whole_topic_consumer
-from streams.settings import KafkaSettings
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.streams.kafka_config import whole_topic_consumer
+from driftnet.streams.settings import KafkaSettings
 
 READ_TIMEOUT_S = 10.0
 

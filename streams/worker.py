@@ -1,23 +1,23 @@
 """``driftnet worker``: the faust app that puts the core on Kafka.
 
 For every message on the events topic (one event or a JSON array of them) it runs the
-:class:`~streams.triage.Triage` (decode, validate, failure rules) and produces
+:class:`~driftnet.harvest.triage.Triage` (decode, validate, failure rules) and produces
 
 - each failure record to the failures topic, keyed by ``record_id`` (value: the record as JSON);
 - each dead letter to the DLQ: the capped original payload, why and where in headers
-  (``streams/dlq.py``), keyed like the source message.
+  (``contract/dlq.py``), keyed like the source message.
 
 With the OTLP ingest on (``otlp.enabled``), an ``otlp`` agent reads the OTLP spans topic,
 joins each trace's spans and sends one v1 event per LLM-call span to the events topic (JSON
 arrays keyed by cohort, as a native producer would), where the triage above sees them like any
 event; an OTLP message is acked only once every trace it fed has been sent
-(:mod:`streams.otlp_ingest`).
+(:mod:`driftnet.ingest.spans_to_events`).
 
 Delivery is at least once: faust flushes the producer (every record sent so far is
 acknowledged) before it commits an offset, so a killed worker replays, never loses; a
 replayed failure has the same ``record_id``, which is how the harvest counts it once.
 Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter,
-and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod:`streams.unreadable`).
+and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod:`driftnet.streams.unreadable`).
 """
 
 from __future__ import annotations
@@ -33,20 +33,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storage.settings import masked_uri
-from streams.detection import TICK_S, Detection
-from streams.dlq import dead_letter_headers
-from streams.events import Lineage
-from streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
-from streams.settings import Settings
-from streams.triage import Tally, Triage, Triaged
-from streams.unreadable import GuardUnavailable, UnreadableBatch, guard, unreadable_batch
+from driftnet.contract.dlq import dead_letter_headers
+from driftnet.contract.events import Lineage
+from driftnet.harvest.triage import Tally, Triage, Triaged
+from driftnet.storage.settings import masked_uri
+from driftnet.streams.detection import TICK_S, Detection
+from driftnet.streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
+from driftnet.streams.settings import Settings
+from driftnet.streams.unreadable import GuardUnavailable, UnreadableBatch, guard, unreadable_batch
 
 if TYPE_CHECKING:
-    from streams.decode import DeadLetter
-    from streams.http_server import HttpServer
-    from streams.otlp_ingest import OtlpIngest, OtlpTally, Step
-    from streams.status import AppStatus
+    from driftnet.contract.decode import DeadLetter
+    from driftnet.ingest.spans_to_events import OtlpIngest, OtlpTally, Step
+    from driftnet.streams.http_server import HttpServer
+    from driftnet.streams.status import AppStatus
 
 log = logging.getLogger("driftnet.worker")
 
@@ -88,7 +88,7 @@ class Counters:
         """The OTLP ingest's tally, when it runs."""
         self._otlp_reported = (0, 0)
         self.unreadable_batches: Counter[str] = Counter()
-        """Record batches skipped as unreadable, by topic (:mod:`streams.unreadable`)."""
+        """Record batches skipped as unreadable, by topic (:mod:`driftnet.streams.unreadable`)."""
 
     def unreadable(self, batch: UnreadableBatch) -> DeadLetter:
         """Count and log a record batch the consumer could not read; its dead letter."""
@@ -227,7 +227,7 @@ def listen_http(settings: Settings) -> socket.socket | None:
     now so that a busy port is a one-line error before anything starts."""
     if not settings.http.enabled:
         return None
-    from streams.http_server import HttpError, listen
+    from driftnet.streams.http_server import HttpError, listen
 
     try:
         return listen(settings.http)
@@ -366,12 +366,12 @@ def build_app(
 
     alert_stage = None
     if settings.alerts.enabled:
-        from streams.alerting import wire_alerting
+        from driftnet.streams.alerting import wire_alerting
 
         alert_stage = wire_alerting(app, settings, topics)
 
     if settings.harvest.sink_in_worker:
-        from streams.harvest_sink import SinkError, sink_service
+        from driftnet.streams.harvest_sink import SinkError, sink_service
 
         try:
             service = sink_service(settings)
@@ -414,7 +414,7 @@ def wire_otlp(
     trace it fed has been sent to the events topic. faust flushes the producer before it
     commits, so what a killed worker had buffered is read again, never lost.
     """
-    from streams.otlp_ingest import OtlpIngest
+    from driftnet.ingest.spans_to_events import OtlpIngest
 
     ingest: OtlpIngest[Any] = OtlpIngest(
         settings.otlp,
@@ -494,9 +494,9 @@ def run_worker(settings: Settings) -> None:
     services: list[Any] = []
     status = None
     if listener is not None:
-        from streams.http_server import HttpServer
-        from streams.metrics import AppMetrics
-        from streams.status import AppStatus
+        from driftnet.streams.http_server import HttpServer
+        from driftnet.streams.metrics import AppMetrics
+        from driftnet.streams.status import AppStatus
 
         status = AppStatus(AppMetrics(detection=settings.worker.detect))
         services.append(http_service(HttpServer(listener, status.health, status.render_metrics)))

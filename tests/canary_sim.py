@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from detectors.canary import ARM_COUNTERS, CanaryJudge
-from detectors.canary_config import CanarySettings
-from detectors.observation import NUMERIC_FEATURES, Cohort
-from detectors.partials import Partial, ScoreStats
-from detectors.sketch import Sketch
-from detectors.verdict import Verdict
-from detectors.windows import Window
+from driftnet.detectors.canary.config import CanarySettings
+from driftnet.detectors.canary.judge import ARM_COUNTERS, CanaryJudge
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.windowing.observation import NUMERIC_FEATURES, Cohort
+from driftnet.detectors.windowing.partials import Partial, ScoreStats
+from driftnet.detectors.windowing.sketch import Sketch
+from driftnet.detectors.windowing.windows import Window
 
 CANARY: Cohort = ("chat", "production", "r2", "canary")
 BASELINE: Cohort = ("chat", "production", "r1", "baseline")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.broker import EmbeddedBroker
+from driftnet.sandbox.broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP_ENV_VAR = "DRIFTNET_TEST_BOOTSTRAP"

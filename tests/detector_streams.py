@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from detectors.config import AggregateSettings
-from detectors.observation import Cohort, Observation
-from detectors.partials import Partial
-from detectors.windows import Window
+from driftnet.detectors.config import AggregateSettings
+from driftnet.detectors.windowing.observation import Cohort, Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.windows import Window
 
 COHORT: Cohort = ("support-chat", "production", "gpt-4o+v7", "baseline")
 CANARY: Cohort = ("support-chat", "production", "gpt-4o+v8", "canary")

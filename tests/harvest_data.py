@@ -9,11 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from harvest.records import FailureRecord, Reason, RecordKind, record_id, rule_failure
-from storage.schema import row_of, table_of
-from storage.sink import folder_of
-from storage.target import Target
-from streams.events import InferenceEvent, Lineage
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.records import FailureRecord, Reason, RecordKind, record_id, rule_failure
+from driftnet.storage.schema import row_of, table_of
+from driftnet.storage.target import Target
+from driftnet.streams.parquet_sink import folder_of
 from tests.factories import make_event
 
 FAILURES_TOPIC = "driftnet.failures"

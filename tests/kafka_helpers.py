@@ -17,8 +17,14 @@ from typing import Any, Self
 
 from kafka import KafkaConsumer, TopicPartition
 
-from storage.settings import HarvestSettings, RotationPolicy
-from streams.settings import HttpSettings, KafkaSettings, Settings, TopicSettings, WorkerSettings
+from driftnet.storage.settings import HarvestSettings, RotationPolicy
+from driftnet.streams.settings import (
+    HttpSettings,
+    KafkaSettings,
+    Settings,
+    TopicSettings,
+    WorkerSettings,
+)
 
 DRIFTNET = Path(sys.executable).parent / "driftnet"
 """The ``driftnet`` console script of the environment running the tests."""
@@ -59,8 +65,8 @@ def stream_settings(bootstrap: str, topics: TopicSettings, data_dir: Path) -> Se
 def detection_settings(bootstrap: str, tmp_path: Path, prefix: str = "detect") -> Settings:
     """Stream settings with quick idle timeouts (a quiet stream's windows close in 3 s) and
     every topic created."""
-    from detectors.config import DetectorsConfig
-    from streams.topics import create_topics
+    from driftnet.detectors.config import DetectorsConfig
+    from driftnet.streams.topics import create_topics
 
     settings = stream_settings(bootstrap, unique_topics(prefix), tmp_path / "data")
     detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})

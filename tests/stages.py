@@ -9,11 +9,17 @@ from typing import Any
 
 import orjson
 
-from detectors.config import DetectorsConfig
-from streams.aggregation import Judged, MapStage, MergeStage, read_aggregate, with_score_directions
-from streams.events import Lineage
-from streams.settings import Settings
-from streams.triage import Triage
+from driftnet.contract.events import Lineage
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.harvest.triage import Triage
+from driftnet.streams.aggregation import (
+    Judged,
+    MapStage,
+    MergeStage,
+    read_aggregate,
+    with_score_directions,
+)
+from driftnet.streams.settings import Settings
 
 PARTITIONS = 2
 

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detectors.config import DetectorsConfig
-from detectors.finding import Finding
-from detectors.partials import Partial
-from harvest.redaction import RedactionSettings, Redactor
-from streams.aggregation import Heartbeat, Judged, MapStage, MergeStage, read_aggregate
-from streams.decode import decode
-from streams.detection import _encoder
-from streams.events import InferenceEvent, Lineage
+from driftnet.contract.decode import decode
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.detectors.finding import Finding
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.harvest.redaction import RedactionSettings, Redactor
+from driftnet.streams.aggregation import Heartbeat, Judged, MapStage, MergeStage, read_aggregate
+from driftnet.streams.detection import _encoder
 from tests.factories import make_event
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
@@ -73,7 +73,7 @@ def test_a_detector_bug_skips_its_window_and_the_stage_goes_on(
 ) -> None:
     """When a cohort's detectors raise, that window is logged and skipped, and later windows
     are still judged."""
-    from detectors.cohort import CohortDetectors
+    from driftnet.detectors.cohort import CohortDetectors
 
     config = DetectorsConfig()
     stage = MapStage(config, "events")
@@ -105,8 +105,8 @@ def test_a_detector_bug_skips_its_window_and_the_stage_goes_on(
 def test_the_judge_learns_which_scores_are_better_low_from_the_rules() -> None:
     """Scores the failure rules call ``lower_is_better`` (in the defaults or a service) are
     the canary judge's ``lower_is_better_scores``; the rest of the config is unchanged."""
-    from harvest.rules import RulesConfig
-    from streams.aggregation import with_score_directions
+    from driftnet.harvest.rules import RulesConfig
+    from driftnet.streams.aggregation import with_score_directions
 
     rules = RulesConfig.model_validate(
         {

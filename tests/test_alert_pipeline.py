@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.config import AlertsSettings, Route
-from alerts.lifecycle import AlertBook
-from alerts.model import Alert, Details
-from alerts.pipeline import Group, Pipeline, decide
-from alerts.silences import Silence, SilenceCommand, fold
-from alerts.sources import (
+from driftnet.alerts.config import AlertsSettings, Route
+from driftnet.alerts.lifecycle import AlertBook
+from driftnet.alerts.model import Alert, Details
+from driftnet.alerts.pipeline import Group, Pipeline, decide
+from driftnet.alerts.silences import Silence, SilenceCommand, fold
+from driftnet.alerts.sources import (
     DLQ_SPIKE,
     Condition,
     finding_condition,
@@ -20,7 +20,7 @@ from alerts.sources import (
     scope_of,
     verdict_condition,
 )
-from detectors.finding import Finding
+from driftnet.detectors.finding import Finding
 from tests.canary_sim import Arm, Rollout, run
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

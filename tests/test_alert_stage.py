@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.config import AlertsSettings
-from alerts.model import Notification
-from alerts.slack import SlackNotifier
-from detectors.verdict import Verdict
-from streams.alerting import AlertStage, window_signals
-from streams.settings import Settings, WorkerSettings
+from driftnet.alerts.config import AlertsSettings
+from driftnet.alerts.model import Notification
+from driftnet.alerts.notify.slack import SlackNotifier
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.streams.alerting import AlertStage, window_signals
+from driftnet.streams.settings import Settings, WorkerSettings
 from tests.canary_sim import CANARY, Arm, Rollout, run
 from tests.fake_slack import TOKEN, FakeSlack
 from tests.fake_slack import fake_slack as fake_slack  # the fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from alerts.config import AlertsSettings
-from detectors.config import DetectorsConfig
+from driftnet.alerts.config import AlertsSettings
+from driftnet.detectors.config import DetectorsConfig
 from tests.fake_slack import TOKEN, FakeSlack
 from tests.fake_slack import fake_slack as fake_slack  # the fixture
 from tests.kafka_helpers import (

@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.batching import Batch, Batcher
+from driftnet.contract.batching import Batch, Batcher
 
 
 def _item(n: int, size: int = 10) -> bytes:

@@ -10,8 +10,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from streams.decode import decode
-from streams.events import Cohort, Lineage
+from driftnet.contract.decode import decode
+from driftnet.contract.events import Cohort, Lineage
 from tests.factories import make_event
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.buffers import FileBuffers, OpenFile
-from storage.schema import FAILURE_SCHEMA, row_of
-from storage.settings import RotationPolicy
+from driftnet.storage.buffers import FileBuffers, OpenFile
+from driftnet.storage.schema import FAILURE_SCHEMA, row_of
+from driftnet.storage.settings import RotationPolicy
 from tests.harvest_data import failure
 
 TOPIC = "driftnet.failures"

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from detectors.canary import CanaryJudge
-from detectors.canary_config import DEFAULT_RULES, CanarySettings, MetricRule
-from detectors.observation import Cohort, Observation
-from detectors.partials import Partial
-from detectors.samples import Example, typical_kind
-from detectors.verdict import RECOMMENDATIONS, Verdict
-from detectors.windows import Window
+from driftnet.detectors.canary.config import DEFAULT_RULES, CanarySettings, MetricRule
+from driftnet.detectors.canary.judge import CanaryJudge
+from driftnet.detectors.canary.verdict import RECOMMENDATIONS, Verdict
+from driftnet.detectors.windowing.observation import Cohort, Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.samples import Example, typical_kind
+from driftnet.detectors.windowing.windows import Window
 from tests.canary_sim import BASELINE, CANARY, Arm, Rollout, arm_window, first_fail, run
 
 AA_ROLLOUTS = 200

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detectors.config import DetectorsConfig
-from detectors.verdict import Verdict
-from streams.simulation import SCENARIOS, ScenarioName, Simulator
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator
 from tests.stages import run_stages
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.verdict import Verdict
-from storage.query import Harvest
-from streams.settings import Settings
+from driftnet.detectors.canary.verdict import Verdict
+from driftnet.storage.query import Harvest
+from driftnet.streams.settings import Settings
 from tests.kafka_helpers import (
     DRIFTNET,
     WorkerProcess,

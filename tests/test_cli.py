@@ -13,11 +13,11 @@ from typing import get_args
 import pytest
 from click.testing import CliRunner
 
-from harvest.records import FailureRecord
-from harvest.rules import RuleId
-from streams.broker import free_port
-from streams.cli import cli
-from streams.decode import DeadLetter
+from driftnet.cli.main import cli
+from driftnet.contract.decode import DeadLetter
+from driftnet.harvest.records import FailureRecord
+from driftnet.harvest.rules import RuleId
+from driftnet.sandbox.broker import free_port
 from tests.conftest import ROOT
 from tests.kafka_helpers import DRIFTNET, join_publisher_threads
 
@@ -142,7 +142,7 @@ def test_broker_port_in_use_is_one_line() -> None:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> None:
     """`driftnet broker` serves Kafka until Ctrl-C or SIGTERM, then stops and leaves no broker behind."""
-    from streams.broker import free_port
+    from driftnet.sandbox.broker import free_port
 
     port = free_port()
     process = subprocess.Popen(
@@ -190,7 +190,7 @@ def test_publish_with_no_broker_is_one_line_and_exit_1(
 def test_worker_with_no_broker_is_one_line(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streams import worker
+    from driftnet.streams import worker
 
     monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setattr(worker, "PREFLIGHT_TIMEOUT_S", 0.5)

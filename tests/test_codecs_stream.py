@@ -19,11 +19,12 @@ import pytest
 from confluent_kafka import Producer
 from opentelemetry.trace import SpanKind
 
-from harvest.records import record_id
-from streams.dlq import read_dead_letter
-from streams.otlp_mapping import event_id
-from streams.settings import OtlpSettings, Settings
-from streams.topics import create_topics
+from driftnet.contract.dlq import read_dead_letter
+from driftnet.harvest.records import record_id
+from driftnet.ingest.mapping import event_id
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.streams.settings import Settings
+from driftnet.streams.topics import create_topics
 from tests.factories import make_event
 from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
 from tests.otel_client import Instrumented, llm_call, otlp_json, proto

@@ -23,9 +23,9 @@ import yaml
 from click.testing import CliRunner
 from packaging.requirements import Requirement
 
-from storage.settings import HarvestSettings
-from streams.cli import cli
-from streams.settings import (
+from driftnet.cli.main import cli
+from driftnet.storage.settings import HarvestSettings
+from driftnet.streams.settings import (
     CONFIG_ENV_VAR,
     ENV_PREFIX,
     Settings,

@@ -16,11 +16,20 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel
 
-from streams.config_reference import END, START, Row, block, main, render, replace_block, sections
-from streams.settings import Settings, load_settings
+from driftnet.cli.config_reference import (
+    END,
+    START,
+    Row,
+    block,
+    main,
+    render,
+    replace_block,
+    sections,
+)
+from driftnet.streams.settings import Settings, load_settings
 from tests.conftest import ROOT
 
-REGENERATE = "make docs (or: .venv/bin/python -m streams.config_reference --write README.md)"
+REGENERATE = "make docs (or: .venv/bin/python -m driftnet.cli.config_reference --write README.md)"
 
 
 @pytest.fixture(autouse=True)
@@ -104,8 +113,18 @@ def test_every_row_has_a_type_a_default_and_a_description() -> None:
         ("kafka.bootstrap_servers", "k1:9092", lambda s: s.kafka.bootstrap_servers, "k1:9092"),
         ("worker.offset_reset", "latest", lambda s: s.worker.offset_reset, "latest"),
         ("topics.events.partitions", "8", lambda s: s.topics.events.partitions, 8),
-        ("detectors.canary.weights.drift", "7.5", lambda s: s.detectors.canary.weights.drift, 7.5),
-        ("harvest.redaction.kinds", '["email"]', lambda s: s.harvest.redaction.kinds, ("email",)),
+        (
+            "detectors.canary.weights.drift",
+            "7.5",
+            lambda s: s.detectors.canary.weights.drift,
+            7.5,
+        ),
+        (
+            "harvest.redaction.kinds",
+            '["email"]',
+            lambda s: s.harvest.redaction.kinds,
+            ("email",),
+        ),
         (
             "rules.services.<name>.latency_slo_ms",
             "5000",
@@ -155,7 +174,10 @@ def test_types_and_defaults_read_like_toml() -> None:
         ),
         "detectors.prices.models.<name>.input_per_mtok": ("float ≥ 0", "required"),
         "detectors.canary.metrics.<name>.enabled": ("boolean", "`true`"),
-        "detectors.canary.metrics.<name>.tolerance": ("float ≥ 0", "depends on `<name>`"),
+        "detectors.canary.metrics.<name>.tolerance": (
+            "float ≥ 0",
+            "depends on `<name>`",
+        ),
     }
     assert {key: (rows[key].type, rows[key].default) for key in expected} == expected
     assert rows["alerts.routes[].receivers"].env is None
@@ -185,7 +207,7 @@ def test_markdown_cells_escape_pipes() -> None:
 def test_rendering_does_not_depend_on_hash_seed() -> None:
     """The module run under another hash seed prints the same reference (sets are sorted)."""
     done = subprocess.run(
-        [sys.executable, "-m", "streams.config_reference"],
+        [sys.executable, "-m", "driftnet.cli.config_reference"],
         cwd=ROOT,
         env={**os.environ, "PYTHONHASHSEED": "12345"},
         capture_output=True,
@@ -220,7 +242,7 @@ def test_write_refuses_a_file_without_markers(tmp_path: Path) -> None:
 
 def test_config_reference_flag_prints_the_reference() -> None:
     """`driftnet config --reference` prints the Markdown, without loading any settings."""
-    from streams.cli import cli
+    from driftnet.cli.main import cli
 
     result = CliRunner().invoke(cli, ["--config", "/nonexistent.toml", "config", "--reference"])
     assert result.exit_code == 0, result.output

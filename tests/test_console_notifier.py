@@ -10,8 +10,13 @@ import sys
 import pytest
 from rich.console import Console
 
-from alerts.console import ConsoleNotifier, format_duration, format_window, render_console
-from alerts.model import Notification, Severity
+from driftnet.alerts.model import Notification, Severity
+from driftnet.alerts.notify.console import (
+    ConsoleNotifier,
+    format_duration,
+    format_window,
+    render_console,
+)
 from tests.test_slack import QUERY, Kind, make_alert, notify, resolved
 
 ANSI = {"red": "\x1b[1;31m", "yellow": "\x1b[1;33m", "green": "\x1b[1;32m"}
@@ -86,7 +91,7 @@ def test_durations_and_windows_read_like_people_write_them() -> None:
 
 
 def test_the_console_receiver_needs_no_slack_library() -> None:
-    """alerts.console imports neither slack_sdk nor aiohttp: it works without Slack."""
-    code = "import sys, alerts.console; print(sorted({'slack_sdk', 'aiohttp'} & set(sys.modules)))"
+    """driftnet.alerts.notify.console imports neither slack_sdk nor aiohttp: it works without Slack."""
+    code = "import sys, driftnet.alerts.notify.console; print(sorted({'slack_sdk', 'aiohttp'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from detectors.canary import CanaryJudge
-from detectors.canary_config import CanarySettings
-from detectors.observation import Observation
-from detectors.partials import Partial
-from detectors.quality import Rate
-from detectors.windows import Window
-from harvest.rules import FailureRules
-from streams.events import InferenceEvent
-from streams.observations import observation_of
+from driftnet.contract.events import InferenceEvent
+from driftnet.detectors.canary.config import CanarySettings
+from driftnet.detectors.canary.judge import CanaryJudge
+from driftnet.detectors.families.quality import Rate
+from driftnet.detectors.windowing.observation import Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.windows import Window
+from driftnet.harvest.rules import FailureRules
+from driftnet.streams.observations import observation_of
 from tests.canary_sim import BASELINE, CANARY, Arm, Rollout, arm_window, run
 from tests.factories import make_event
 

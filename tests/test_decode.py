@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode
-from streams.events import Lineage
+from driftnet.contract.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode
+from driftnet.contract.events import Lineage
 from tests.factories import make_event
 
 LINEAGE = Lineage(topic="llm.inference.events", partition=3, offset=1234)

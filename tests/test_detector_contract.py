@@ -13,10 +13,10 @@ from typing import Final
 
 import pytest
 
-from detectors.base import Detector
-from detectors.finding import Finding
-from detectors.partials import Partial
-from detectors.registry import REGISTRY, create
+from driftnet.detectors.families.base import Detector
+from driftnet.detectors.families.registry import REGISTRY, create
+from driftnet.detectors.finding import Finding
+from driftnet.detectors.windowing.partials import Partial
 from tests.detector_streams import STATIONARY, Traffic, stream
 
 NAMES: Final = sorted(REGISTRY)

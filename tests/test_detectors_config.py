@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from detectors.cohort import CohortDetectors
-from detectors.config import DetectorsConfig, PriceEntry, PriceTable
-from detectors.registry import REGISTRY, UnknownDetectorError, create
+from driftnet.detectors.cohort import CohortDetectors
+from driftnet.detectors.config import DetectorsConfig, PriceEntry, PriceTable
+from driftnet.detectors.families.registry import REGISTRY, UnknownDetectorError, create
 
 CHAT = ("support-chat", "production", "gpt-4o+v7", "baseline")
 CANARY = ("support-chat", "production", "gpt-4o+v8", "canary")

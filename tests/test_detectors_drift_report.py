@@ -10,9 +10,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from detectors.config import DetectorSettings, DriftSettings
-from detectors.drift import DriftDetector, FullCheckRequest
-from detectors.drift_report import FullDriftResult, full_check_findings, full_drift_check
+from driftnet.detectors.config import DetectorSettings, DriftSettings
+from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
+from driftnet.detectors.families.drift_report import (
+    FullDriftResult,
+    full_check_findings,
+    full_drift_check,
+)
 from tests.detector_streams import STATIONARY, stream
 
 pytestmark = pytest.mark.evidently
@@ -99,7 +103,7 @@ def refuse(self, address, *args, **kwargs):
 socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
 socket.create_connection = lambda address, *a, **k: refuse(None, address)
-from detectors.drift_report import full_drift_check
+from driftnet.detectors.families.drift_report import full_drift_check
 result = full_drift_check(pickle.loads(sys.stdin.buffer.read()), html=True)
 assert result is not None and result.html
 print(attempts)

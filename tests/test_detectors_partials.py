@@ -7,12 +7,12 @@ import pickle
 
 import pytest
 
-from detectors.config import AggregateSettings, PriceEntry, PriceTable
-from detectors.observation import Observation
-from detectors.partials import Partial
-from detectors.samples import Reservoir, WorstExamples
-from detectors.sketch import Sketch
-from detectors.windows import Window
+from driftnet.detectors.config import AggregateSettings, PriceEntry, PriceTable
+from driftnet.detectors.windowing.observation import Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.samples import Reservoir, WorstExamples
+from driftnet.detectors.windowing.sketch import Sketch
+from driftnet.detectors.windowing.windows import Window
 from tests.detector_streams import COHORT, stream
 
 W = Window(0, 60)

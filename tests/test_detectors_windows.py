@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.merge import PartitionWindows, WindowMerge
-from detectors.observation import Observation
-from detectors.partials import Partial
-from detectors.windows import Watermarks, Window, WindowSpec
+from driftnet.detectors.windowing.merge import PartitionWindows, WindowMerge
+from driftnet.detectors.windowing.observation import Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.windows import Watermarks, Window, WindowSpec
 
 SPEC = WindowSpec(size_s=60, allowed_lateness_s=10, idle_timeout_s=30)
 A = ("chat", "production", "r1", "baseline")

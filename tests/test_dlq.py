@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.decode import decode
-from streams.dlq import PREFIX, dead_letter_headers, read_dead_letter
-from streams.events import Lineage
+from driftnet.contract.decode import decode
+from driftnet.contract.dlq import PREFIX, dead_letter_headers, read_dead_letter
+from driftnet.contract.events import Lineage
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -35,9 +35,9 @@ def test_absent_field_and_batch_index_are_left_out() -> None:
 
 
 def test_dlq_header_table_in_the_module_doc_lists_every_header() -> None:
-    import streams.dlq
+    import driftnet.contract.dlq
 
     [letter] = decode(b'[{"event_id": 1}]', Lineage("t", 0, 7)).dead_letters
-    doc = streams.dlq.__doc__ or ""
+    doc = driftnet.contract.dlq.__doc__ or ""
     for name, _ in dead_letter_headers(letter, NOW):
         assert f"``{name}``" in doc

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 
-from detectors.config import AggregateSettings
-from detectors.drift import DriftDetector
-from detectors.observation import Cohort, Observation
-from detectors.partials import Partial
-from detectors.windows import Window
+from driftnet.detectors.config import AggregateSettings
+from driftnet.detectors.families.drift import DriftDetector
+from driftnet.detectors.windowing.observation import Cohort, Observation
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.windows import Window
 
 BASELINE: Cohort = ("chat", "production", "gpt-4o+v7", "baseline")
 CANARY: Cohort = ("chat", "production", "gpt-4.1+v8", "canary")

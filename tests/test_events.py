@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.events import Cohort, InferenceEvent, otel_mapping
+from driftnet.contract.events import Cohort, InferenceEvent, otel_mapping
 from tests.factories import make_event
 
 

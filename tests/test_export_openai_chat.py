@@ -31,15 +31,15 @@ from opentelemetry.util.genai.utils import gen_ai_json_dumps
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from harvest.exports import ExportTally, export_items
-from harvest.openai_chat import Conversion, Unrepresentable, convert_messages
-from harvest.records import Reason, rule_failure
-from storage.schema import record_document, row_of
-from streams.cli import cli
-from streams.events import InferenceEvent, Lineage
-from streams.otlp_decode import decode_spans
-from streams.otlp_mapping import is_llm_call, to_event
-from streams.settings import OtlpSettings
+from driftnet.cli.main import cli
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.exports import ExportTally, export_items
+from driftnet.harvest.openai_chat import Conversion, Unrepresentable, convert_messages
+from driftnet.harvest.records import Reason, rule_failure
+from driftnet.ingest.mapping import is_llm_call, to_event
+from driftnet.ingest.otlp_proto import decode_spans
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.storage.schema import record_document, row_of
 from tests.harvest_data import failure, write_failures
 from tests.otel_client import Instrumented, proto
 

@@ -24,12 +24,12 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from detectors.config import DetectorsConfig
-from harvest.records import record_id
-from storage.query import Harvest
-from streams.publisher import EventPublisher
-from streams.settings import PublisherSettings, Settings
-from streams.topics import create_topics
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.harvest.records import record_id
+from driftnet.storage.query import Harvest
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import PublisherSettings, Settings
+from driftnet.streams.topics import create_topics
 from tests.conftest import BOOTSTRAP_ENV_VAR
 from tests.factories import make_event
 from tests.kafka_helpers import WorkerProcess, stream_settings, unique_topics

@@ -8,11 +8,11 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from detectors.config import DetectorsConfig
-from detectors.merge import WindowMerge
-from detectors.windows import Window, WindowSpec
-from streams.aggregation import Heartbeat, MapStage, MergeStage, read_aggregate
-from streams.events import InferenceEvent
+from driftnet.contract.events import InferenceEvent
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.detectors.windowing.merge import WindowMerge
+from driftnet.detectors.windowing.windows import Window, WindowSpec
+from driftnet.streams.aggregation import Heartbeat, MapStage, MergeStage, read_aggregate
 from tests.factories import make_event
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -13,19 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from harvest.exports import ExportTally, export_items
-from harvest.records import FailureRecord
-from storage.maintenance import (
+from driftnet.cli.main import cli
+from driftnet.harvest.exports import ExportTally, export_items
+from driftnet.harvest.records import FailureRecord
+from driftnet.storage.maintenance import (
     COMPACTED_PREFIX,
     add_label,
     compact,
     delete_where,
     drop_expired,
 )
-from storage.query import Harvest, QueryError
-from storage.schema import FAILURE_SCHEMA, record_document, row_of
-from storage.target import Target
-from streams.cli import cli
+from driftnet.storage.query import Harvest, QueryError
+from driftnet.storage.schema import FAILURE_SCHEMA, record_document, row_of
+from driftnet.storage.target import Target
 from tests.harvest_data import as_kind, failure, write_failures
 
 DAY = "date=2026-11-25/service=support-chat"

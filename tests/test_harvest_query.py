@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from harvest.records import FailureRecord
-from storage.maintenance import add_label
-from storage.query import Harvest, MissingDataset, QueryError
-from storage.schema import record_document
-from storage.target import Target
-from streams.cli import cli
+from driftnet.cli.main import cli
+from driftnet.harvest.records import FailureRecord
+from driftnet.storage.maintenance import add_label
+from driftnet.storage.query import Harvest, MissingDataset, QueryError
+from driftnet.storage.schema import record_document
+from driftnet.storage.target import Target
 from tests.harvest_data import failure, write_failures
 
 DAY = "date=2026-11-25/service=support-chat"

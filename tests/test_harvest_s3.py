@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from storage.maintenance import compact, delete_where
-from storage.query import Harvest
-from storage.settings import HarvestSettings
-from streams.cli import cli
-from streams.topics import create_topics
+from driftnet.cli.main import cli
+from driftnet.storage.maintenance import compact, delete_where
+from driftnet.storage.query import Harvest
+from driftnet.storage.settings import HarvestSettings
+from driftnet.streams.topics import create_topics
 from tests.kafka_helpers import WorkerProcess, stream_settings, unique_topics
 from tests.test_sink import make_records, produce_records, wait_for_rows
 

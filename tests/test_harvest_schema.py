@@ -8,10 +8,16 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from harvest.records import FailureRecord, Reason
-from storage.query import Harvest
-from storage.schema import FAILURE_SCHEMA, METADATA_KEY, SCHEMA_VERSION, record_document, row_of
-from streams.events import InferenceEvent
+from driftnet.contract.events import InferenceEvent
+from driftnet.harvest.records import FailureRecord, Reason
+from driftnet.storage.query import Harvest
+from driftnet.storage.schema import (
+    FAILURE_SCHEMA,
+    METADATA_KEY,
+    SCHEMA_VERSION,
+    record_document,
+    row_of,
+)
 from tests.harvest_data import DETECTED_AT, failure, write_failures
 
 FULL_EVENT: dict[str, Any] = {

@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.cohort_cap import OVERFLOW_COHORT
-from detectors.config import DetectorsConfig
-from harvest.rules import RulesConfig
-from streams.aggregation import MapStage, MergeStage, read_aggregate
-from streams.decode import PAYLOAD_CAP_BYTES, DeadLetter, DeadLetterReason
-from streams.dlq import dead_letter_headers, read_dead_letter
-from streams.events import InferenceEvent, Lineage
-from streams.triage import Triage, Triaged
+from driftnet.contract.decode import PAYLOAD_CAP_BYTES, DeadLetter, DeadLetterReason
+from driftnet.contract.dlq import dead_letter_headers, read_dead_letter
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.detectors.windowing.cohort_cap import OVERFLOW_COHORT
+from driftnet.harvest.rules import RulesConfig
+from driftnet.harvest.triage import Triage, Triaged
+from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate
 from tests.factories import make_event
 
 NOW = datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
@@ -437,7 +437,7 @@ def test_a_cardinality_attack_is_folded_into_the_overflow_cohort() -> None:
     assert (overflow.findings, overflow.verdict) == ([], None)
     assert sum(j.window.aggregate.count for j in closed.values()) == 5_000
 
-    from streams.metrics import DetectionCounts, Snapshot, families
+    from driftnet.streams.metrics import DetectionCounts, Snapshot, families
 
     counts = DetectionCounts(
         windows_closed=51, findings_by_detector={}, verdicts={}, late_events=0,

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from kafka import KafkaProducer
 
-from harvest.rules import RulesConfig
-from streams.cli import cli
-from streams.dlq import REPLAYED_FROM, dead_letter_headers
-from streams.events import Lineage
-from streams.topics import create_topics
-from streams.triage import Triage
+from driftnet.cli.main import cli
+from driftnet.contract.dlq import REPLAYED_FROM, dead_letter_headers
+from driftnet.contract.events import Lineage
+from driftnet.harvest.rules import RulesConfig
+from driftnet.harvest.triage import Triage
+from driftnet.streams.topics import create_topics
 from tests.factories import make_event
 from tests.kafka_helpers import headers_of, read_topic, stream_settings, unique_topics
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.cli import cli
-from streams.settings import Settings, load_settings
+from driftnet.cli.main import cli
+from driftnet.streams.settings import Settings, load_settings
 
 PLANTED = "planted-Secret-7f3a9c1e5b"
 

@@ -19,13 +19,14 @@ from aiohttp import ClientSession
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from storage.settings import HarvestSettings
-from storage.sink import ParquetSink
-from streams.cli import cli
-from streams.http_server import HttpError, HttpServer, listen
-from streams.metrics import AppMetrics
-from streams.publisher import EventPublisher
-from streams.settings import (
+from driftnet.cli.main import cli
+from driftnet.harvest.triage import Tally
+from driftnet.storage.settings import HarvestSettings
+from driftnet.streams.http_server import HttpError, HttpServer, listen
+from driftnet.streams.metrics import AppMetrics
+from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import (
     ConfigError,
     HttpSettings,
     KafkaSettings,
@@ -33,8 +34,7 @@ from streams.settings import (
     Settings,
     load_settings,
 )
-from streams.status import AppStatus
-from streams.triage import Tally
+from driftnet.streams.status import AppStatus
 from tests.factories import make_event
 from tests.kafka_helpers import WorkerProcess, detection_settings, settings_env
 
@@ -97,8 +97,8 @@ def test_a_busy_port_is_one_line_saying_what_to_set() -> None:
 
 def test_disabled_means_no_socket_at_all(tmp_path: Path) -> None:
     """With ``http.enabled = false`` the worker and the sink bind nothing."""
-    from streams.harvest_sink import http_server, make_sink
-    from streams.worker import listen_http
+    from driftnet.streams.harvest_sink import http_server, make_sink
+    from driftnet.streams.worker import listen_http
 
     settings = Settings(
         http=HttpSettings(enabled=False, port=0), harvest=HarvestSettings(location=str(tmp_path))

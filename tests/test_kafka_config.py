@@ -9,8 +9,8 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from streams.kafka_config import faust_broker_options, kafka_python_options
-from streams.settings import ConfigError, KafkaSettings, load_settings
+from driftnet.streams.kafka_config import faust_broker_options, kafka_python_options
+from driftnet.streams.settings import ConfigError, KafkaSettings, load_settings
 
 
 def test_plaintext_defaults() -> None:

@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
     [
         pytest.param(["ruff", "check", "."], id="ruff-check"),
         pytest.param(["ruff", "format", "--check", "."], id="ruff-format"),
-        pytest.param(["mypy"], id="mypy-strict"),
+        pytest.param(["python", "-m", "tests.support.typecheck"], id="mypy-strict"),
     ],
 )
 def test_clean(command: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""detectors.sequential.logsumexp_rows gives scipy.special.logsumexp(a, axis=1), bit for bit."""
+"""driftnet.detectors.canary.sequential.logsumexp_rows gives scipy.special.logsumexp(a, axis=1), bit for bit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from detectors.sequential import ODDS_RATIOS, _log_choose, hypergeometric_log_lr, logsumexp_rows
+from driftnet.detectors.canary.sequential import (
+    ODDS_RATIOS,
+    _log_choose,
+    hypergeometric_log_lr,
+    logsumexp_rows,
+)
 
 
 def _same(a: np.ndarray) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from storage.settings import HarvestSettings
-from storage.sink import ParquetSink
-from streams.events import Lineage
-from streams.metrics import RULE_IDS, AppMetrics, SinkCounts, Snapshot
-from streams.settings import KafkaSettings, Settings
-from streams.status import AppStatus, Monotonic, alert_counts
-from streams.triage import Tally, Triage
+from driftnet.contract.events import Lineage
+from driftnet.harvest.triage import Tally, Triage
+from driftnet.storage.settings import HarvestSettings
+from driftnet.streams.metrics import RULE_IDS, AppMetrics, SinkCounts, Snapshot
+from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.settings import KafkaSettings, Settings
+from driftnet.streams.status import AppStatus, Monotonic, alert_counts
 from tests.factories import make_event
 from tests.fake_slack import FakeSlack
 from tests.fake_slack import fake_slack as fake_slack  # the fixture
@@ -189,8 +189,8 @@ def test_the_otlp_ingest_counts_spans_events_dead_letters_and_what_its_buffer_ho
     dead letter; the request span closes the trace and its call becomes an event."""
     from opentelemetry.trace import SpanKind
 
-    from streams.otlp_ingest import OtlpIngest
-    from streams.settings import OtlpSettings
+    from driftnet.ingest.settings import OtlpSettings
+    from driftnet.ingest.spans_to_events import OtlpIngest
     from tests.otel_client import Instrumented, llm_call, proto
 
     app = Instrumented({"service.name": "support-chat", "service.version": "v7"})

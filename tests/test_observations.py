@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from detectors.partials import Partial
-from detectors.windows import Window
-from harvest.rules import FailureRules, RulesConfig, RuleSettings, ScoreThreshold
-from streams.events import InferenceEvent
-from streams.observations import observation_of
+from driftnet.contract.events import InferenceEvent
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.windows import Window
+from driftnet.harvest.rules import FailureRules, RulesConfig, RuleSettings, ScoreThreshold
+from driftnet.streams.observations import observation_of
 from tests.factories import make_event
 
 RULES = FailureRules(

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from streams.dlq import dead_letter_headers
-from streams.events import InferenceEvent, Lineage
-from streams.otlp_decode import OtlpSpan
-from streams.otlp_ingest import OtlpIngest
-from streams.settings import OtlpSettings
-from streams.trace_buffer import CLOSED_REMEMBERED, TraceBuffer
+from driftnet.contract.dlq import dead_letter_headers
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.ingest.otlp_proto import OtlpSpan
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.ingest.spans_to_events import OtlpIngest
+from driftnet.ingest.trace_buffer import CLOSED_REMEMBERED, TraceBuffer
 from tests.otel_client import Instrumented, llm_call, otlp_json, proto
 
 LLM = {"gen_ai.operation.name": "chat"}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.otlp_decode import decode_spans, sniff
+from driftnet.ingest.otlp_proto import decode_spans, sniff
 from tests.otel_client import Instrumented, llm_call, otlp_json, proto
 
 SPEC_EXAMPLE = b"""{

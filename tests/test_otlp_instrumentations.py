@@ -21,14 +21,14 @@ import pytest
 from kafka import KafkaProducer
 from opentelemetry.sdk.trace import ReadableSpan
 
-from harvest.rules import RulesConfig, RuleSettings
-from storage.query import Harvest
-from streams.events import InferenceEvent, Lineage
-from streams.otlp_decode import OtlpSpan, decode_spans
-from streams.otlp_mapping import convention_of, event_id, is_llm_call, to_event
-from streams.settings import OtlpSettings
-from streams.topics import create_topics
-from streams.triage import Triage
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.rules import RulesConfig, RuleSettings
+from driftnet.harvest.triage import Triage
+from driftnet.ingest.mapping import convention_of, event_id, is_llm_call, to_event
+from driftnet.ingest.otlp_proto import OtlpSpan, decode_spans
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.storage.query import Harvest
+from driftnet.streams.topics import create_topics
 from tests.fake_openai import MODEL, PROMPT_TOKENS, SLOW_S, Answer, FakeOpenAI
 from tests.kafka_helpers import WorkerProcess, stream_settings, unique_topics
 from tests.openai_clients import SETUPS, Call, Setup, chat, client, instrumented

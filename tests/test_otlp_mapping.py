@@ -10,13 +10,13 @@ from typing import Any, Literal
 import orjson
 import pytest
 
-from streams.decode import decode
-from streams.events import InferenceEvent, Lineage, otel_mapping
-from streams.otlp_decode import OtlpSpan, SpanEvent, decode_spans
-from streams.otlp_fields import COMMON
-from streams.otlp_genai import ROWS as GENAI
-from streams.otlp_mapping import CONVENTIONS, is_llm_call, markdown, rewrite, to_event
-from streams.settings import OtlpSettings
+from driftnet.contract.decode import decode
+from driftnet.contract.events import InferenceEvent, Lineage, otel_mapping
+from driftnet.ingest.fields import COMMON
+from driftnet.ingest.genai import ROWS as GENAI
+from driftnet.ingest.mapping import CONVENTIONS, is_llm_call, markdown, rewrite, to_event
+from driftnet.ingest.otlp_proto import OtlpSpan, SpanEvent, decode_spans
+from driftnet.ingest.settings import OtlpSettings
 from tests.conftest import ROOT
 from tests.otel_client import Instrumented, llm_call, proto
 
@@ -301,7 +301,7 @@ def test_the_table_covers_every_v1_field_that_names_an_otel_attribute() -> None:
 def test_readme_shows_the_mapping_table_of_the_code() -> None:
     """The README's "OpenTelemetry ingest" table is the generated one (``make docs``)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert rewrite(readme) == readme, "run: python -m streams.otlp_mapping --write README.md"
+    assert rewrite(readme) == readme, "run: python -m driftnet.ingest.mapping --write README.md"
     assert markdown() in readme
 
 

@@ -19,16 +19,17 @@ from kafka import KafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from detectors.config import DetectorsConfig
-from harvest.rules import RulesConfig
-from storage.query import Harvest
-from streams.dlq import read_dead_letter
-from streams.events import Cohort, Lineage
-from streams.otlp_mapping import event_id
-from streams.settings import OtlpSettings, Settings
-from streams.simulation import SCENARIOS, Simulator
-from streams.topics import create_topics
-from streams.triage import Triage
+from driftnet.contract.dlq import read_dead_letter
+from driftnet.contract.events import Cohort, Lineage
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.harvest.rules import RulesConfig
+from driftnet.harvest.triage import Triage
+from driftnet.ingest.mapping import event_id
+from driftnet.ingest.settings import OtlpSettings
+from driftnet.sandbox.simulation import SCENARIOS, Simulator
+from driftnet.storage.query import Harvest
+from driftnet.streams.settings import Settings
+from driftnet.streams.topics import create_topics
 from tests.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
 from tests.otel_client import Instrumented, llm_call, otlp_json, proto
 

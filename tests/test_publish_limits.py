@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from kafka.producer import sender as kafka_sender
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from streams.batching import Batcher, record_bytes
-from streams.broker import free_port
-from streams.cli import cli
-from streams.publisher import EventPublisher
-from streams.settings import KafkaSettings, PublisherSettings
+from driftnet.cli.main import cli
+from driftnet.contract.batching import Batcher, record_bytes
+from driftnet.sandbox.broker import free_port
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
 from tests.factories import make_event
 from tests.kafka_helpers import join_publisher_threads, read_topic
 

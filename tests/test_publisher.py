@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.events import Cohort, InferenceEvent
-from streams.publisher import EventPublisher
-from streams.settings import KafkaSettings, PublisherSettings
+from driftnet.contract.events import Cohort, InferenceEvent
+from driftnet.sandbox.broker import EmbeddedBroker, free_port
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
 from tests.factories import make_event
 from tests.kafka_helpers import join_publisher_threads, read_topic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from streams.events import otel_mapping
+from driftnet.contract.events import otel_mapping
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -31,7 +31,7 @@ def test_command_table_lists_every_command() -> None:
     """Every `driftnet` subcommand (and group subcommand) has a row in the README's table."""
     import click
 
-    from streams.cli import cli
+    from driftnet.cli.main import cli
 
     table = README.split("## The `driftnet` command")[1].split("\n## ")[0]
     listed = set(re.findall(r"^\| `driftnet ([a-z]+(?: [a-z]+)?)", table, flags=re.MULTILINE))
@@ -47,9 +47,9 @@ def test_command_table_lists_every_command() -> None:
 def test_dlq_header_table_matches_the_code() -> None:
     from datetime import UTC, datetime
 
-    from streams.decode import decode
-    from streams.dlq import PREFIX, dead_letter_headers
-    from streams.events import Lineage
+    from driftnet.contract.decode import decode
+    from driftnet.contract.dlq import PREFIX, dead_letter_headers
+    from driftnet.contract.events import Lineage
 
     [letter] = decode(b'[{"event_id": 1}]', Lineage("t", 0, 0)).dead_letters
     names = {
@@ -63,7 +63,7 @@ def test_dlq_header_table_matches_the_code() -> None:
 
 def test_detector_table_lists_every_registered_detector() -> None:
     """The README's detector table names exactly the registered detectors."""
-    from detectors.registry import REGISTRY
+    from driftnet.detectors.families.registry import REGISTRY
 
     table = README.split("<!-- detectors:start -->")[1].split("<!-- detectors:end -->")[0]
     listed = set(re.findall(r"`([a-z_]+\.[a-z0-9_]+\.v\d+)`", table))
@@ -72,7 +72,7 @@ def test_detector_table_lists_every_registered_detector() -> None:
 
 def test_scenario_table_matches_the_simulator() -> None:
     """The README's scenario table lists every scenario with its description."""
-    from streams.simulation import SCENARIOS
+    from driftnet.sandbox.simulation import SCENARIOS
 
     table = README.split("<!-- scenarios:start -->")[1].split("<!-- scenarios:end -->")[0]
     rows = dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, flags=re.MULTILINE))
@@ -82,7 +82,7 @@ def test_scenario_table_matches_the_simulator() -> None:
 def test_canary_metric_table_matches_the_judge() -> None:
     """The README's canary metric table: every judged metric, its group, bad direction,
     whether it is critical and its minimum samples, as the code defines them."""
-    from detectors.canary_config import DEFAULT_RULES, METRICS, SCORE, score_spec
+    from driftnet.detectors.canary.config import DEFAULT_RULES, METRICS, SCORE, score_spec
 
     table = README.split("<!-- canary-metrics:start -->")[1].split("<!-- canary-metrics:end -->")[0]
     rows = re.findall(

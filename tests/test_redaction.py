@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harvest.redaction import RedactionSettings, Redactor
-from streams.events import InferenceEvent
+from driftnet.contract.events import InferenceEvent
+from driftnet.harvest.redaction import RedactionSettings, Redactor
 from tests.factories import make_event
 
 REDACTOR = Redactor()
@@ -360,7 +360,7 @@ def test_rejected_look_alikes_keep_the_same_event() -> None:
 def test_a_text_met_again_is_answered_as_the_first_time() -> None:
     """The redactor's text cache changes no answer: the same redacted text and hit counts for
     a repeated text, the very same object for a clean one, and a bounded number of texts."""
-    import harvest.redaction as redaction
+    import driftnet.harvest.redaction as redaction
 
     redactor = Redactor()
     dirty = "mail ann@example.com or call +44 20 7946 0958, ann@example.com"

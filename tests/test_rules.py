@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harvest.records import FailureRecord, record_id, rule_failure
-from harvest.rules import RULES, FailureRules, RulesConfig, RuleSettings
-from streams.events import InferenceEvent, Lineage
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.records import FailureRecord, record_id, rule_failure
+from driftnet.harvest.rules import RULES, FailureRules, RulesConfig, RuleSettings
 from tests.factories import make_event
 
 SCORES = {

@@ -1,4 +1,4 @@
-"""The e-processes behind the canary judge (detectors/sequential.py): valid however often they
+"""The e-processes behind the canary judge (detectors/canary/sequential.py): valid however often they
 are looked at, and quick to find a real change -- from the start or late.
 
 The rates come from 1,000 seeded runs of 30 looks each. So that they take seconds, not minutes,
@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pytest
 from scipy.stats import hypergeom, norm
 
-from detectors.canary_config import CanarySettings
-from detectors.sequential import (
+from driftnet.detectors.canary.config import CanarySettings
+from driftnet.detectors.canary.sequential import (
     EFFECT_SIZES,
     KAPPAS,
     ODDS_RATIOS,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import ConfigError, load_settings
+from driftnet.streams.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.cli import cli
-from streams.events import InferenceEvent
-from streams.simulation import SCENARIOS, ScenarioName, Simulator
+from driftnet.cli.main import cli
+from driftnet.contract.events import InferenceEvent
+from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DURATION = 1800.0

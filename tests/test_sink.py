@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from harvest.records import FailureRecord, Reason, rule_failure
-from storage.query import Harvest
-from streams.dlq import read_dead_letter
-from streams.events import InferenceEvent, Lineage
-from streams.publish_file import publish_lines
-from streams.settings import Settings
-from streams.topics import create_topics
+from driftnet.contract.dlq import read_dead_letter
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.records import FailureRecord, Reason, rule_failure
+from driftnet.storage.query import Harvest
+from driftnet.streams.publish_file import publish_lines
+from driftnet.streams.settings import Settings
+from driftnet.streams.topics import create_topics
 from tests.conftest import ROOT
 from tests.factories import make_event
 from tests.kafka_helpers import (

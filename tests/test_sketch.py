@@ -1,4 +1,4 @@
-"""detectors.sketch.Sketch answers exactly what the ddsketch package's own DDSketch does."""
+"""driftnet.detectors.windowing.sketch.Sketch answers exactly what the ddsketch package's own DDSketch does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ddsketch import LogarithmicMapping
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.store import DenseStore
 
-from detectors.sketch import Sketch
+from driftnet.detectors.windowing.sketch import Sketch
 
 QUANTILES = [i / 200 for i in range(201)] + [0.001, 0.999, 0.123456]
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.model import Alert, Details, Link, Notification, fingerprint_of
-from alerts.slack import (
+from driftnet.alerts.model import Alert, Details, Link, Notification, fingerprint_of
+from driftnet.alerts.notify.slack import (
     DeliveryError,
     SlackNotifier,
     SlackThread,

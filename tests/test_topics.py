@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from streams.kafka_config import admin_client
-from streams.settings import KafkaSettings, TopicSettings
-from streams.topics import TopicsError, create_topics
+from driftnet.streams.kafka_config import admin_client
+from driftnet.streams.settings import KafkaSettings, TopicSettings
+from driftnet.streams.topics import TopicsError, create_topics
 from tests.kafka_helpers import unique_topics
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_a_partition_count_that_differs_is_reported_and_left_alone(kafka_bootstr
 
 
 def test_unreachable_kafka_is_one_line() -> None:
-    from streams.broker import free_port
+    from driftnet.sandbox.broker import free_port
 
     kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
     with pytest.raises(TopicsError, match=r"^cannot reach Kafka at 127\.0\.0\.1:\d+ ") as caught:

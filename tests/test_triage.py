@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from harvest.rules import FailureRules, RulesConfig
-from streams.events import Lineage
-from streams.triage import Tally, Triage
-from streams.worker import Counters
+from driftnet.contract.events import Lineage
+from driftnet.harvest.rules import FailureRules, RulesConfig
+from driftnet.harvest.triage import Tally, Triage
+from driftnet.streams.worker import Counters
 from tests.factories import make_event
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -101,7 +101,7 @@ def test_tally_and_worker_report() -> None:
 def test_failure_records_are_redacted_before_they_are_encoded() -> None:
     """A failing event's personal data is masked in its record and in the JSON sent on, and the
     record says so; a clean failing event is not flagged; redaction can be switched off."""
-    from harvest.redaction import RedactionSettings
+    from driftnet.harvest.redaction import RedactionSettings
 
     leaky = make_event(
         event_id="leaky",

@@ -18,8 +18,14 @@ from aiokafka.consumer import fetcher
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 
-from streams.dlq import Entry, Selection, dead_letter_headers, plan_replay, read_dead_letter
-from streams.unreadable import (
+from driftnet.contract.dlq import (
+    Entry,
+    Selection,
+    dead_letter_headers,
+    plan_replay,
+    read_dead_letter,
+)
+from driftnet.streams.unreadable import (
     HEADER,
     GuardUnavailable,
     UnreadableBatch,
@@ -257,8 +263,8 @@ def test_the_worker_counts_each_skipped_batch_by_topic_from_zero_and_logs_it_onc
     """driftnet_unreadable_batches_total has a sample at 0 for every guarded topic before any
     batch is skipped (so rate() works from the first), then counts each under its topic; each
     skipped batch is one ERROR line naming it."""
-    from streams.metrics import Snapshot, families
-    from streams.worker import Counters
+    from driftnet.streams.metrics import Snapshot, families
+    from driftnet.streams.worker import Counters
 
     counters = Counters()
     counters.unreadable_batches.update({"events": 0, "spans": 0})

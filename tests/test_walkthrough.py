@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.dlq import read_dead_letter
-from streams.settings import Settings
+from driftnet.contract.dlq import read_dead_letter
+from driftnet.streams.settings import Settings
 from tests.conftest import ROOT
 from tests.kafka_helpers import (
     DRIFTNET,

@@ -1,0 +1,417 @@
+"""The configuration reference: every setting of :class:`driftnet.streams.settings.Settings` as Markdown.
+
+Walks the model recursively and renders, per section, a table of every setting: its dotted key
+(as in TOML), its ``DRIFTNET_*`` environment variable, its type, its default (as TOML spells it,
+secrets shown as unset) and its description (the field's attribute docstring). A table of named
+entries (``rules.services``) or a list of tables (``alerts.routes``) is one row for itself, then
+the rows of its entry with a ``<name>`` or ``[]`` placeholder. Pure and deterministic.
+
+``python -m driftnet.cli.config_reference`` prints the reference; ``--write README.md`` rewrites the
+text between the ``config-reference`` markers of that file (``make docs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic.types import PathType
+from pydantic_core import PydanticUndefined
+
+from driftnet.streams.settings import ENV_PREFIX, Settings
+
+START = "<!-- config-reference:start -->"
+END = "<!-- config-reference:end -->"
+REGENERATE = "make docs"
+"""The command that rewrites the README's reference (``python -m driftnet.cli.config_reference
+--write README.md``)."""
+
+NAME = "<name>"
+ITEM = "[]"
+
+_INTRO = f"""\
+Every setting, generated from the settings model: `driftnet config --reference` prints it and
+`{REGENERATE}` rewrites this copy; the descriptions are the fields' docstrings. In the
+environment a table or a list is one variable holding JSON
+(`DRIFTNET_HARVEST__REDACTION__KINDS='["email"]'`) or, for a table, one variable per key; the
+`<NAME>` of an entry of a named table is lowercased there, and the entries of a list of tables
+(`[]`) have no variable of their own: set the whole list as JSON. A type marked *optional*
+also takes null, in JSON only (TOML has no null)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One setting (or one table of settings) of the reference."""
+
+    key: str
+    """Dotted, as in TOML: ``rules.services.<name>.latency_slo_ms``."""
+    env: str | None
+    """The environment variable; None inside a list, which only JSON can set."""
+    type: str
+    default: str
+    """Markdown: the TOML value in backticks, or words (``unset``, ``depends on <name>``)."""
+    description: str
+    leaf: bool
+    """A value rather than a table whose keys have rows of their own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One top-level table of the settings (``kafka``, ``topics``...)."""
+
+    name: str
+    description: str
+    rows: tuple[Row, ...]
+
+
+def sections(model: type[BaseModel] = Settings) -> tuple[Section, ...]:
+    """The reference of ``model``: one section per field, each with the rows of its keys."""
+    found = []
+    for name, field in model.model_fields.items():
+        section_type = _unwrap(field.annotation)
+        default = field.get_default(call_default_factory=True)
+        if not _is_model(section_type):
+            raise TypeError(f"settings section {name} is not a model")
+        description = field.description or _class_doc(section_type)
+        instances = (default,) if isinstance(default, BaseModel) else None
+        rows = tuple(_rows(section_type, (name,), (name.upper(),), instances))
+        found.append(Section(name, _text(description), rows))
+    return tuple(found)
+
+
+def render(model: type[BaseModel] = Settings) -> str:
+    """The reference as Markdown (no markers), ending with a newline."""
+    parts = [_INTRO, ""]
+    for section in sections(model):
+        parts += [f"### `{section.name}`", ""]
+        if section.description:
+            parts += [section.description, ""]
+        parts += [
+            "| key | environment variable | type | default | description |",
+            "|---|---|---|---|---|",
+        ]
+        for row in section.rows:
+            env = _code(row.env) if row.env else "(JSON only)"
+            parts.append(
+                f"| {_code(row.key)} | {env} | {_cell(row.type)} | {row.default} | "
+                f"{_cell(row.description)} |"
+            )
+        parts.append("")
+    return "\n".join(parts)
+
+
+def block(model: type[BaseModel] = Settings) -> str:
+    """What stands between the markers: the reference with a blank line around it."""
+    return f"\n{render(model)}\n"
+
+
+def replace_block(text: str, reference: str) -> str:
+    """``text`` with what stands between the two markers replaced by ``reference``."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ValueError(f"expected one {START} followed by one {END}")
+    head, rest = text.split(START)
+    _, tail = rest.split(END)
+    return f"{head}{START}{reference}{END}{tail}"
+
+
+def leaf_keys(model: type[BaseModel] = Settings) -> tuple[str, ...]:
+    """The dotted key of every leaf setting in the reference."""
+    return tuple(row.key for section in sections(model) for row in section.rows if row.leaf)
+
+
+# --- walking the model ---------------------------------------------------------------------
+
+
+def _rows(
+    model: type[BaseModel],
+    key: tuple[str, ...],
+    env: tuple[str, ...] | None,
+    instances: tuple[BaseModel, ...] | None,
+) -> Iterator[Row]:
+    """The rows of ``model``'s fields. ``instances``: the defaults of this table (one, or every
+    entry of a named table's default); None when a new entry starts from the field defaults."""
+    for name, field in model.model_fields.items():
+        child_key = (*key, name)
+        child_env = None if env is None else (*env, name.upper())
+        value_type = _unwrap(field.annotation)
+        default = _default(field, name, instances)
+        row_env = None if child_env is None else ENV_PREFIX + "__".join(child_env)
+        description = field.description or ""
+        dotted = ".".join(child_key)
+        if _is_model(value_type):
+            yield Row(
+                dotted,
+                row_env,
+                "table",
+                "",
+                _text(description or _class_doc(value_type)),
+                leaf=False,
+            )
+            nested = (default,) if isinstance(default, BaseModel) else None
+            yield from _rows(value_type, child_key, child_env, nested)
+            continue
+        entry = _entry_model(value_type)
+        if entry is not None:
+            kind, item = entry
+            if kind == "dict":
+                values = tuple(default.values()) if isinstance(default, dict) else ()
+                shown = _named_default(default)
+                placeholder, entry_env = NAME, None if child_env is None else (*child_env, "<NAME>")
+                entry_instances: tuple[BaseModel, ...] | None = values or None
+                type_text = "table of tables, by name"
+            else:
+                shown = _shown_default(default)
+                placeholder, entry_env, entry_instances = ITEM, None, None
+                type_text = "list of tables"
+            yield Row(dotted, row_env, type_text, shown, _text(description), leaf=False)
+            entry_key = (*key, name + placeholder) if placeholder == ITEM else (*child_key, NAME)
+            yield from _rows(item, entry_key, entry_env, entry_instances)
+            continue
+        yield Row(
+            dotted,
+            row_env,
+            _type_of(field),
+            _shown_default(default),
+            _text(description),
+            leaf=True,
+        )
+
+
+_VARIES = object()
+"""The default of a key that differs between the entries of a named table."""
+
+
+def _default(field: FieldInfo, name: str, instances: tuple[BaseModel, ...] | None) -> Any:
+    if instances is None:
+        return field.get_default(call_default_factory=True)
+    values = [getattr(instance, name) for instance in instances]
+    if all(value == values[0] for value in values[1:]):
+        return values[0]
+    return _VARIES
+
+
+def _named_default(default: Any) -> str:
+    if not isinstance(default, dict) or not default:
+        return _shown_default(default)
+    return "one for each of " + ", ".join(_code(name) for name in default)
+
+
+def _shown_default(default: Any) -> str:
+    """The default as Markdown."""
+    if default is PydanticUndefined:
+        return "required"
+    if default is _VARIES:
+        return f"depends on `{NAME}`"
+    if default is None or isinstance(default, SecretStr):
+        return "unset"
+    return _code(_toml(default))
+
+
+def _entry_model(tp: Any) -> tuple[Literal["dict", "list"], type[BaseModel]] | None:
+    """``("dict", M)`` for ``dict[str, M]``, ``("list", M)`` for ``tuple[M, ...]``."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is dict and _is_model(_unwrap(args[1])):
+        return "dict", _unwrap(args[1])
+    if origin in (tuple, list, frozenset, set) and args and _is_model(_unwrap(args[0])):
+        return "list", _unwrap(args[0])
+    return None
+
+
+def _is_model(tp: Any) -> bool:
+    return inspect.isclass(tp) and issubclass(tp, BaseModel)
+
+
+def _unwrap(tp: Any) -> Any:
+    """``tp`` without ``None`` (optional) and without ``Annotated`` metadata."""
+    if get_origin(tp) is Annotated:
+        return _unwrap(get_args(tp)[0])
+    args = _non_none(tp)
+    return _unwrap(args[0]) if args is not None and len(args) == 1 else tp
+
+
+def _non_none(tp: Any) -> tuple[Any, ...] | None:
+    """The members of a union other than None; None when ``tp`` is not a union."""
+    if get_origin(tp) in (Union, types.UnionType):
+        return tuple(arg for arg in get_args(tp) if arg is not type(None))
+    return None
+
+
+def _class_doc(model: type[BaseModel]) -> str:
+    return inspect.cleandoc(model.__doc__) if model.__doc__ else ""
+
+
+# --- types ---------------------------------------------------------------------------------
+
+
+def _type_of(field: FieldInfo) -> str:
+    tp = field.annotation
+    members = _non_none(tp)
+    optional = members is not None and len(members) < len(get_args(tp))
+    if members is not None and len(members) == 1:
+        tp = members[0]
+    text = _type(tp, tuple(field.metadata))
+    return f"{text}, optional" if optional else text
+
+
+def _type(tp: Any, metadata: tuple[Any, ...] = ()) -> str:
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return _type(args[0], (*args[1:], *metadata))
+    if origin is Literal:
+        return " | ".join(json.dumps(arg) for arg in args)
+    members = _non_none(tp)
+    if members is not None:
+        text = " or ".join(_type(member) for member in members)
+        return f"{text}, optional" if len(members) < len(args) else text
+    if origin in (tuple, list, frozenset, set):
+        item = _type(args[0]) if args else "any"
+        return f"list of ({item})" if " | " in item or " or " in item else f"list of {item}"
+    if origin is dict:
+        value = _unwrap(args[1]) if args else Any
+        if value is Any:
+            return "table"
+        if get_origin(value) is dict:
+            return "table of tables, by name"
+        return f"table of {_type(value)}"
+    if tp is SecretStr:
+        return "secret string"
+    if tp is Path:
+        kinds = {m.path_type for m in metadata if isinstance(m, PathType)}
+        return "path to an existing file" if "file" in kinds else "path"
+    if tp is bool:
+        return "boolean"
+    if tp is str:
+        return _string(metadata)
+    if tp in (int, float):
+        return _number(tp.__name__, metadata)
+    if tp is Any:
+        return "any"
+    raise TypeError(f"no reference text for the type {tp!r}")
+
+
+def _string(metadata: tuple[Any, ...]) -> str:
+    low = next((m.min_length for m in metadata if isinstance(m, annotated_types.MinLen)), 0)
+    high = next((m.max_length for m in metadata if isinstance(m, annotated_types.MaxLen)), None)
+    pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
+    text = "non-empty string" if low == 1 and high is None else "string"
+    if high is not None:
+        text += f" of {low} to {high} characters"
+    elif low > 1:
+        text += f" of at least {low} characters"
+    if pattern is not None:
+        text += f" matching `{pattern}`"
+    return text
+
+
+def _number(name: str, metadata: tuple[Any, ...]) -> str:
+    """``int ≥ 1``, ``float > 0``, ``0 < float < 1``..."""
+    lower: tuple[str, Any] | None = None
+    upper: tuple[str, Any] | None = None
+    for m in metadata:
+        if isinstance(m, annotated_types.Gt):
+            lower = ("<", m.gt)
+        elif isinstance(m, annotated_types.Ge):
+            lower = ("≤", m.ge)
+        elif isinstance(m, annotated_types.Lt):
+            upper = ("<", m.lt)
+        elif isinstance(m, annotated_types.Le):
+            upper = ("≤", m.le)
+    if lower is not None and upper is None:
+        return f"{name} {'>' if lower[0] == '<' else '≥'} {_num(lower[1])}"
+    text = name if lower is None else f"{_num(lower[1])} {lower[0]} {name}"
+    return text if upper is None else f"{text} {upper[0]} {_num(upper[1])}"
+
+
+def _num(value: Any) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+# --- values as TOML ------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml(value: Any) -> str:
+    """``value`` as TOML writes it (inline tables and arrays; None values left out)."""
+    if isinstance(value, SecretStr):
+        return json.dumps("**********")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Path):
+        return json.dumps(value.as_posix(), ensure_ascii=False)
+    if isinstance(value, frozenset | set):
+        return _toml(sorted(value))
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, BaseModel):
+        return _toml({name: getattr(value, name) for name in type(value).model_fields})
+    if isinstance(value, dict):
+        items = [
+            f"{key if _BARE_KEY.match(key) else json.dumps(key)} = {_toml(item)}"
+            for key, item in value.items()
+            if item is not None
+        ]
+        return "{" + ", ".join(items) + "}" if items else "{}"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def _text(docstring: str) -> str:
+    """A docstring as one line of Markdown."""
+    text = " ".join(docstring.split())
+    return _RST_LITERAL.sub(r"`\1`", _RST_ROLE.sub(r"`\1`", text))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the reference, or with ``--write FILE`` put it between the markers of FILE."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--write", type=Path, metavar="FILE", help="e.g. README.md")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        sys.stdout.write(render())
+        return 0
+    text = args.write.read_text(encoding="utf-8")
+    try:
+        updated = replace_block(text, block())
+    except ValueError as exc:
+        parser.error(f"{args.write}: {exc}")
+    if updated == text:
+        print(f"{args.write}: the configuration reference is up to date")
+    else:
+        args.write.write_text(updated, encoding="utf-8")
+        print(f"{args.write}: configuration reference rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""``driftnet dlq show|replay``: list the dead letters, and re-publish them once the producer
+(or driftnet's settings) is fixed.
+
+The DLQ topic is read without a consumer group (kafka-python with manual assignment: nothing is
+committed, and its group join hangs on some brokers) from the beginning to its end as it was
+when the command started.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import click
+
+from driftnet.cli.context import Context, pass_context
+from driftnet.contract.dlq import Entry, Selection, plan_replay, reason_counts, replay_headers
+from driftnet.streams.kafka_config import kafka_python_options, whole_topic_consumer
+from driftnet.streams.settings import KafkaSettings
+
+READ_TIMEOUT_S = 30.0
+BOOTSTRAP_TIMEOUT_MS = 5_000
+
+
+class DlqError(Exception):
+    """The DLQ cannot be read or written (one line for the user)."""
+
+
+def read_entries(
+    kafka: KafkaSettings, topic: str, timeout_s: float = READ_TIMEOUT_S
+) -> list[Entry]:
+    """Every message of ``topic`` up to its current end, as :class:`Entry`."""
+    return list(_scan(kafka, topic, timeout_s))
+
+
+def _scan(kafka: KafkaSettings, topic: str, timeout_s: float) -> Iterator[Entry]:
+    from kafka.errors import KafkaError
+
+    consumer, assigned = whole_topic_consumer(
+        kafka, topic, timeout_s=timeout_s, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        error=DlqError,
+    )  # fmt: skip
+    try:
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if time.monotonic() > deadline:
+                raise DlqError(f"reading {topic!r} took more than {timeout_s:g} s")
+            batch = consumer.poll(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    yield Entry.of(r.topic, r.partition, r.offset, r.key, r.value,
+                                   r.headers or ())  # fmt: skip
+            # At the end offsets, read on until a poll finds nothing: some brokers (Tansu)
+            # report the end of a multi-record batch as one past its first record.
+            if not batch and all(consumer.position(tp) >= ends[tp] for tp in assigned):
+                return
+    except KafkaError as exc:
+        raise DlqError(f"reading {topic!r} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        consumer.close()
+
+
+def publish(kafka: KafkaSettings, sends: list[tuple[Entry, str]], timeout_s: float) -> None:
+    """Send each entry's payload, key and replay header to its topic, every one acknowledged."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        producer = KafkaProducer(**kafka_python_options(kafka), acks="all", linger_ms=5)
+    except KafkaError as exc:
+        raise DlqError(
+            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__})"
+        ) from None
+    try:
+        futures = [
+            producer.send(
+                topic, value=entry.value or b"", key=entry.key, headers=replay_headers(entry)
+            )
+            for entry, topic in sends
+        ]
+        producer.flush(timeout_s)
+        for future in futures:
+            future.get(timeout=timeout_s)
+    except KafkaError as exc:
+        raise DlqError(
+            f"replay failed: {type(exc).__name__}: {exc} (what was sent stays sent)"
+        ) from None
+    finally:
+        producer.close(timeout=5)
+
+
+def _selection(reasons: tuple[str, ...], from_offset: int | None) -> Selection:
+    return Selection(frozenset(reasons), from_offset)
+
+
+def _entries(context: Context) -> list[Entry]:
+    settings = context.settings
+    try:
+        return read_entries(settings.kafka, settings.topics.dlq.name)
+    except DlqError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+REASON = click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    metavar="REASON",
+    help="Only dead letters of this reason (invalid_json, missing_field, ...); repeatable.",
+)
+FROM_OFFSET = click.option(
+    "--from-offset",
+    type=click.IntRange(min=0),
+    help="Only dead letters at this DLQ offset or later (e.g. after an earlier replay).",
+)
+
+
+@click.group()
+def dlq() -> None:
+    """The dead-letter queue: messages that were not valid events, and why."""
+
+
+@dlq.command("show")
+@REASON
+@FROM_OFFSET
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Print at most this many (the newest); 0 prints only the counts.")  # fmt: skip
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per dead letter, payload included."
+)
+@pass_context
+def show(
+    context: Context, reasons: tuple[str, ...], from_offset: int | None, limit: int, as_json: bool
+) -> None:
+    """List dead letters: where they sit, when, why (reason, field, message) and where they
+    came from, then the count of each reason."""
+    selected = [e for e in _entries(context) if _selection(reasons, from_offset)(e)]
+    shown = selected[-limit:] if limit else []
+    if as_json:
+        for entry in shown:
+            click.echo(json.dumps(_as_json(entry), ensure_ascii=False))
+        return
+    for entry in shown:
+        click.echo(entry.line())
+    counts = reason_counts(selected)
+    topic = context.settings.topics.dlq.name
+    if not selected:
+        click.echo(f"no dead letters on {topic}" + (" matching" if reasons or from_offset else ""))
+        return
+    more = f" (the newest {len(shown)} shown)" if len(shown) < len(selected) else ""
+    click.echo(f"{len(selected)} dead letters on {topic}{more}: "
+               + ", ".join(f"{reason} {n}" for reason, n in counts.most_common()))  # fmt: skip
+
+
+def _as_json(entry: Entry) -> dict[str, object]:
+    letter = entry.letter
+    body: dict[str, object] = {"dlq": entry.where, "detected_at": entry.detected_at,
+                               "replayed": entry.replayed}  # fmt: skip
+    if letter is None:
+        return body | {"reason": None}
+    last = {} if letter.last_offset is None else {"last_offset": letter.last_offset}
+    return body | {
+        "reason": letter.reason,
+        "field": letter.field,
+        "message": letter.message,
+        "source": str(letter.lineage),
+        **last,
+        "payload_size": letter.payload_size,
+        "payload_truncated": letter.payload_truncated,
+        "payload": letter.payload.decode("utf-8", "replace"),
+    }
+
+
+@dlq.command("replay")
+@REASON
+@FROM_OFFSET
+@click.option(
+    "--to", "to_topic", help="Publish to this topic [default: each dead letter's source topic]."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; send nothing.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds to wait for Kafka to acknowledge every message.")  # fmt: skip
+@pass_context
+def replay(
+    context: Context,
+    reasons: tuple[str, ...],
+    from_offset: int | None,
+    to_topic: str | None,
+    dry_run: bool,
+    timeout: float,
+) -> None:
+    """Re-publish dead letters (all, or those of --reason) to where they came from, with their
+    key and original bytes, once their producer -- or driftnet's settings -- is fixed. A
+    payload cut at decode.payload_cap_bytes cannot be replayed and is skipped (and said).
+    Replaying twice sends twice: use --from-offset to replay only newer ones."""
+    entries = _entries(context)
+    plan = plan_replay(entries, _selection(reasons, from_offset), to_topic)
+    for entry, why in plan.skipped:
+        click.echo(f"skipped {entry.where}: {why}")
+    targets = sorted({topic for _, topic in plan.send})
+    if not plan.send:
+        click.echo(
+            "nothing to replay" + (f" ({len(plan.skipped)} skipped)" if plan.skipped else "")
+        )
+        return
+    verb = "would replay" if dry_run else "replayed"
+    if not dry_run:
+        try:
+            publish(context.settings.kafka, plan.send, timeout)
+        except DlqError as exc:
+            raise click.ClickException(str(exc)) from None
+    last = max(entry.offset for entry, _ in plan.send)
+    counts = reason_counts(entry for entry, _ in plan.send)
+    click.echo(
+        f"{verb} {len(plan.send)} dead letters to {', '.join(targets)} ("
+        + ", ".join(f"{reason} {n}" for reason, n in counts.most_common())
+        + f"); next time --from-offset {last + 1} replays only newer ones"
+    )

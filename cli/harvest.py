@@ -1,0 +1,339 @@
+"""``driftnet query``, ``export``, ``label`` and ``harvest ...``: the harvest from a terminal."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from driftnet.cli.context import Context, pass_context
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class SqlError(click.ClickException):
+    """A query DuckDB refused: its message, exit code 2."""
+
+    exit_code = 2
+
+
+SHOW_SQL = (
+    "SELECT * EXCLUDE (date) FROM failures WHERE record_id = ? OR event_id = ? ORDER BY detected_at"
+)
+"""``driftnet harvest show``: every record of one record or event id (two parameters)."""
+
+
+def reasons_sql(by: str) -> str:
+    """``driftnet harvest reasons``: failures by reason, grouped by the comma-separated
+    columns ``by`` (``none``: no grouping), between two timestamps (two parameters)."""
+    groups = [] if by == "none" else by.split(",")
+    keys = "".join(f"{g}, " for g in groups)
+    return (
+        f"SELECT {keys}r.rule_id AS reason, count(*) AS failures, "
+        "count(DISTINCT event_id) AS events, "
+        "strftime(max(timestamp), '%Y-%m-%d %H:%M') AS last_seen "
+        "FROM failures, unnest(reasons) AS u(r) "
+        "WHERE timestamp >= ? AND timestamp < ? "
+        "GROUP BY ALL ORDER BY failures DESC, reason"
+    )
+
+
+def export_sql(condition: str) -> str:
+    """``driftnet export``: the failures matching ``condition`` (SQL), in a stable order."""
+    return f"SELECT * EXCLUDE (date) FROM failures WHERE {condition} ORDER BY timestamp, record_id"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``30m``, ``2h``, ``7d``, ``1w`` or a plain number of seconds."""
+    cleaned = text.strip()
+    match = _DURATION.match(cleaned)
+    try:
+        value = float(match.group(1)) * _UNITS[match.group(2)] if match else float(cleaned)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration: use 90s, 30m, 2h or 7d") from None
+    if value <= 0:
+        raise click.BadParameter("the duration must be positive")
+    return value
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """``24h`` / ``7d`` / ``90m`` ago, or an ISO date or date-time (UTC when no offset)."""
+    now = now or datetime.now(UTC)
+    if _DURATION.match(text.strip()):
+        return now - timedelta(seconds=parse_duration(text))
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a time: use 24h, 7d, 30m, 2026-11-20 or 2026-11-20T10:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _harvest(context: Context) -> Any:
+    from driftnet.storage.query import Harvest, MissingDataset
+    from driftnet.storage.target import TargetError
+
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    try:
+        harvest = Harvest.at(context.settings.harvest.location)
+        harvest.require()
+    except (TargetError, MissingDataset) as exc:
+        raise click.ClickException(str(exc)) from None
+    return harvest
+
+
+def _run(action: Any) -> Any:
+    from driftnet.storage.query import QueryError
+
+    try:
+        return action()
+    except QueryError as exc:
+        raise SqlError(str(exc)) from None
+
+
+@click.command()
+@click.argument("sql")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="json writes JSON lines; parquet needs --output.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Rows shown by --format table (0: all).")  # fmt: skip
+@pass_context
+def query(
+    context: Context, sql: str, output_format: str, output: str | None, max_rows: int
+) -> None:
+    """Run SQL over the harvest with DuckDB. Views: failures (each record once, labels joined),
+    failures_all (physical rows), labels. Example:
+    driftnet query "select reason, count(*) from failures group by all order by 2 desc" """
+    harvest = _harvest(context)
+    if output_format == "table":
+        text = _run(lambda: harvest.render(sql, max_rows=max_rows))
+        _emit(text + "\n", output)
+        return
+    if output_format == "parquet" and not output:
+        raise click.UsageError("--format parquet needs --output FILE")
+    destination = output or "/dev/stdout"
+    _run(lambda: harvest.copy(sql, destination, output_format))
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.group()
+def harvest() -> None:
+    """The failure harvest: canned questions, compaction, retention, deletion."""
+
+
+@harvest.command("reasons")
+@click.option("--since", default="24h", show_default=True, help="24h, 7d, or an ISO time.")
+@click.option("--until", default=None, help="End of the range (default: now).")
+@click.option(
+    "--by",
+    type=click.Choice(["service", "release", "service,release", "none"]),
+    default="service,release",
+    show_default=True,
+)
+@pass_context
+def harvest_reasons(context: Context, since: str, until: str | None, by: str) -> None:
+    """Top failure reasons by service and release over a time range (event time)."""
+    harvest_ = _harvest(context)
+    start = parse_time(since)
+    end = parse_time(until) if until else datetime.now(UTC) + timedelta(days=1)
+    sql = reasons_sql(by)
+    click.echo(_run(lambda: harvest_.render(sql, [start, end], max_rows=0)))
+
+
+@harvest.command("show")
+@click.argument("record_or_event_id")
+@pass_context
+def harvest_show(context: Context, record_or_event_id: str) -> None:
+    """Print the full record(s) of one failure (by record_id or event_id) as JSON."""
+    from driftnet.storage.schema import record_document
+
+    harvest_ = _harvest(context)
+    table = _run(
+        lambda: harvest_.run(
+            SHOW_SQL,
+            [record_or_event_id, record_or_event_id],
+        )
+    )
+    rows = table.to_pylist()
+    if not rows:
+        raise click.ClickException(f"no harvested failure with id {record_or_event_id}")
+    for row in rows:
+        document = record_document(row)
+        document["label"] = {
+            key: row.get(key) for key in ("label", "correction", "label_note", "labelled_at")
+        }
+        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+@harvest.command("compact")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="First drop date= partitions older than this many days.",
+)
+@pass_context
+def harvest_compact(context: Context, retention_days: int | None) -> None:
+    """Merge each folder's small files into one and remove duplicate records. Safe while
+    queries and the sink run."""
+    from driftnet.storage.maintenance import compact
+
+    result = compact(_harvest(context), retention_days=retention_days)
+    click.echo(result.summary())
+
+
+@harvest.command("delete")
+@click.option("--where", "where", required=True, help="SQL predicate over failures columns.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def harvest_delete(context: Context, where: str, yes: bool) -> None:
+    """Delete the failures matching --where (e.g. "attributes.tenant = 't7'"), rewriting the
+    files that hold them, and the labels of their events."""
+    from driftnet.storage.maintenance import delete_where
+
+    harvest_ = _harvest(context)
+    count = _run(
+        lambda: harvest_.run(f"SELECT count(*) AS n FROM failures WHERE {where}")
+    ).to_pylist()[0]["n"]
+    if not count:
+        click.echo("no rows match; nothing deleted")
+        return
+    if not yes:
+        click.confirm(f"delete {count} rows matching {where!r}?", abort=True)
+    result = _run(lambda: delete_where(harvest_, where))
+    click.echo(result.summary())
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--label", "label", required=True, help="e.g. bad, good, hallucination.")
+@click.option("--correction", help="What the answer should have been (for fine-tuning).")
+@click.option("--note", help="Free text for the next person.")
+@pass_context
+def label(
+    context: Context, event_id: str, label: str, correction: str | None, note: str | None
+) -> None:
+    """Label a harvested event (the latest label of an event wins)."""
+    from driftnet.storage.maintenance import add_label
+    from driftnet.storage.query import Harvest
+
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    harvest_ = Harvest.at(context.settings.harvest.location)
+    known = False
+    if harvest_.target.exists():
+        found = _run(lambda: harvest_.run("SELECT 1 FROM failures WHERE event_id = ?", [event_id]))
+        known = found.num_rows > 0
+    add_label(harvest_, event_id, label, correction=correction, note=note)
+    click.echo(f"labelled {event_id} {label!r}" + ("" if known else " (not harvested yet)"))
+
+
+@click.command()
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["eval", "openai-chat", "parquet"]),
+    required=True,
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@click.option("--since", help="24h, 7d, or an ISO time (event time).")
+@click.option("--until", help="End of the range.")
+@click.option("--service", multiple=True)
+@click.option("--release", multiple=True)
+@click.option("--reason", multiple=True, help="A rule id, e.g. refusal (any of its reasons).")
+@click.option("--kind", multiple=True, type=click.Choice(["rule", "evidence", "regression"]))
+@click.option("--label", "labels", multiple=True, help="Only events with this label.")
+@click.option("--where", help="Any extra SQL predicate over failures columns.")
+@pass_context
+def export(
+    context: Context,
+    export_format: str,
+    output: str | None,
+    since: str | None,
+    until: str | None,
+    service: tuple[str, ...],
+    release: tuple[str, ...],
+    reason: tuple[str, ...],
+    kind: tuple[str, ...],
+    labels: tuple[str, ...],
+    where: str | None,
+) -> None:
+    """Export harvested failures: an eval set, a chat fine-tuning set (input + labelled
+    correction), or Parquet. Identical inputs are exported once."""
+    harvest_ = _harvest(context)
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since:
+        clauses.append("timestamp >= ?")
+        params.append(parse_time(since))
+    if until:
+        clauses.append("timestamp < ?")
+        params.append(parse_time(until))
+    for column, values in (("service", service), ("release", release), ("kind", kind)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+    if labels:
+        clauses.append(f"label IN ({', '.join('?' for _ in labels)})")
+        params.extend(labels)
+    if reason:
+        clauses.append("list_has_any(list_transform(reasons, lambda r: r.rule_id), ?)")
+        params.append(list(reason))
+    if where:
+        clauses.append(f"({where})")
+    condition = " AND ".join(clauses) or "true"
+    sql = export_sql(condition)
+    if export_format == "parquet":
+        if not output:
+            raise click.UsageError("--format parquet needs --output FILE")
+        rows = _run(lambda: harvest_.write_parquet(sql, params, output))
+        click.echo(f"exported {rows} rows to {output}", err=True)
+        return
+    _export_jsonl(harvest_, sql, params, export_format, output)
+
+
+def _export_jsonl(
+    harvest_: Any, sql: str, params: list[Any], export_format: str, output: str | None
+) -> None:
+    from driftnet.harvest.exports import ExportTally, export_items
+    from driftnet.storage.schema import record_document
+
+    table = _run(lambda: harvest_.run(sql, params))
+    tally = ExportTally()
+    pairs = (
+        (record_document(row), {k: row.get(k) for k in ("label", "correction", "label_note")})
+        for row in table.to_pylist()
+    )
+    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for item in export_items(pairs, export_format, tally):  # type: ignore[arg-type]
+            sink.write(orjson.dumps(item, default=str) + b"\n")
+    finally:
+        if output:
+            sink.close()
+        else:
+            sink.flush()
+    click.echo(tally.summary(output or "stdout"), err=True)
+
+
+COMMANDS = (query, harvest, label, export)

@@ -1,0 +1,5 @@
+"""The v1 event contract: the event model, the decoder and dead letters. Bytes in, events or
+reasons out; imports nothing else of driftnet's.
+
+Start at :mod:`driftnet.contract.events` (the model), then :mod:`driftnet.contract.decode`.
+"""
