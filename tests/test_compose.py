@@ -576,11 +576,11 @@ def test_dockerfile_copy_sources_exist() -> None:
 
 
 def test_dockerfile_copies_everything_pip_install_reads() -> None:
-    """The build stage copies pyproject.toml, its readme, constraints.txt and every package
-    pyproject.toml lists (a new package left out would install without its code)."""
+    """The build stage copies pyproject.toml, its readme, constraints.txt and the folder of every
+    room pyproject.toml maps (a new room left out would install without its code)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     needed = {"pyproject.toml", "constraints.txt", project["project"]["readme"]}
-    needed |= set(project["tool"]["setuptools"]["packages"])
+    needed |= set(project["tool"]["setuptools"]["package-dir"].values())
     build = _stages()[0]
     copied = {source.rstrip("/") for sources, _ in _copies(build) for source in sources}
     assert needed <= copied, f"not copied: {sorted(needed - copied)}"
