@@ -33,7 +33,7 @@ from driftnet.detectors.cohort import CohortDetectors
 from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
 from driftnet.detectors.windowing.partials import Partial
-from tests.detector_streams import stream
+from tests.support.detector_streams import stream
 
 DISTINCT = 200
 

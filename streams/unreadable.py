@@ -21,7 +21,7 @@ by that module-global name) with a subclass that wraps its ``records`` argument,
 ``MemoryRecords``; nothing else of aiokafka is changed. It relies on the batch interface that
 ``_unpack_records`` uses: ``has_next``/``next_batch``, and a batch's ``validate_crc``,
 ``producer_id``, ``is_control_batch``, ``is_transactional``, ``base_offset``, ``next_offset``
-and iteration. :func:`install` checks the signature it wraps, and ``tests/test_unreadable.py``
+and iteration. :func:`install` checks the signature it wraps, and ``tests/integration/test_unreadable.py``
 drives the installed aiokafka's own classes through it, so an upgrade that moves any of this
 fails there first.
 """

@@ -1,0 +1,1 @@
+"""Tests of one room each, with no broker: tests/unit/<room>/ mirrors driftnet.<room>."""
