@@ -7,6 +7,7 @@ included: an edge the layer table forbids fails, and so does any cycle between m
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,6 +120,17 @@ def test_rooms_import_only_rooms_below_them() -> None:
         if target is not None and source != target and target not in MAY_IMPORT[str(source)]:
             bad.append(where(edge))
     assert not bad, "forbidden edges:\n" + "\n".join(bad)
+
+
+def test_the_architecture_doc_shows_this_table() -> None:
+    """docs/architecture.md's layer table says what this test enforces."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    table = doc.split("<!-- layers:begin -->")[1].split("<!-- layers:end -->")[0]
+    documented = {}
+    for row in table.strip().splitlines()[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        documented[cells[1].strip("`")] = frozenset(re.findall(r"`(\w+)`", cells[3]))
+    assert documented == MAY_IMPORT
 
 
 def test_nothing_imports_tests_or_bench() -> None:

@@ -97,3 +97,17 @@ def test_canary_metric_table_matches_the_judge() -> None:
     ]
     documented = [(n, g, b, c == "yes", int(m)) for n, g, b, c, m in rows]
     assert documented == expected
+
+
+def test_every_source_path_the_docs_name_exists() -> None:
+    """A module moved to another room cannot leave the README or docs pointing at nothing."""
+    rooms = "contract|detectors|harvest|ingest|alerts|storage|streams|sandbox|cli|tests|bench"
+    docs = [ROOT / "README.md", ROOT / "RELIABILITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+    named = {
+        (doc.name, path)
+        for doc in docs
+        for path in re.findall(rf"`((?:{rooms})/[\w/]*\w(?:\.py)?/?)(?:::\w+)?`", doc.read_text())
+    }
+    assert len(named) > 20
+    missing = sorted(f"{doc}: {path}" for doc, path in named if not (ROOT / path).exists())
+    assert not missing, "\n".join(missing)
