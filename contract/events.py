@@ -3,14 +3,8 @@
 One JSON object (or a JSON array of them) per Kafka message, keyed by the cohort. Names are
 flat snake_case; where OpenTelemetry's GenAI semantic conventions have a name for a field, the
 field's JSON Schema carries it as ``x-otel`` (see :func:`otel_mapping` and the README table).
-
-**Absent is not empty.** A producer that does not capture message content (OpenTelemetry
-instrumentations do not by default, and privacy rules often forbid it) leaves ``output`` (and
-``input.messages``) out, or sends messages without a ``content``; such an event's content is
-*not captured* (:attr:`InferenceEvent.output_captured` is False), which is not the same as an
-empty answer: the content rules (empty, refusal, invalid JSON) do not judge it, and windows
-count how many answered events carried content, so a content-based rate with no content behind
-it is unmeasured, not zero. ``null`` is read as absent throughout.
+The call's content (``input``, ``output``) is read so that absent is not empty: a producer that
+does not capture it leaves it out, and that is not an empty answer (:mod:`.content`).
 
 Validation is deliberately lean. The rules and the windows read a handful of fields (identity,
 cohort, status, latency, usage, cost, scores, feedback, finish reasons, output); those are typed
@@ -38,43 +32,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-    model_validator,
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from driftnet.contract.content import Input, Output, content_text
+from driftnet.contract.parts import (
+    Feedback,
+    Label,
+    NonNegative,
+    RequestParams,
+    Span,
+    Timestamp,
+    Usage,
+    otel,
 )
 
 SCHEMA_VERSION: Final = "1"
-
-_KEEP_UNKNOWN = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True)
-
-
-def otel(name: str, description: str) -> Any:
-    """Describe a field and record the OpenTelemetry attribute it corresponds to."""
-    return {"description": description, "json_schema_extra": {"x-otel": name}}
-
-
-def _rfc3339_string(value: Any) -> Any:
-    """Only RFC 3339 strings are timestamps; numbers are ambiguous (seconds? millis?)."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 string with a UTC offset, e.g. 2026-11-25T12:00:00Z")
-    return value
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 def _lower(value: Any) -> Any:
@@ -137,149 +112,6 @@ def _as_sent(data: dict[str, Any]) -> dict[str, Any] | None:
             fixes = fixes or {}
             fixes[side] = {}
     return fixes
-
-
-def _content_given(messages: list[Message]) -> bool:
-    """Whether a message list, as sent, carries content: empty (an answer of nothing), or a
-    message with a ``content`` or tool calls (messages with neither are metadata only: role,
-    finish reason)."""
-    return not messages or any(
-        m.content is not None or (m.model_extra or {}).get("tool_calls") for m in messages
-    )
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_to_utc)]
-Label = Annotated[str, Field(min_length=1, max_length=256)]
-NonNegative = Annotated[float, Field(ge=0)]
-INT64_MAX: Final = 2**63 - 1
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-"""Token counts and the like: stored as 64-bit integers downstream (Parquet), so bounded here."""
-
-
-class Usage(BaseModel):
-    """Token counts of one call."""
-
-    model_config = _KEEP_UNKNOWN
-
-    input_tokens: Count | None = Field(None, **otel("gen_ai.usage.input_tokens", "Prompt tokens."))
-    output_tokens: Count | None = Field(
-        None, **otel("gen_ai.usage.output_tokens", "Completion tokens.")
-    )
-    cached_input_tokens: Count | None = Field(
-        None,
-        **otel("gen_ai.usage.cache_read.input_tokens", "Prompt tokens served from a cache."),
-    )
-    reasoning_tokens: Count | None = Field(
-        None, **otel("gen_ai.usage.reasoning.output_tokens", "Hidden reasoning tokens.")
-    )
-
-
-class RequestParams(BaseModel):
-    """Inference parameters of the request; unknown ones are kept as sent."""
-
-    model_config = _KEEP_UNKNOWN
-
-    temperature: float | None = Field(
-        None, **otel("gen_ai.request.temperature", "Sampling temperature.")
-    )
-    top_p: float | None = Field(None, **otel("gen_ai.request.top_p", "Nucleus sampling mass."))
-    top_k: float | None = Field(None, **otel("gen_ai.request.top_k", "Top-k sampling."))
-    max_tokens: Count | None = Field(
-        None, **otel("gen_ai.request.max_tokens", "Output token limit.")
-    )
-    frequency_penalty: float | None = Field(
-        None, **otel("gen_ai.request.frequency_penalty", "Frequency penalty.")
-    )
-    presence_penalty: float | None = Field(
-        None, **otel("gen_ai.request.presence_penalty", "Presence penalty.")
-    )
-    seed: Annotated[int, Field(ge=-(2**63), le=INT64_MAX)] | None = Field(
-        None, **otel("gen_ai.request.seed", "Sampling seed.")
-    )
-    stop_sequences: list[str] | None = Field(
-        None, **otel("gen_ai.request.stop_sequences", "Stop sequences.")
-    )
-
-
-class Message(BaseModel):
-    """A chat message. ``content`` is a string or a list of parts and is not walked."""
-
-    model_config = _KEEP_UNKNOWN
-
-    role: str
-    content: Any = None
-
-
-class _KeepsAbsence(BaseModel):
-    """A model whose ``messages`` left out stay left out when it is written back to JSON (an
-    empty list would read back as an empty answer: content captured)."""
-
-    model_config = _KEEP_UNKNOWN
-
-    messages: list[Message] = Field(default_factory=list)
-
-    @property
-    def captured(self) -> bool:
-        """Whether the producer sent this side's content: messages with content or tool calls
-        (an explicitly empty list counts: an answer of nothing)."""
-        return self._messages_given()
-
-    def _messages_given(self) -> bool:
-        return "messages" in self.__pydantic_fields_set__ and _content_given(self.messages)
-
-    @model_serializer(mode="wrap")
-    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and "messages" not in self.model_fields_set:
-            data.pop("messages", None)
-        return data
-
-
-class Input(_KeepsAbsence):
-    """What the model was given."""
-
-    messages: list[Message] = Field(
-        default_factory=list, **otel("gen_ai.input.messages", "Chat history sent to the model.")
-    )
-
-
-class Output(_KeepsAbsence):
-    """What the model answered: chat messages, or plain text for completion-style calls."""
-
-    messages: list[Message] = Field(
-        default_factory=list, **otel("gen_ai.output.messages", "Messages the model returned.")
-    )
-    text: str | None = Field(None, description="Plain-text output, when there are no messages.")
-
-    @property
-    def captured(self) -> bool:
-        """Whether the producer sent the answer: ``text``, or messages with content."""
-        return self.text is not None or self._messages_given()
-
-
-class Feedback(BaseModel):
-    """End-user feedback on the answer."""
-
-    model_config = _KEEP_UNKNOWN
-
-    rating: float | None = Field(
-        None, ge=-1, le=1, description="-1 (bad) to 1 (good); below 0 counts as negative."
-    )
-    comment: str | None = None
-
-
-class Span(BaseModel):
-    """A child operation of the call (retrieval, tool call...). Attributes are not walked."""
-
-    model_config = _KEEP_UNKNOWN
-
-    name: str
-    span_id: str | None = None
-    kind: str | None = Field(None, description="e.g. retrieval, tool, llm.")
-    start_time: Timestamp | None = None
-    duration_ms: NonNegative | None = None
-    status: Literal["ok", "error"] | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
 
 
 class Cohort(NamedTuple):
@@ -440,23 +272,6 @@ class InferenceEvent(BaseModel):
     def has_tool_calls(self) -> bool:
         """Whether the model answered with tool calls (an answer even without text)."""
         return any((m.model_extra or {}).get("tool_calls") for m in self.output.messages)
-
-
-def content_text(content: Any) -> str:
-    """Text of a message content: a string, or a list of parts with ``text``/``content``."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, dict):
-                text = part.get("text", part.get("content"))
-                if isinstance(text, str):
-                    texts.append(text)
-        return "".join(texts)
-    return ""
 
 
 def otel_mapping(model: type[BaseModel] = InferenceEvent, prefix: str = "") -> dict[str, str]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from driftnet.contract.events import Input, Output, content_text
+from driftnet.contract.content import Input, Output, content_text
 from driftnet.harvest.openai_chat import Conversion, Unrepresentable, convert_messages
 
 ExportFormat = Literal["eval", "openai-chat"]

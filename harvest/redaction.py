@@ -34,7 +34,9 @@ from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from driftnet.contract.events import InferenceEvent, Message, Span
+from driftnet.contract.content import Message
+from driftnet.contract.events import InferenceEvent
+from driftnet.contract.parts import Span
 
 Kind = Literal["email", "phone", "card", "api_key"]
 RedactedField = Literal[

@@ -25,7 +25,7 @@ import orjson
 import pyarrow as pa
 from pydantic import BaseModel
 
-from driftnet.contract.events import Input, Output
+from driftnet.contract.content import Input, Output
 from driftnet.harvest.records import FailureRecord
 
 SCHEMA_VERSION: Final = "1"

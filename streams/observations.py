@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from driftnet.contract.events import InferenceEvent, content_text
+from driftnet.contract.content import content_text
+from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.windowing.observation import Observation
 from driftnet.harvest.records import Reason
 
