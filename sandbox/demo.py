@@ -362,7 +362,7 @@ def _latest_verdicts(settings: Settings) -> list[Any]:
 
 
 def _print_verdicts(console: Console, verdicts: list[Any]) -> None:
-    from driftnet.cli.canary import verdict_table
+    from driftnet.streams.verdict_table import verdict_table
 
     if not verdicts:
         console.print("[yellow]no canary verdicts were published[/]")
