@@ -31,7 +31,7 @@ from typing import Any, Final
 import orjson
 
 from bench.stream_throughput import WorkerRun, _topics, broker_for, worker_env
-from driftnet.detectors.config import WindowSettings
+from driftnet.detectors.settings import WindowSettings
 from driftnet.sandbox.simulation import SCENARIOS, Simulator
 from driftnet.streams.publisher import EventPublisher
 from driftnet.streams.settings import KafkaSettings, PublisherSettings

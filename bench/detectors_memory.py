@@ -30,8 +30,8 @@ import orjson
 
 from bench.corpus import unique_events
 from driftnet.detectors.cohort import CohortDetectors
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.partials import Partial
 from tests.support.detector_streams import stream
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from driftnet.detectors.config import DetectorsConfig, DetectorSettings
+from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
 from driftnet.detectors.families.registry import BASELINE_ONLY, REGISTRY, check_names, create
 from driftnet.detectors.finding import Finding
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.observation import Cohort
 from driftnet.detectors.windowing.partials import Partial
 

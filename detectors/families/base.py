@@ -20,8 +20,8 @@ from typing import Any, Generic, Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from driftnet.detectors.config import CostSettings, DetectorSettings, LatencySettings
 from driftnet.detectors.finding import Finding, ReferenceKind, Severity
+from driftnet.detectors.settings import CostSettings, DetectorSettings, LatencySettings
 from driftnet.detectors.stats import mann_whitney_greater_p
 from driftnet.detectors.windowing.partials import Partial
 

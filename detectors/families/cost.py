@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from statistics import median
 from typing import Final, Literal
 
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.base import (
     Sampled,
     SampledStatisticDetector,
@@ -36,6 +35,7 @@ from driftnet.detectors.families.base import (
     thin,
 )
 from driftnet.detectors.finding import Finding, ReferenceKind
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.partials import Partial
 
 PerRequestMetric = Literal["cost_usd", "input_tokens", "output_tokens"]

@@ -40,9 +40,9 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from driftnet.detectors.config import DetectorSettings, DriftSettings
 from driftnet.detectors.families.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector
 from driftnet.detectors.finding import Finding, ReferenceKind
+from driftnet.detectors.settings import DetectorSettings, DriftSettings
 from driftnet.detectors.stats import chi_square_counts, ks_statistic, ks_two_sample, total_variation
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES, Cohort
 from driftnet.detectors.windowing.partials import Partial

@@ -31,7 +31,6 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.base import (
     SAMPLE_PER_WINDOW,
     Sampled,
@@ -42,6 +41,7 @@ from driftnet.detectors.families.base import (
     thin,
 )
 from driftnet.detectors.finding import Finding, ReferenceKind
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import mann_whitney_greater_p
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES
 from driftnet.detectors.windowing.partials import Partial

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.base import WindowedDetector
 from driftnet.detectors.finding import Finding, ReferenceKind
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import mean_decrease_p, proportion_increase_p
 from driftnet.detectors.windowing.partials import Partial
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.cost import PerRequest, SpendPerHour
 from driftnet.detectors.families.drift import DriftDetector
 from driftnet.detectors.families.latency import LatencyByInputSize, LatencyQuantile
 from driftnet.detectors.families.quality import Rate, ScoreBreaches, ScoreMean
 from driftnet.detectors.families.volume import VolumeDrop, VolumeSpike
+from driftnet.detectors.settings import DetectorSettings
 
 Factory = Callable[[DetectorSettings | None], Detector]
 

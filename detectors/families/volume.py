@@ -27,9 +27,9 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from statistics import fmean
 
-from driftnet.detectors.config import DetectorSettings
 from driftnet.detectors.families.base import WindowedDetector
 from driftnet.detectors.finding import Finding, ReferenceKind
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import poisson_high_p, poisson_low_p
 from driftnet.detectors.windowing.partials import Partial
 

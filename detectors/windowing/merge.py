@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from driftnet.detectors.config import AggregateSettings, PriceTable
+from driftnet.detectors.settings import AggregateSettings, PriceTable
 from driftnet.detectors.windowing.observation import Cohort, Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Watermarks, Window, WindowSpec

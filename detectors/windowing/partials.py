@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from driftnet.detectors.config import AggregateSettings, PriceTable
+from driftnet.detectors.settings import AggregateSettings, PriceTable
 from driftnet.detectors.windowing.observation import (
     BUILTIN_CATEGORICAL,
     NUMERIC_FEATURES,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from driftnet.detectors.config import AggregateSettings
+from driftnet.detectors.settings import AggregateSettings
 from driftnet.detectors.windowing.observation import Cohort, Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window

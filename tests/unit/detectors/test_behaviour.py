@@ -6,18 +6,18 @@ from __future__ import annotations
 import pytest
 
 from driftnet.detectors.cohort import CohortDetectors
-from driftnet.detectors.config import (
+from driftnet.detectors.config import DetectorsConfig
+from driftnet.detectors.families.cost import PerRequest, SpendPerHour
+from driftnet.detectors.families.latency import LatencyQuantile
+from driftnet.detectors.families.quality import Rate
+from driftnet.detectors.families.volume import VolumeDrop
+from driftnet.detectors.settings import (
     CostSettings,
-    DetectorsConfig,
     DetectorSettings,
     LatencySettings,
     PriceEntry,
     PriceTable,
 )
-from driftnet.detectors.families.cost import PerRequest, SpendPerHour
-from driftnet.detectors.families.latency import LatencyQuantile
-from driftnet.detectors.families.quality import Rate
-from driftnet.detectors.families.volume import VolumeDrop
 from driftnet.detectors.windowing.observation import Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window

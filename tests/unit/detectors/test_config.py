@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from driftnet.detectors.cohort import CohortDetectors
-from driftnet.detectors.config import DetectorsConfig, PriceEntry, PriceTable
+from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.registry import REGISTRY, UnknownDetectorError, create
+from driftnet.detectors.settings import PriceEntry, PriceTable
 
 CHAT = ("support-chat", "production", "gpt-4o+v7", "baseline")
 CANARY = ("support-chat", "production", "gpt-4o+v8", "canary")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from driftnet.detectors.config import AggregateSettings
 from driftnet.detectors.families.drift import DriftDetector
+from driftnet.detectors.settings import AggregateSettings
 from driftnet.detectors.windowing.observation import Cohort, Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window

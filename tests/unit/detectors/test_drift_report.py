@@ -10,13 +10,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from driftnet.detectors.config import DetectorSettings, DriftSettings
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
 from driftnet.detectors.families.drift_report import (
     FullDriftResult,
     full_check_findings,
     full_drift_check,
 )
+from driftnet.detectors.settings import DetectorSettings, DriftSettings
 from tests.support.detector_streams import STATIONARY, stream
 
 pytestmark = pytest.mark.evidently

@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from driftnet.detectors.config import AggregateSettings, PriceEntry, PriceTable
+from driftnet.detectors.settings import AggregateSettings, PriceEntry, PriceTable
 from driftnet.detectors.windowing.observation import Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.samples import Reservoir, WorstExamples
