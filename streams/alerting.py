@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.lifecycle import AlertBook
 from driftnet.alerts.model import Notification
+from driftnet.alerts.notify.base import Notifier
 from driftnet.alerts.pipeline import Pipeline
 from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
 from driftnet.alerts.silences import SilenceCommand, fold
@@ -48,10 +49,6 @@ STATE_FILE = "alerts/state.json"
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 300.0
 STOP_GRACE_S = 5.0
-
-
-class Notifier(Protocol):
-    async def deliver(self, notification: Notification, thread: Any) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -308,7 +305,7 @@ async def run_delivery(stage: AlertStage, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
-class TopicNotifier:
+class TopicNotifier(Notifier):
     """Notifications as JSON on ``driftnet.alerts`` (key: the group), for other systems."""
 
     def __init__(self, topic: Any) -> None:
@@ -319,6 +316,9 @@ class TopicNotifier:
             key=notification.group_key.encode(),
             value=notification.model_dump_json().encode(),
         )
+
+    async def close(self) -> None:
+        """Nothing to release: the topic belongs to the app."""
 
 
 def make_notifiers(settings: Settings, topics: dict[str, Any]) -> dict[str, Notifier]:
@@ -445,9 +445,7 @@ def wire_alerting(app: Any, settings: Settings, topics: dict[str, Any]) -> Alert
                 log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
             await silences.close()
             for notifier in stage.notifiers.values():
-                close = getattr(notifier, "close", None)
-                if close is not None:
-                    await close()
+                await notifier.close()
             stage.save()
 
     return stage

@@ -1,6 +1,6 @@
 """The console receiver, and the plain-text facts of an alert that every notifier shows.
 
-The helpers here are pure (no I/O, no Slack): :mod:`driftnet.alerts.notify.slack` renders the same facts as
+The helpers here are pure (no I/O, no Slack): :mod:`driftnet.alerts.notify.blocks` renders the same facts as
 Block Kit, so the console and Slack never disagree on what an alert says.
 """
 
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from driftnet.alerts.model import Alert, Notification
+from driftnet.alerts.notify.base import Notifier
 
 STATE_EMOJI: dict[str, str] = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
 _STYLES: dict[str, str] = {
@@ -171,7 +172,7 @@ def render_console(notification: Notification) -> str:
     return "\n".join(lines)
 
 
-class ConsoleNotifier:
+class ConsoleNotifier(Notifier):
     """Prints each notification to a terminal; never fails for the pipeline to retry."""
 
     def __init__(

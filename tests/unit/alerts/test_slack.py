@@ -16,14 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftnet.alerts.model import Alert, Details, Link, Notification, fingerprint_of
+from driftnet.alerts.notify.blocks import render_blocks, thread_text
 from driftnet.alerts.notify.slack import (
     DeliveryError,
     SlackNotifier,
     SlackThread,
     SlackWebhookNotifier,
-    render_blocks,
     retry_after,
-    thread_text,
 )
 from tests.support.fake_slack import TOKEN, FakeSlack, block_kit_problems, free_port, utf16_len
 from tests.support.fake_slack import fake_slack as fake_slack  # the fixture
