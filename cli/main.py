@@ -177,7 +177,8 @@ def publish(
 def worker(context: Context) -> None:
     """Run the stream worker: decode, dead-letter and flag failures on the events topic
     until Ctrl-C / SIGTERM. Counts by reason are logged every worker.report_interval_s."""
-    from driftnet.streams.worker import WorkerError, run_worker
+    from driftnet.streams.preflight import WorkerError
+    from driftnet.streams.worker import run_worker
 
     try:
         run_worker(context.settings)

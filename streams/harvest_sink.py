@@ -50,7 +50,8 @@ def check_location(settings: Settings) -> Target:
 
 def run_sink(settings: Settings) -> None:
     """Run the sink in the foreground until SIGINT / SIGTERM."""
-    from driftnet.streams.worker import WorkerError, preflight, tune_gc
+    from driftnet.streams.gc_tuning import tune_gc
+    from driftnet.streams.preflight import WorkerError, preflight
 
     logging.basicConfig(
         level=settings.worker.log_level.upper(),

@@ -22,37 +22,31 @@ and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod
 
 from __future__ import annotations
 
-import gc
-import json
 import logging
-import os
-import socket
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftnet.contract.dlq import dead_letter_headers
 from driftnet.contract.events import Lineage
-from driftnet.harvest.triage import Tally, Triage, Triaged
+from driftnet.harvest.triage import Triage, Triaged
 from driftnet.storage.settings import masked_uri
+from driftnet.streams.counters import Counters
 from driftnet.streams.detection import TICK_S, Detection
-from driftnet.streams.kafka_config import KafkaUnreachable, admin_client, faust_broker_options
+from driftnet.streams.gc_tuning import tune_gc
+from driftnet.streams.http_endpoint import http_service, listen_http
+from driftnet.streams.kafka_config import faust_broker_options
+from driftnet.streams.preflight import WorkerError, preflight
+from driftnet.streams.reporting import HealthReporter
 from driftnet.streams.settings import Settings
-from driftnet.streams.unreadable import GuardUnavailable, UnreadableBatch, guard, unreadable_batch
+from driftnet.streams.unreadable import GuardUnavailable, guard, unreadable_batch
 
 if TYPE_CHECKING:
-    from driftnet.contract.decode import DeadLetter
-    from driftnet.ingest.spans_to_events import OtlpIngest, OtlpTally, Step
-    from driftnet.streams.http_server import HttpServer
+    from driftnet.ingest.spans_to_events import OtlpIngest, Step
     from driftnet.streams.status import AppStatus
 
 log = logging.getLogger("driftnet.worker")
-
-GC_GEN0_THRESHOLD = 50_000
-"""Batches allocate many small objects; CPython's default (700) spends a third of the time in
-the collector (``make bench-core`` shows the difference). Raised once the app is built."""
 
 PRODUCER_LINGER_S = 0.02
 """Failure records and dead letters wait up to 20 ms to share a produce request (faust's
@@ -68,171 +62,8 @@ QUIET_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
 """Libraries whose INFO lines (partition tables, service start/stop) only matter when debugging."""
 
 
-PREFLIGHT_TIMEOUT_S = 10.0
-"""How long start-up waits for a broker to answer before saying it cannot reach one."""
-
-
-class WorkerError(Exception):
-    """The worker cannot start; ``str()`` is one line saying why."""
-
-
-class Counters:
-    """The worker's tally and what was last reported, for the periodic log line."""
-
-    def __init__(self) -> None:
-        self.total = Tally()
-        self._reported = Tally()
-        self._reported_at = time.monotonic()
-        self.started_at = self._reported_at
-        self.otlp: OtlpTally | None = None
-        """The OTLP ingest's tally, when it runs."""
-        self._otlp_reported = (0, 0)
-        self.unreadable_batches: Counter[str] = Counter()
-        """Record batches skipped as unreadable, by topic (:mod:`driftnet.streams.unreadable`)."""
-
-    def unreadable(self, batch: UnreadableBatch) -> DeadLetter:
-        """Count and log a record batch the consumer could not read; its dead letter."""
-        self.unreadable_batches[batch.topic] += 1
-        log.error("%s", batch.describe())
-        return batch.dead_letter()
-
-    def report(self) -> list[str]:
-        """Lines for the log: what happened since the last report, then the totals; nothing
-        when no message came in since (an OTLP message alone gives its ingest's totals)."""
-        now = time.monotonic()
-        elapsed = max(now - self._reported_at, 1e-9)
-        delta = self.total - self._reported
-        otlp = self._otlp_lines()
-        if not delta.messages:
-            return otlp
-        self._reported = self.total.copy()
-        self._reported_at = now
-        head = f"last {elapsed:.0f} s: {delta.summary()} ({delta.events / elapsed:,.0f} events/s)"
-        return [
-            head,
-            *(f"  {line}" for line in delta.breakdown()),
-            *otlp,
-            f"  total: {self.total.summary()}",
-        ]
-
-    def _otlp_lines(self) -> list[str]:
-        otlp = self.otlp
-        if otlp is None or (otlp.messages, otlp.dead_letters) == self._otlp_reported:
-            return []
-        self._otlp_reported = (otlp.messages, otlp.dead_letters)
-        lines = [f"  otlp total: {otlp.summary()}"]
-        if otlp.dead_letters_by_reason:
-            reasons = ", ".join(f"{k} {n}" for k, n in otlp.dead_letters_by_reason.most_common())
-            lines.append(f"  otlp dead letters by reason: {reasons}")
-        return lines
-
-
-def tune_gc() -> None:
-    """Move start-up objects out of the collector's way and raise the gen-0 threshold (see
-    ``GC_GEN0_THRESHOLD``); the worker and the sink call it once they are set up."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-
-
 OTLP_TICK_S = 0.5
 """How often traces that timed out in the OTLP buffer are handed on."""
-
-
-def preflight(settings: Settings) -> Settings:
-    """Fail fast, in one line, when Kafka is unreachable or a topic is missing. Returns the
-    settings with ``otlp.enabled`` decided (``auto``: on when the OTLP spans topic exists)."""
-    try:
-        admin = admin_client(settings.kafka, timeout_s=PREFLIGHT_TIMEOUT_S)
-    except KafkaUnreachable as exc:
-        raise WorkerError(str(exc)) from None
-    try:
-        existing = set(admin.list_topics())
-    finally:
-        admin.close()
-    optional = set() if settings.otlp.enabled is True else {settings.topics.otlp_spans.name}
-    missing = [
-        spec.name
-        for spec in settings.topics.by_role().values()
-        if spec.name not in existing and spec.name not in optional
-    ]
-    if missing:
-        raise WorkerError(
-            f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found on "
-            f"{settings.kafka.bootstrap_servers}: run `driftnet topics create` first"
-        )
-    return with_otlp(settings, settings.topics.otlp_spans.name in existing)
-
-
-def with_otlp(settings: Settings, topic_exists: bool) -> Settings:
-    """``settings`` with ``otlp.enabled`` True or False: ``auto`` reads the topic if it exists."""
-    enabled = settings.otlp.enabled
-    decided = topic_exists if enabled == "auto" else bool(enabled)
-    otlp = settings.otlp.model_copy(update={"enabled": decided})
-    return settings.model_copy(update={"otlp": otlp})
-
-
-class HealthReporter:
-    """Each report interval, this worker's health on the signals topic: messages and dead
-    letters since the last check, how many events wait on its partitions, whether its harvest
-    sink can write (the alerting stage raises driftnet's own alerts from them)."""
-
-    def __init__(self, app: Any, settings: Settings, counters: Counters, topic: Any) -> None:
-        import socket
-
-        self.app = app
-        self.settings = settings
-        self.counters = counters
-        self.topic = topic
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.sink: Any = None
-        self._last = counters.total.copy()
-
-    async def lag(self) -> int | None:
-        consumer = self.app.consumer
-        events = self.settings.topics.events.name
-        try:
-            total = 0
-            for tp in consumer.assignment():
-                if tp.topic != events:
-                    continue
-                position = await consumer.position(tp)
-                if position is not None:
-                    total += max(consumer.highwater(tp) - position, 0)
-        except Exception:  # not assigned yet, or a rebalance under way
-            return None
-        return total
-
-    async def send(self) -> None:
-        now = self.counters.total.copy()
-        delta = now - self._last
-        self._last = now
-        signal = {
-            "type": "health",
-            "worker": self.worker,
-            "at_ms": int(time.time() * 1000),
-            "messages": delta.messages,
-            "dead_letters": delta.dead_letters,
-            "consumer_lag": await self.lag(),
-            "sink_error": getattr(self.sink, "failing", None),
-        }
-        try:
-            await self.topic.send(key=self.worker.encode(), value=json.dumps(signal).encode())
-        except Exception as exc:  # health is best effort: the next check tries again
-            log.debug("health signal not sent: %s", exc)
-
-
-def listen_http(settings: Settings) -> socket.socket | None:
-    """The health and metrics endpoint's socket (None when ``http.enabled`` is off), bound
-    now so that a busy port is a one-line error before anything starts."""
-    if not settings.http.enabled:
-        return None
-    from driftnet.streams.http_server import HttpError, listen
-
-    try:
-        return listen(settings.http)
-    except HttpError as exc:
-        raise WorkerError(str(exc)) from None
 
 
 def build_app(
@@ -462,24 +293,6 @@ def wire_otlp(
                 raise
 
     return ingest
-
-
-def http_service(server: HttpServer) -> Any:
-    """A mode service running ``server`` in the worker's event loop. Given to the faust
-    worker, it starts before the app (``/health`` says 503 while the consumer joins its group)
-    and stops after it."""
-    import mode
-
-    class HttpEndpoint(mode.Service):
-        """The health and metrics endpoint."""
-
-        async def on_start(self) -> None:
-            await server.start()
-
-        async def on_stop(self) -> None:
-            await server.stop()
-
-    return HttpEndpoint()
 
 
 def run_worker(settings: Settings) -> None:

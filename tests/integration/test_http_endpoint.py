@@ -98,7 +98,7 @@ def test_a_busy_port_is_one_line_saying_what_to_set() -> None:
 def test_disabled_means_no_socket_at_all(tmp_path: Path) -> None:
     """With ``http.enabled = false`` the worker and the sink bind nothing."""
     from driftnet.streams.harvest_sink import http_server, make_sink
-    from driftnet.streams.worker import listen_http
+    from driftnet.streams.http_endpoint import listen_http
 
     settings = Settings(
         http=HttpSettings(enabled=False, port=0), harvest=HarvestSettings(location=str(tmp_path))

@@ -263,8 +263,8 @@ def test_the_worker_counts_each_skipped_batch_by_topic_from_zero_and_logs_it_onc
     """driftnet_unreadable_batches_total has a sample at 0 for every guarded topic before any
     batch is skipped (so rate() works from the first), then counts each under its topic; each
     skipped batch is one ERROR line naming it."""
+    from driftnet.streams.counters import Counters
     from driftnet.streams.metrics import Snapshot, families
-    from driftnet.streams.worker import Counters
 
     counters = Counters()
     counters.unreadable_batches.update({"events": 0, "spans": 0})

@@ -1,0 +1,64 @@
+"""The worker's health, sent each report interval on the signals topic for the alerting stage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from driftnet.streams.counters import Counters
+from driftnet.streams.settings import Settings
+
+log = logging.getLogger("driftnet.worker")
+
+
+class HealthReporter:
+    """Each report interval, this worker's health on the signals topic: messages and dead
+    letters since the last check, how many events wait on its partitions, whether its harvest
+    sink can write (the alerting stage raises driftnet's own alerts from them)."""
+
+    def __init__(self, app: Any, settings: Settings, counters: Counters, topic: Any) -> None:
+        import socket
+
+        self.app = app
+        self.settings = settings
+        self.counters = counters
+        self.topic = topic
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.sink: Any = None
+        self._last = counters.total.copy()
+
+    async def lag(self) -> int | None:
+        consumer = self.app.consumer
+        events = self.settings.topics.events.name
+        try:
+            total = 0
+            for tp in consumer.assignment():
+                if tp.topic != events:
+                    continue
+                position = await consumer.position(tp)
+                if position is not None:
+                    total += max(consumer.highwater(tp) - position, 0)
+        except Exception:  # not assigned yet, or a rebalance under way
+            return None
+        return total
+
+    async def send(self) -> None:
+        now = self.counters.total.copy()
+        delta = now - self._last
+        self._last = now
+        signal = {
+            "type": "health",
+            "worker": self.worker,
+            "at_ms": int(time.time() * 1000),
+            "messages": delta.messages,
+            "dead_letters": delta.dead_letters,
+            "consumer_lag": await self.lag(),
+            "sink_error": getattr(self.sink, "failing", None),
+        }
+        try:
+            await self.topic.send(key=self.worker.encode(), value=json.dumps(signal).encode())
+        except Exception as exc:  # health is best effort: the next check tries again
+            log.debug("health signal not sent: %s", exc)
