@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.sink_throughput import failure_records
-from driftnet.cli.harvest import SHOW_SQL, export_sql, reasons_sql
 from driftnet.harvest.records import FailureRecord
 from driftnet.storage.query import Harvest
 from driftnet.storage.schema import row_of, table_of
+from driftnet.storage.sql import SHOW_SQL, export_sql, reasons_sql
 from driftnet.storage.target import Target, partition_value
 
 ROWS_PER_FILE = 10_000

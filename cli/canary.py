@@ -44,7 +44,7 @@ def canary() -> None:
 def status(context: Context, service: str | None, since: str, output: str, timeout: float) -> None:
     """Print the latest verdict of every canary (from the verdicts topic), newest first:
     verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
-    from driftnet.cli.harvest import parse_time
+    from driftnet.cli.params import parse_time
     from driftnet.streams.verdict_table import verdict_table
     from driftnet.streams.verdicts import VerdictsError, read_latest
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,68 +12,21 @@ import click
 import orjson
 
 from driftnet.cli.context import Context, pass_context
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from driftnet.cli.params import parse_time
+from driftnet.storage.sql import (
+    KNOWN_EVENT_SQL,
+    SHOW_SQL,
+    count_sql,
+    export_condition,
+    export_sql,
+    reasons_sql,
+)
 
 
 class SqlError(click.ClickException):
     """A query DuckDB refused: its message, exit code 2."""
 
     exit_code = 2
-
-
-SHOW_SQL = (
-    "SELECT * EXCLUDE (date) FROM failures WHERE record_id = ? OR event_id = ? ORDER BY detected_at"
-)
-"""``driftnet harvest show``: every record of one record or event id (two parameters)."""
-
-
-def reasons_sql(by: str) -> str:
-    """``driftnet harvest reasons``: failures by reason, grouped by the comma-separated
-    columns ``by`` (``none``: no grouping), between two timestamps (two parameters)."""
-    groups = [] if by == "none" else by.split(",")
-    keys = "".join(f"{g}, " for g in groups)
-    return (
-        f"SELECT {keys}r.rule_id AS reason, count(*) AS failures, "
-        "count(DISTINCT event_id) AS events, "
-        "strftime(max(timestamp), '%Y-%m-%d %H:%M') AS last_seen "
-        "FROM failures, unnest(reasons) AS u(r) "
-        "WHERE timestamp >= ? AND timestamp < ? "
-        "GROUP BY ALL ORDER BY failures DESC, reason"
-    )
-
-
-def export_sql(condition: str) -> str:
-    """``driftnet export``: the failures matching ``condition`` (SQL), in a stable order."""
-    return f"SELECT * EXCLUDE (date) FROM failures WHERE {condition} ORDER BY timestamp, record_id"
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``30m``, ``2h``, ``7d``, ``1w`` or a plain number of seconds."""
-    cleaned = text.strip()
-    match = _DURATION.match(cleaned)
-    try:
-        value = float(match.group(1)) * _UNITS[match.group(2)] if match else float(cleaned)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a duration: use 90s, 30m, 2h or 7d") from None
-    if value <= 0:
-        raise click.BadParameter("the duration must be positive")
-    return value
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """``24h`` / ``7d`` / ``90m`` ago, or an ISO date or date-time (UTC when no offset)."""
-    now = now or datetime.now(UTC)
-    if _DURATION.match(text.strip()):
-        return now - timedelta(seconds=parse_duration(text))
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a time: use 24h, 7d, 30m, 2026-11-20 or 2026-11-20T10:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _harvest(context: Context) -> Any:
@@ -213,9 +165,7 @@ def harvest_delete(context: Context, where: str, yes: bool) -> None:
     from driftnet.storage.maintenance import delete_where
 
     harvest_ = _harvest(context)
-    count = _run(
-        lambda: harvest_.run(f"SELECT count(*) AS n FROM failures WHERE {where}")
-    ).to_pylist()[0]["n"]
+    count = _run(lambda: harvest_.run(count_sql(where))).to_pylist()[0]["n"]
     if not count:
         click.echo("no rows match; nothing deleted")
         return
@@ -242,7 +192,7 @@ def label(
     harvest_ = Harvest.at(context.settings.harvest.location)
     known = False
     if harvest_.target.exists():
-        found = _run(lambda: harvest_.run("SELECT 1 FROM failures WHERE event_id = ?", [event_id]))
+        found = _run(lambda: harvest_.run(KNOWN_EVENT_SQL, [event_id]))
         known = found.num_rows > 0
     add_label(harvest_, event_id, label, correction=correction, note=note)
     click.echo(f"labelled {event_id} {label!r}" + ("" if known else " (not harvested yet)"))
@@ -281,27 +231,16 @@ def export(
     """Export harvested failures: an eval set, a chat fine-tuning set (input + labelled
     correction), or Parquet. Identical inputs are exported once."""
     harvest_ = _harvest(context)
-    clauses: list[str] = []
-    params: list[Any] = []
-    if since:
-        clauses.append("timestamp >= ?")
-        params.append(parse_time(since))
-    if until:
-        clauses.append("timestamp < ?")
-        params.append(parse_time(until))
-    for column, values in (("service", service), ("release", release), ("kind", kind)):
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
-    if labels:
-        clauses.append(f"label IN ({', '.join('?' for _ in labels)})")
-        params.extend(labels)
-    if reason:
-        clauses.append("list_has_any(list_transform(reasons, lambda r: r.rule_id), ?)")
-        params.append(list(reason))
-    if where:
-        clauses.append(f"({where})")
-    condition = " AND ".join(clauses) or "true"
+    condition, params = export_condition(
+        since=parse_time(since) if since else None,
+        until=parse_time(until) if until else None,
+        service=service,
+        release=release,
+        kind=kind,
+        labels=labels,
+        reason=reason,
+        where=where,
+    )
     sql = export_sql(condition)
     if export_format == "parquet":
         if not output:

@@ -21,6 +21,7 @@ from driftnet.cli.dlq import dlq
 from driftnet.cli.harvest import COMMANDS as HARVEST_COMMANDS
 from driftnet.cli.silence import silence
 from driftnet.cli.simulate import simulate
+from driftnet.cli.topics import topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,30 +110,6 @@ def broker(port: int, host: str) -> None:
     if code:
         raise click.ClickException(f"the broker exited with code {code}")
     click.echo("broker stopped")
-
-
-@cli.group()
-def topics() -> None:
-    """Kafka topics driftnet uses."""
-
-
-@topics.command("create")
-@pass_context
-def topics_create(context: Context) -> None:
-    """Create every topic driftnet uses (names, partitions, retention from settings).
-    Topics that exist are left as they are."""
-    from driftnet.streams.topics import TopicsError, create_topics
-
-    settings = context.settings
-    try:
-        outcomes = create_topics(settings.kafka, settings.topics.by_role())
-    except TopicsError as exc:
-        raise click.ClickException(str(exc)) from None
-    for outcome in outcomes:
-        click.echo(outcome.line)
-    failed = [o.spec.name for o in outcomes if o.status == "failed"]
-    if failed:
-        raise click.ClickException(f"could not create {', '.join(failed)}")
 
 
 @cli.command()
@@ -227,7 +204,7 @@ def sink(context: Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (*HARVEST_COMMANDS, simulate, canary, silence, dlq):
+for _command in (*HARVEST_COMMANDS, topics, simulate, canary, silence, dlq):
     cli.add_command(_command)
 
 

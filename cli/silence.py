@@ -80,7 +80,7 @@ def silence() -> None:
 def add(context: Context, pairs: tuple[str, ...], duration: str, comment: str, author: str) -> None:
     """Mute the alerts matching every --match for --for, starting now."""
     from driftnet.alerts.silences import Silence, SilenceCommand
-    from driftnet.cli.harvest import parse_duration
+    from driftnet.cli.params import parse_duration
 
     matchers = parse_matchers(pairs)
     span = timedelta(seconds=parse_duration(duration))

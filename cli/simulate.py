@@ -11,7 +11,7 @@ import click
 import orjson
 
 from driftnet.cli.context import Context, pass_context
-from driftnet.cli.harvest import parse_duration, parse_time
+from driftnet.cli.params import parse_duration, parse_time
 from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, start_of
 
 
