@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import re
 import sys
-import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic.types import PathType
 from pydantic_core import PydanticUndefined
 
+from driftnet.cli.config_types import toml, type_of, unwrap
 from driftnet.streams.settings import ENV_PREFIX, Settings
 
 START = "<!-- config-reference:start -->"
@@ -79,7 +76,7 @@ def sections(model: type[BaseModel] = Settings) -> tuple[Section, ...]:
     """The reference of ``model``: one section per field, each with the rows of its keys."""
     found = []
     for name, field in model.model_fields.items():
-        section_type = _unwrap(field.annotation)
+        section_type = unwrap(field.annotation)
         default = field.get_default(call_default_factory=True)
         if not _is_model(section_type):
             raise TypeError(f"settings section {name} is not a model")
@@ -144,7 +141,7 @@ def _rows(
     for name, field in model.model_fields.items():
         child_key = (*key, name)
         child_env = None if env is None else (*env, name.upper())
-        value_type = _unwrap(field.annotation)
+        value_type = unwrap(field.annotation)
         default = _default(field, name, instances)
         row_env = None if child_env is None else ENV_PREFIX + "__".join(child_env)
         description = field.description or ""
@@ -181,7 +178,7 @@ def _rows(
         yield Row(
             dotted,
             row_env,
-            _type_of(field),
+            type_of(field),
             _shown_default(default),
             _text(description),
             leaf=True,
@@ -215,16 +212,16 @@ def _shown_default(default: Any) -> str:
         return f"depends on `{NAME}`"
     if default is None or isinstance(default, SecretStr):
         return "unset"
-    return _code(_toml(default))
+    return _code(toml(default))
 
 
 def _entry_model(tp: Any) -> tuple[Literal["dict", "list"], type[BaseModel]] | None:
     """``("dict", M)`` for ``dict[str, M]``, ``("list", M)`` for ``tuple[M, ...]``."""
     origin, args = get_origin(tp), get_args(tp)
-    if origin is dict and _is_model(_unwrap(args[1])):
-        return "dict", _unwrap(args[1])
-    if origin in (tuple, list, frozenset, set) and args and _is_model(_unwrap(args[0])):
-        return "list", _unwrap(args[0])
+    if origin is dict and _is_model(unwrap(args[1])):
+        return "dict", unwrap(args[1])
+    if origin in (tuple, list, frozenset, set) and args and _is_model(unwrap(args[0])):
+        return "list", unwrap(args[0])
     return None
 
 
@@ -232,142 +229,8 @@ def _is_model(tp: Any) -> bool:
     return inspect.isclass(tp) and issubclass(tp, BaseModel)
 
 
-def _unwrap(tp: Any) -> Any:
-    """``tp`` without ``None`` (optional) and without ``Annotated`` metadata."""
-    if get_origin(tp) is Annotated:
-        return _unwrap(get_args(tp)[0])
-    args = _non_none(tp)
-    return _unwrap(args[0]) if args is not None and len(args) == 1 else tp
-
-
-def _non_none(tp: Any) -> tuple[Any, ...] | None:
-    """The members of a union other than None; None when ``tp`` is not a union."""
-    if get_origin(tp) in (Union, types.UnionType):
-        return tuple(arg for arg in get_args(tp) if arg is not type(None))
-    return None
-
-
 def _class_doc(model: type[BaseModel]) -> str:
     return inspect.cleandoc(model.__doc__) if model.__doc__ else ""
-
-
-# --- types ---------------------------------------------------------------------------------
-
-
-def _type_of(field: FieldInfo) -> str:
-    tp = field.annotation
-    members = _non_none(tp)
-    optional = members is not None and len(members) < len(get_args(tp))
-    if members is not None and len(members) == 1:
-        tp = members[0]
-    text = _type(tp, tuple(field.metadata))
-    return f"{text}, optional" if optional else text
-
-
-def _type(tp: Any, metadata: tuple[Any, ...] = ()) -> str:
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Annotated:
-        return _type(args[0], (*args[1:], *metadata))
-    if origin is Literal:
-        return " | ".join(json.dumps(arg) for arg in args)
-    members = _non_none(tp)
-    if members is not None:
-        text = " or ".join(_type(member) for member in members)
-        return f"{text}, optional" if len(members) < len(args) else text
-    if origin in (tuple, list, frozenset, set):
-        item = _type(args[0]) if args else "any"
-        return f"list of ({item})" if " | " in item or " or " in item else f"list of {item}"
-    if origin is dict:
-        value = _unwrap(args[1]) if args else Any
-        if value is Any:
-            return "table"
-        if get_origin(value) is dict:
-            return "table of tables, by name"
-        return f"table of {_type(value)}"
-    if tp is SecretStr:
-        return "secret string"
-    if tp is Path:
-        kinds = {m.path_type for m in metadata if isinstance(m, PathType)}
-        return "path to an existing file" if "file" in kinds else "path"
-    if tp is bool:
-        return "boolean"
-    if tp is str:
-        return _string(metadata)
-    if tp in (int, float):
-        return _number(tp.__name__, metadata)
-    if tp is Any:
-        return "any"
-    raise TypeError(f"no reference text for the type {tp!r}")
-
-
-def _string(metadata: tuple[Any, ...]) -> str:
-    low = next((m.min_length for m in metadata if isinstance(m, annotated_types.MinLen)), 0)
-    high = next((m.max_length for m in metadata if isinstance(m, annotated_types.MaxLen)), None)
-    pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
-    text = "non-empty string" if low == 1 and high is None else "string"
-    if high is not None:
-        text += f" of {low} to {high} characters"
-    elif low > 1:
-        text += f" of at least {low} characters"
-    if pattern is not None:
-        text += f" matching `{pattern}`"
-    return text
-
-
-def _number(name: str, metadata: tuple[Any, ...]) -> str:
-    """``int ≥ 1``, ``float > 0``, ``0 < float < 1``..."""
-    lower: tuple[str, Any] | None = None
-    upper: tuple[str, Any] | None = None
-    for m in metadata:
-        if isinstance(m, annotated_types.Gt):
-            lower = ("<", m.gt)
-        elif isinstance(m, annotated_types.Ge):
-            lower = ("≤", m.ge)
-        elif isinstance(m, annotated_types.Lt):
-            upper = ("<", m.lt)
-        elif isinstance(m, annotated_types.Le):
-            upper = ("≤", m.le)
-    if lower is not None and upper is None:
-        return f"{name} {'>' if lower[0] == '<' else '≥'} {_num(lower[1])}"
-    text = name if lower is None else f"{_num(lower[1])} {lower[0]} {name}"
-    return text if upper is None else f"{text} {upper[0]} {_num(upper[1])}"
-
-
-def _num(value: Any) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-# --- values as TOML ------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml(value: Any) -> str:
-    """``value`` as TOML writes it (inline tables and arrays; None values left out)."""
-    if isinstance(value, SecretStr):
-        return json.dumps("**********")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, Path):
-        return json.dumps(value.as_posix(), ensure_ascii=False)
-    if isinstance(value, frozenset | set):
-        return _toml(sorted(value))
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    if isinstance(value, BaseModel):
-        return _toml({name: getattr(value, name) for name in type(value).model_fields})
-    if isinstance(value, dict):
-        items = [
-            f"{key if _BARE_KEY.match(key) else json.dumps(key)} = {_toml(item)}"
-            for key, item in value.items()
-            if item is not None
-        ]
-        return "{" + ", ".join(items) + "}" if items else "{}"
-    raise TypeError(f"no TOML for {value!r}")
 
 
 # --- Markdown ------------------------------------------------------------------------------
