@@ -29,7 +29,10 @@ from typing import Any, Final, Literal
 import orjson
 
 from driftnet.contract.events import InferenceEvent, Lineage
-from driftnet.detectors.canary.judge import ARM_COUNTERS, CanaryJudge, RegressionPack, describe
+from driftnet.detectors.canary.examples import RegressionPack
+from driftnet.detectors.canary.judge import CanaryJudge
+from driftnet.detectors.canary.reasons import describe
+from driftnet.detectors.canary.state import ARM_COUNTERS
 from driftnet.detectors.canary.verdict import JUDGE, Verdict
 from driftnet.detectors.cohort import CohortDetectors
 from driftnet.detectors.config import DetectorsConfig

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from driftnet.detectors.canary.config import CanarySettings
-from driftnet.detectors.canary.judge import ARM_COUNTERS, CanaryJudge
+from driftnet.detectors.canary.judge import CanaryJudge
+from driftnet.detectors.canary.state import ARM_COUNTERS
 from driftnet.detectors.canary.verdict import Verdict
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES, Cohort
 from driftnet.detectors.windowing.partials import Partial, ScoreStats
