@@ -111,3 +111,21 @@ def test_every_source_path_the_docs_name_exists() -> None:
     assert len(named) > 20
     missing = sorted(f"{doc}: {path}" for doc, path in named if not (ROOT / path).exists())
     assert not missing, "\n".join(missing)
+
+
+def test_every_import_in_the_docs_examples_resolves() -> None:
+    """The docs' Python examples name modules and objects that exist where they say."""
+    import importlib
+
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = [b for doc in docs for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)]
+    imports = [
+        i
+        for b in blocks
+        for i in re.findall(r"^from (driftnet\.[\w.]+) import ([\w, ]+)$", b, re.M)
+    ]
+    assert len(imports) > 5
+    for module, names in imports:
+        loaded = importlib.import_module(module)
+        for name in names.split(","):
+            assert hasattr(loaded, name.strip()), f"{module} has no {name.strip()}"
