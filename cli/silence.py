@@ -25,26 +25,15 @@ def parse_matchers(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _publish(context: Context, command: object) -> None:
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
     from driftnet.alerts.silences import SilenceCommand
-    from driftnet.streams.kafka_config import kafka_python_options
+    from driftnet.streams.silence_topic import SilenceTopicError, publish_command
 
     assert isinstance(command, SilenceCommand)
     settings = context.settings
     try:
-        producer = KafkaProducer(**kafka_python_options(settings.kafka), acks="all")
-        producer.send(settings.topics.silences.name, command.model_dump_json().encode()).get(
-            timeout=30
-        )
-        producer.close()
-    except KafkaError as exc:
-        raise click.ClickException(
-            f"cannot publish to {settings.topics.silences.name} at "
-            f"{settings.kafka.bootstrap_servers} ({type(exc).__name__}); is a broker running "
-            "and the topic created (`driftnet topics create`)?"
-        ) from None
+        publish_command(settings.kafka, settings.topics.silences.name, command)
+    except SilenceTopicError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _silences(context: Context) -> dict[str, object]:
