@@ -42,6 +42,7 @@ from driftnet.alerts.sources import (
     watchdog_condition,
 )
 from driftnet.streams.settings import Settings
+from driftnet.streams.stage import Topics
 
 log = logging.getLogger("driftnet.alerts")
 
@@ -283,6 +284,65 @@ class AlertStage:
             self.threads[key] = dump(mode="json") if dump is not None else thread
         return True
 
+    # -- in the worker ---------------------------------------------------------------------
+
+    def attach(self, app: Any, topics: Topics) -> None:
+        """The alerting stage in a faust app: its agent, its tick and its delivery service."""
+        import mode
+
+        stage, settings = self, self.settings
+        silences = SilenceReader(settings)
+        reported: list[int] = [0]
+
+        @app.timer(settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
+        async def alerting_report() -> None:
+            if stage.tally.signals != reported[0]:  # only the owner of the signals partition
+                reported[0] = stage.tally.signals
+                waiting = sum(len(items) for items in stage.outbox.values())
+                log.info("  %s", stage.tally.line(waiting))
+
+        @app.agent(topics["signals"], name="alerting")  # type: ignore[untyped-decorator]
+        async def alerting(stream: Any) -> None:
+            async for value in stream:
+                stage.on_signal(value if isinstance(value, bytes) else bytes(value))
+                stage.save()
+
+        @app.timer(1.0)  # type: ignore[untyped-decorator]
+        async def alerting_tick() -> None:
+            if not any(
+                tp.topic == settings.topics.signals.name for tp in app.consumer.assignment()
+            ):
+                return  # another worker owns the signals partition: it alerts
+            try:
+                stage.add_silence_commands(await silences.poll())
+            except Exception as exc:  # the broker hiccuped: the silences come at the next tick
+                log.warning("cannot read silences: %s: %s", type(exc).__name__, exc)
+            stage.tick()
+            stage.save()
+
+        @app.service
+        class AlertDelivery(mode.Service):
+            """Delivers the outbox while the worker runs; what is not delivered stays on disk."""
+
+            _stop: asyncio.Event
+            _task: asyncio.Future[None]
+
+            async def on_start(self) -> None:
+                self._stop = asyncio.Event()
+                self._task = asyncio.ensure_future(run_delivery(stage, self._stop))
+
+            async def on_stop(self) -> None:
+                self._stop.set()
+                try:  # a delivery in flight gets a few seconds; what is left stays in the outbox
+                    await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
+                except TimeoutError:
+                    self._task.cancel()
+                    log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
+                await silences.close()
+                for notifier in stage.notifiers.values():
+                    await notifier.close()
+                stage.save()
+
 
 def window_signals(entries: list[dict[str, Any]], chunk: int = 200) -> list[bytes]:
     """``WindowsSignal`` messages of at most ``chunk`` entries (a message stays far below the
@@ -321,7 +381,7 @@ class TopicNotifier(Notifier):
         """Nothing to release: the topic belongs to the app."""
 
 
-def make_notifiers(settings: Settings, topics: dict[str, Any]) -> dict[str, Notifier]:
+def make_notifiers(settings: Settings, topics: Topics) -> dict[str, Notifier]:
     """One notifier per receiver of the settings (Slack ones need the token)."""
     alerts = settings.alerts
     notifiers: dict[str, Notifier] = {}
@@ -391,61 +451,3 @@ class SilenceReader:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
-
-
-def wire_alerting(app: Any, settings: Settings, topics: dict[str, Any]) -> AlertStage:
-    """The alerting stage in a faust app: its agent, its tick and its delivery service."""
-    import mode
-
-    stage = AlertStage(settings, make_notifiers(settings, topics))
-    silences = SilenceReader(settings)
-    reported: list[int] = [0]
-
-    @app.timer(settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
-    async def alerting_report() -> None:
-        if stage.tally.signals != reported[0]:  # only the owner of the signals partition
-            reported[0] = stage.tally.signals
-            waiting = sum(len(items) for items in stage.outbox.values())
-            log.info("  %s", stage.tally.line(waiting))
-
-    @app.agent(topics["signals"], name="alerting")  # type: ignore[untyped-decorator]
-    async def alerting(stream: Any) -> None:
-        async for value in stream:
-            stage.on_signal(value if isinstance(value, bytes) else bytes(value))
-            stage.save()
-
-    @app.timer(1.0)  # type: ignore[untyped-decorator]
-    async def alerting_tick() -> None:
-        if not any(tp.topic == settings.topics.signals.name for tp in app.consumer.assignment()):
-            return  # another worker owns the signals partition: it alerts
-        try:
-            stage.add_silence_commands(await silences.poll())
-        except Exception as exc:  # the broker hiccuped: the silences come at the next tick
-            log.warning("cannot read silences: %s: %s", type(exc).__name__, exc)
-        stage.tick()
-        stage.save()
-
-    @app.service
-    class AlertDelivery(mode.Service):
-        """Delivers the outbox while the worker runs; what is not delivered stays on disk."""
-
-        _stop: asyncio.Event
-        _task: asyncio.Future[None]
-
-        async def on_start(self) -> None:
-            self._stop = asyncio.Event()
-            self._task = asyncio.ensure_future(run_delivery(stage, self._stop))
-
-        async def on_stop(self) -> None:
-            self._stop.set()
-            try:  # a delivery in flight gets a few seconds; what is left stays in the outbox
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
-            except TimeoutError:
-                self._task.cancel()
-                log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
-            await silences.close()
-            for notifier in stage.notifiers.values():
-                await notifier.close()
-            stage.save()
-
-    return stage

@@ -37,6 +37,7 @@ from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate, w
 from driftnet.streams.alerting import window_signals
 from driftnet.streams.judge_state import STATE_HEADER, encode_state, read_states
 from driftnet.streams.settings import Settings
+from driftnet.streams.stage import Topics
 
 log = logging.getLogger("driftnet.detection")
 
@@ -156,9 +157,10 @@ def _release(event: Any) -> None:
 class Detection:
     """Both stages and their bookkeeping inside one worker."""
 
-    def __init__(self, settings: Settings, topics: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topics = topics
+        self.topics: Topics = {}
+        """Where the stages send (partials, findings, verdicts...): the app's, once attached."""
         self.aggregate_partitions = settings.topics.aggregates.partitions
         self.map = MapStage(settings.detectors, settings.topics.events.name)
         self.merge = MergeStage(
@@ -187,6 +189,42 @@ class Detection:
         """Told the seconds each tick that closed windows spent judging them (detectors and
         canary judge): the worker's ``driftnet_detector_seconds``."""
         warm_up()  # at start-up, not as a one-second stall of the stream at the first window
+
+    def attach(self, app: Any, topics: Topics) -> None:
+        """The merge agent, the one-second tick, the revoked partitions' hook and the service
+        that stops the checker process with the worker (the map side runs in the triage agent)."""
+        import mode
+
+        self.topics = topics
+        detection = self
+        app.agent(topics["aggregates"], name="merge")(self.merge_agent)
+
+        @app.timer(TICK_S)  # type: ignore[untyped-decorator]
+        async def detection_tick() -> None:
+            from faust.exceptions import NotReady
+
+            try:
+                await detection.tick()
+            except NotReady:
+                # A tick still sending when the worker stops finds the producer gone. Nothing
+                # is lost: the windows it closed are acked only at the tick's end, so the
+                # next worker replays and closes them again.
+                if not app.should_stop:
+                    raise
+                logging.getLogger("driftnet.worker").info(
+                    "detection tick cut short by the shutdown: its windows replay on restart"
+                )
+
+        @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+        async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+            detection.revoked(args[0] if args else kwargs.get("revoked", ()))
+
+        @app.service
+        class DetectionChecker(mode.Service):
+            """Stops the evidently checker process with the worker."""
+
+            async def on_stop(self) -> None:
+                detection.close()
 
     # -- map side (called by the triage agent) -------------------------------------------------
 

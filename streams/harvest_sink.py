@@ -12,6 +12,7 @@ from driftnet.storage.settings import masked_uri
 from driftnet.storage.target import Target, TargetError, first_line
 from driftnet.streams.parquet_sink import ParquetSink
 from driftnet.streams.settings import Settings
+from driftnet.streams.stage import Topics
 
 if TYPE_CHECKING:
     from driftnet.streams.http_server import HttpServer
@@ -149,3 +150,16 @@ def sink_service(settings: Settings) -> type[Any]:
 
     HarvestSink.sink = sink
     return HarvestSink
+
+
+class HarvestSinkStage:
+    """The sink inside ``driftnet worker`` (``harvest.sink_in_worker``): a service of the app,
+    reading the failures topic with its own consumer. Built with the harvest location checked
+    (:class:`SinkError` when it cannot be written)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.service = sink_service(settings)
+        self.sink: ParquetSink = self.service.sink
+
+    def attach(self, app: Any, topics: Topics) -> None:
+        app.service(self.service)

@@ -1,4 +1,4 @@
-"""The worker's health, sent each report interval on the signals topic for the alerting stage."""
+"""The worker's periodic report: its counts in the log, its health on the signals topic."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftnet.streams.counters import Counters
 from driftnet.streams.settings import Settings
+from driftnet.streams.stage import Topics
+
+if TYPE_CHECKING:
+    from driftnet.streams.detection import Detection
 
 log = logging.getLogger("driftnet.worker")
 
@@ -62,3 +66,31 @@ class HealthReporter:
             await self.topic.send(key=self.worker.encode(), value=json.dumps(signal).encode())
         except Exception as exc:  # health is best effort: the next check tries again
             log.debug("health signal not sent: %s", exc)
+
+
+class Reporting:
+    """The timer that, each report interval, logs the counts (the triage's, then detection's)
+    and sends the health signal."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        counters: Counters,
+        detection: Detection | None,
+        health: HealthReporter,
+    ) -> None:
+        self.settings = settings
+        self.counters = counters
+        self.detection = detection
+        self.health = health
+
+    def attach(self, app: Any, topics: Topics) -> None:
+        counters, detection, health = self.counters, self.detection, self.health
+
+        @app.timer(self.settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
+        async def report_counts() -> None:
+            for line in counters.report():
+                log.info("%s", line)
+            for line in detection.report() if detection is not None else ():
+                log.info("  %s", line)
+            await health.send()
