@@ -42,6 +42,7 @@ from driftnet.alerts.sources import (
     watchdog_condition,
 )
 from driftnet.streams.settings import Settings
+from driftnet.streams.silence_reader import SilenceReader
 from driftnet.streams.stage import Topics
 
 log = logging.getLogger("driftnet.alerts")
@@ -344,16 +345,6 @@ class AlertStage:
                 stage.save()
 
 
-def window_signals(entries: list[dict[str, Any]], chunk: int = 200) -> list[bytes]:
-    """``WindowsSignal`` messages of at most ``chunk`` entries (a message stays far below the
-    broker's size limit whatever the number of cohorts)."""
-    out = []
-    for start in range(0, len(entries), chunk):
-        body = {"type": "windows", "entries": entries[start : start + chunk]}
-        out.append(json.dumps(body, separators=(",", ":")).encode())
-    return out
-
-
 async def run_delivery(stage: AlertStage, stop: asyncio.Event) -> None:
     """Deliver the outbox every half second until ``stop``."""
     while not stop.is_set():
@@ -363,91 +354,3 @@ async def run_delivery(stage: AlertStage, stop: asyncio.Event) -> None:
             log.error("alert delivery failed: %s: %s", type(exc).__name__, exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
-
-
-class TopicNotifier(Notifier):
-    """Notifications as JSON on ``driftnet.alerts`` (key: the group), for other systems."""
-
-    def __init__(self, topic: Any) -> None:
-        self.topic = topic
-
-    async def deliver(self, notification: Notification, thread: Any = None) -> None:
-        await self.topic.send(
-            key=notification.group_key.encode(),
-            value=notification.model_dump_json().encode(),
-        )
-
-    async def close(self) -> None:
-        """Nothing to release: the topic belongs to the app."""
-
-
-def make_notifiers(settings: Settings, topics: Topics) -> dict[str, Notifier]:
-    """One notifier per receiver of the settings (Slack ones need the token)."""
-    alerts = settings.alerts
-    notifiers: dict[str, Notifier] = {}
-    for name, receiver in alerts.all_receivers().items():
-        if receiver.type == "console":
-            from driftnet.alerts.notify.console import ConsoleNotifier
-
-            notifiers[name] = ConsoleNotifier()
-        elif receiver.type == "topic":
-            notifiers[name] = TopicNotifier(topics["alerts"])
-        elif receiver.type == "slack":
-            if alerts.slack_token is None:
-                log.warning("receiver %r needs alerts.slack_token: its alerts are dropped", name)
-                continue
-            from driftnet.alerts.notify.slack import SlackNotifier
-
-            notifiers[name] = SlackNotifier(
-                alerts.slack_token.get_secret_value(),
-                receiver.channel or alerts.slack_channel,
-                base_url=alerts.slack_base_url,
-            )
-        elif receiver.type == "webhook" and receiver.url is not None:
-            from driftnet.alerts.notify.slack import SlackWebhookNotifier
-
-            notifiers[name] = SlackWebhookNotifier(receiver.url.get_secret_value())
-    return notifiers
-
-
-class SilenceReader:
-    """Follows the silences topic without a consumer group (every worker could read it; the
-    one that owns the signals partition applies it)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._consumer: Any = None
-
-    async def poll(self) -> list[SilenceCommand]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        from driftnet.streams.kafka_config import kafka_python_options
-
-        topic = self.settings.topics.silences.name
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                **kafka_python_options(self.settings.kafka),
-                group_id=None,
-                enable_auto_commit=False,
-            )
-            await consumer.start()
-            partitions = [
-                TopicPartition(topic, p) for p in range(self.settings.topics.silences.partitions)
-            ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            self._consumer = consumer
-        commands: list[SilenceCommand] = []
-        batches = await self._consumer.getmany(timeout_ms=0)
-        for records in batches.values():
-            for record in records:
-                try:
-                    commands.append(SilenceCommand.model_validate_json(record.value or b""))
-                except ValueError:
-                    log.warning("skipping an unreadable silence command")
-        return commands
-
-    async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None

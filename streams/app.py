@@ -95,7 +95,8 @@ def build_app(
     health = HealthReporter(app, settings, counters, topics["signals"])
     alerting = None
     if settings.alerts.enabled:
-        from driftnet.streams.alerting import AlertStage, make_notifiers
+        from driftnet.streams.alert_notifiers import make_notifiers
+        from driftnet.streams.alerting import AlertStage
 
         alerting = AlertStage(settings, make_notifiers(settings, topics))
     sink = None

@@ -34,10 +34,10 @@ from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.redaction import Redactor
 from driftnet.harvest.triage import Triaged
 from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
-from driftnet.streams.alerting import window_signals
 from driftnet.streams.judge_state import STATE_HEADER, encode_state, read_states
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
+from driftnet.streams.window_signals import window_entry, window_signals
 
 log = logging.getLogger("driftnet.detection")
 
@@ -333,18 +333,7 @@ class Detection:
             self.on_judged(time.perf_counter() - started)
         for judged in closed:
             self.tally.windows += 1
-            entries.append(
-                {
-                    "cohort": list(judged.window.cohort),
-                    "window_end": judged.window.window.end,
-                    "count": judged.window.aggregate.count,
-                    "late": judged.window.aggregate.late,
-                    "findings": [f.model_dump(mode="json") for f in judged.findings],
-                    "verdict": (
-                        None if judged.verdict is None else judged.verdict.model_dump(mode="json")
-                    ),
-                }
-            )
+            entries.append(window_entry(judged))
             for request in judged.full_checks:
                 self._full_checks.push(request, triggered=request.triggered)
             for finding in judged.findings:
