@@ -25,10 +25,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from driftnet.alerts.model import Notification
+from driftnet.alerts.notify.console import render_console
+from driftnet.alerts.sources import WATCHDOG
 from driftnet.sandbox import demo_plan
-from driftnet.streams.settings import KafkaSettings, Settings
+from driftnet.sandbox.broker import BrokerError, EmbeddedBroker, die_with_parent, terminate
+from driftnet.sandbox.simulation import Simulator, start_of
+from driftnet.storage.query import Harvest, QueryError
+from driftnet.streams.kafka_config import kafka_python_options
+from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.settings import KafkaSettings, Settings, load_settings
+from driftnet.streams.topics import TopicsError, create_topics
+from driftnet.streams.verdict_table import verdict_table
+from driftnet.streams.verdicts import VerdictsError, read_latest
 
 WORKER_READY_S = 60.0
 WORKER_STOP_S = 30.0
@@ -95,12 +108,6 @@ class AlertPrinter:
             self._thread.join(5)
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        from driftnet.alerts.model import Notification
-        from driftnet.alerts.notify.console import render_console
-        from driftnet.alerts.sources import WATCHDOG
-        from driftnet.streams.kafka_config import kafka_python_options
 
         try:
             consumer = KafkaConsumer(
@@ -145,7 +152,6 @@ class WorkerProcess:
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
-        from driftnet.sandbox.broker import die_with_parent
 
         script = Path(sys.executable).parent / "driftnet"
         command = [str(script), "--config", str(self.config), "worker"]
@@ -183,7 +189,6 @@ class WorkerProcess:
 
     def stop(self) -> int | None:
         """SIGTERM (the worker stops cleanly, its sink closes its files), then SIGKILL."""
-        from driftnet.sandbox.broker import terminate
 
         process, self.process = self.process, None
         code = None if process is None else terminate(process, WORKER_STOP_S)
@@ -199,8 +204,6 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
     """The demo, start to finish (see the module docstring)."""
-    from driftnet.sandbox.broker import BrokerError, EmbeddedBroker
-    from driftnet.streams.topics import TopicsError, create_topics
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     started = time.monotonic()
@@ -229,7 +232,6 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
                 query_command=f"{driftnet_command()} --config {_shown(config)} query",
             )
         )
-        from driftnet.streams.settings import load_settings
 
         demo = load_settings(config)
         try:
@@ -283,10 +285,6 @@ def _shown(path: Path) -> str:
 
 def _play(settings: Settings, console: Console, seed: int) -> float:
     """Publish the story paced at the demo's rate; returns its last event time (epoch s)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from driftnet.sandbox.simulation import Simulator, start_of
-    from driftnet.streams.publisher import EventPublisher
 
     span, count, rate = demo_plan.DURATION_S, demo_plan.EVENTS, demo_plan.RATE
     wall = span / demo_plan.SPEEDUP
@@ -338,7 +336,6 @@ def _play(settings: Settings, console: Console, seed: int) -> float:
 def _settle(settings: Settings, end: float) -> None:
     """Wait until the merge stage has judged the last window that can close (the one ending
     before the last event time minus the allowed lateness), or give up after a while."""
-    from driftnet.streams.verdicts import VerdictsError, read_latest
 
     windows = settings.detectors.windows
     target = int((end - windows.allowed_lateness_s) // windows.size_s * windows.size_s)
@@ -352,7 +349,6 @@ def _settle(settings: Settings, end: float) -> None:
 
 
 def _latest_verdicts(settings: Settings) -> list[Any]:
-    from driftnet.streams.verdicts import VerdictsError, read_latest
 
     try:
         latest = read_latest(settings.kafka, settings.topics.verdicts.name, timeout_s=10)
@@ -362,7 +358,6 @@ def _latest_verdicts(settings: Settings) -> list[Any]:
 
 
 def _print_verdicts(console: Console, verdicts: list[Any]) -> None:
-    from driftnet.streams.verdict_table import verdict_table
 
     if not verdicts:
         console.print("[yellow]no canary verdicts were published[/]")
@@ -372,7 +367,6 @@ def _print_verdicts(console: Console, verdicts: list[Any]) -> None:
 
 
 def _print_summary(console: Console, settings: Settings, directory: Path) -> None:
-    from driftnet.storage.query import Harvest, QueryError
 
     harvest = Harvest.at(settings.harvest.location)
     record_id: str | None = None
