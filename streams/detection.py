@@ -13,28 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.canary.verdict import Verdict
-from driftnet.detectors.families.budget import FullCheckQueue
-from driftnet.detectors.families.drift import FullCheckRequest
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.stats import warm_up
 from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.redaction import Redactor
 from driftnet.harvest.triage import Triaged
 from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
-from driftnet.streams.judge_state import STATE_HEADER, encode_state, read_states
+from driftnet.streams.detection_tally import DetectionTally
+from driftnet.streams.full_checks import FullChecks
+from driftnet.streams.judge_state import STATE_HEADER, JudgeRestore, encode_state
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
 from driftnet.streams.window_signals import window_entry, window_signals
@@ -47,97 +43,6 @@ STALL_GRACE_TICKS = 2
 JUDGE_SLICE_S = 0.1
 """A tick judges closed windows in slices of about this long and lets the event loop run
 between them (a window boundary at 10,000 cohorts is seconds of judging)."""
-RESTORE_TIMEOUT_S = 30.0
-RESTORE_ATTEMPTS = 3
-FULL_CHECK_CPU_SHARE = 0.1
-"""The evidently tier may use this share of one core on average (see driftnet.detectors.families.budget)."""
-REPORTS_DIR = "drift-reports"
-
-
-def exit_with_parent(parent: int) -> None:
-    """In the checker process: exit when the worker is gone, even killed with SIGKILL (a
-    process pool's worker would otherwise wait for work forever, an orphan)."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def run_full_check(request: FullCheckRequest) -> tuple[Any, float]:
-    """In the checker process: evidently's verdict and HTML report, and the CPU it took."""
-    import warnings
-
-    from driftnet.detectors.families.drift_report import full_drift_check
-
-    warnings.simplefilter("ignore")  # evidently's and numpy's chatter on degenerate columns
-    started = time.process_time()
-    result = full_drift_check(request, html=True)
-    return result, time.process_time() - started
-
-
-def store_report(folder: Path, finding: Finding, html: str) -> Finding:
-    """Write ``html`` as the finding's report and return the finding linked to it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{finding.finding_id}.html"
-    temp = path.with_suffix(".html.tmp")
-    temp.write_text(html, encoding="utf-8")
-    temp.replace(path)
-    return finding.model_copy(update={"report": str(path.absolute())})
-
-
-@dataclass(slots=True)
-class DetectionTally:
-    """What the detection stages did (for the worker's reports)."""
-
-    windows: int = 0
-    findings: Counter[str] = field(default_factory=Counter)
-    verdicts: Counter[str] = field(default_factory=Counter)
-    evidence: int = 0
-    regressions: int = 0
-    late_partials: int = 0
-    bad_aggregates: int = 0
-
-    def copy(self) -> DetectionTally:
-        return DetectionTally(
-            self.windows,
-            Counter(self.findings),
-            Counter(self.verdicts),
-            self.evidence,
-            self.regressions,
-            self.late_partials,
-            self.bad_aggregates,
-        )
-
-    def lines(self, since: DetectionTally, late_events: int) -> list[str]:
-        windows = self.windows - since.windows
-        if not windows and not late_events:
-            return []
-        findings = self.findings - since.findings
-        text = f"windows closed {windows}, findings {findings.total()}, late events {late_events}"
-        for label, count in (
-            ("evidence records", self.evidence - since.evidence),
-            ("regression records", self.regressions - since.regressions),
-            ("late partials", self.late_partials - since.late_partials),
-            ("unreadable aggregates", self.bad_aggregates - since.bad_aggregates),
-        ):
-            if count:
-                text += f", {label} {count}"
-        lines = [text]
-        if findings:
-            lines.append(
-                "findings by detector: "
-                + ", ".join(f"{name} {n}" for name, n in findings.most_common())
-            )
-        verdicts = self.verdicts - since.verdicts
-        if verdicts:
-            lines.append(
-                "canary verdicts: " + ", ".join(f"{name} {n}" for name, n in verdicts.most_common())
-            )
-        return lines
 
 
 def _encoder(event: InferenceEvent, redactor: Redactor) -> Callable[[], bytes]:
@@ -172,18 +77,12 @@ class Detection:
         self.tally = DetectionTally()
         self._reported = DetectionTally()
         self._reported_late = 0
-        self._full_checks: FullCheckQueue[FullCheckRequest] = FullCheckQueue(
-            share=FULL_CHECK_CPU_SHARE
-        )
-        self._checker: ProcessPoolExecutor | None = None
-        self._running: tuple[FullCheckRequest, asyncio.Future[tuple[Any, float]]] | None = None
-        self._reports = Path(settings.worker.data_dir) / REPORTS_DIR
+        self._full_checks = FullChecks(Path(settings.worker.data_dir))
         self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
         self._outcomes: dict[str, str] = {}
         """The last verdict of each canary (its changes are logged at info)."""
-        self._restore_judges = True
-        self._restore_failures = 0
+        self._restore = JudgeRestore(settings)
         self._ticked_at: float | None = None
         self.on_judged: Callable[[float], None] | None = None
         """Told the seconds each tick that closed windows spent judging them (detectors and
@@ -302,9 +201,9 @@ class Detection:
         """Send partials of windows done and heartbeats; close, judge and publish merged
         windows; ack what is no longer needed."""
         self._pardon_stall(time.time())
-        if self._restore_judges:
-            await self._restore()
-            if self._restore_judges:
+        if self._restore.due:
+            await self._restore.run(self.merge)
+            if self._restore.due:
                 return  # retried on the next tick; no window closes without the judges
         now = time.time()
         outgoing = self.map.due(now, self.aggregate_partitions)
@@ -322,7 +221,7 @@ class Detection:
             for value in window_signals(entries):
                 await self.topics["signals"].send(key=b"windows", value=value, force=True)
         self._ack_aggregates()
-        await self._full_check(now)
+        await self._full_checks.step(now, self._publish)
 
     async def _judge_slice(self, now: float, entries: list[dict[str, Any]]) -> None:
         """Close the windows due and judge them for at most :data:`JUDGE_SLICE_S`; publish
@@ -335,7 +234,7 @@ class Detection:
             self.tally.windows += 1
             entries.append(window_entry(judged))
             for request in judged.full_checks:
-                self._full_checks.push(request, triggered=request.triggered)
+                self._full_checks.push(request)
             for finding in judged.findings:
                 await self._publish(finding)
             for record in judged.evidence:
@@ -347,36 +246,12 @@ class Detection:
                 self.tally.regressions += 1
                 await self._harvest(record)
 
-    async def _restore(self) -> None:
-        """Read the canary judges' states back before any window closes (see
-        :mod:`driftnet.streams.judge_state`). A failed read is retried on the next ticks, a few
-        times, with no window closed meanwhile; then the judges start afresh, with a warning."""
-        if not self.settings.detectors.canary.enabled:
-            self._restore_judges = False
-            return
-        try:
-            states = await asyncio.wait_for(read_states(self.settings), RESTORE_TIMEOUT_S)
-        except Exception as exc:  # the broker hiccuped: try again, then go on without
-            self._restore_failures += 1
-            if self._restore_failures < RESTORE_ATTEMPTS:
-                log.warning("cannot read canary judge states back (attempt %d of %d): %s: %s",
-                            self._restore_failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
-                return
-            log.warning("canary judges start without their history: %s: %s",
-                        type(exc).__name__, exc)  # fmt: skip
-            states = {}
-        self._restore_judges = False
-        self._restore_failures = 0
-        self.merge.restore(states)
-        if states:
-            log.info("canary judge states read back for %d canaries", len(states))
-
     def assigned(self, topic_partitions: Any) -> None:
         """Partitions given to this worker: new aggregates partitions bring canaries whose
         judges are restored before the next window closes."""
         aggregates = self.settings.topics.aggregates.name
         if any(tp.topic == aggregates for tp in topic_partitions):
-            self._restore_judges = True
+            self._restore.due = True
 
     async def _harvest(self, record: FailureRecord) -> None:
         await self.topics["failures"].send(
@@ -414,50 +289,9 @@ class Detection:
         )
         log.info("finding %s %s: %s", "/".join(finding.cohort), finding.detector, finding.message)
 
-    async def _full_check(self, now: float) -> None:
-        """Collect a finished evidently check, or start the next one the budget allows. One
-        runs at a time, in a separate process, so the worker never waits for it."""
-        from driftnet.detectors.families.drift_report import full_check_findings
-
-        if self._running is not None:
-            done, future = self._running
-            if not future.done():
-                return
-            self._running = None
-            try:
-                result, cpu_s = future.result()
-            except Exception as exc:  # a failed check costs a log line, never the worker
-                log.warning("full drift check of %s failed: %s", "/".join(done.cohort), exc)
-                return
-            self._full_checks.charge(cpu_s, now)
-            findings = full_check_findings(done, result) if result else []
-            if result is not None and result.html:
-                try:
-                    findings = [store_report(self._reports, f, result.html) for f in findings]
-                except OSError as exc:  # the report folder is not writable: publish unlinked
-                    log.warning("cannot store the drift report of %s: %s", done.cohort, exc)
-            for finding in findings:
-                await self._publish(finding)  # on the findings topic, not an alert of its own:
-                # the per-window drift detector already alerts on the same drift
-        request = self._full_checks.next(now)
-        if request is None:
-            return
-        if self._checker is None:
-            context = multiprocessing.get_context("spawn")  # never fork a process with threads
-            self._checker = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=context,
-                initializer=exit_with_parent,
-                initargs=(os.getpid(),),
-            )
-        loop = asyncio.get_running_loop()
-        self._running = (request, loop.run_in_executor(self._checker, run_full_check, request))
-
     def close(self) -> None:
         """Stop the checker process (a check in flight is abandoned)."""
-        if self._checker is not None:
-            self._checker.shutdown(wait=False, cancel_futures=True)
-            self._checker = None
+        self._full_checks.close()
 
     def revoked(self, topic_partitions: Any) -> None:
         """Partitions moved away: drop their state (the next owner replays them)."""

@@ -14,20 +14,26 @@ sent is in the state; one whose verdict was lost to a crash is judged again afte
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from driftnet.streams.kafka_config import kafka_python_options
 from driftnet.streams.settings import Settings
 
+if TYPE_CHECKING:
+    from driftnet.streams.aggregation import MergeStage
+
 log = logging.getLogger("driftnet.detection")
 
 STATE_HEADER: Final = "driftnet.judge.state"
 READ_TIMEOUT_S: Final = 30.0
+RESTORE_TIMEOUT_S = 30.0
+RESTORE_ATTEMPTS = 3
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
@@ -108,3 +114,37 @@ async def read_states(
     finally:
         await consumer.stop()
     return newest_states(headers)
+
+
+class JudgeRestore:
+    """Whether the canary judges' states are to be read back before the next window closes
+    (at start, and when aggregates partitions are assigned), and the reading."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.due = True
+        self._failures = 0
+
+    async def run(self, merge: MergeStage) -> None:
+        """Read the canary judges' states back into ``merge`` before any window closes (see
+        the module's docstring). A failed read is retried on the next ticks, a few times, with
+        no window closed meanwhile; then the judges start afresh, with a warning."""
+        if not self.settings.detectors.canary.enabled:
+            self.due = False
+            return
+        try:
+            states = await asyncio.wait_for(read_states(self.settings), RESTORE_TIMEOUT_S)
+        except Exception as exc:  # the broker hiccuped: try again, then go on without
+            self._failures += 1
+            if self._failures < RESTORE_ATTEMPTS:
+                log.warning("cannot read canary judge states back (attempt %d of %d): %s: %s",
+                            self._failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
+                return
+            log.warning("canary judges start without their history: %s: %s",
+                        type(exc).__name__, exc)  # fmt: skip
+            states = {}
+        self.due = False
+        self._failures = 0
+        merge.restore(states)
+        if states:
+            log.info("canary judge states read back for %d canaries", len(states))

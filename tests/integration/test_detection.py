@@ -188,7 +188,7 @@ def test_the_drift_checker_process_dies_with_a_killed_worker(tmp_path: Path) -> 
     parent_code = (
         "import multiprocessing, os, sys, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from driftnet.streams.detection import exit_with_parent\n"
+        "from driftnet.streams.full_checks import exit_with_parent\n"
         "if __name__ == '__main__':\n"
         "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
         "                               initializer=exit_with_parent, initargs=(os.getpid(),))\n"
