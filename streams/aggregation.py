@@ -1,11 +1,11 @@
 """The two aggregation stages as the worker runs them: messages in, messages out. No faust.
 
-**Map stage** (:class:`MapStage`): one :class:`driftnet.detectors.windowing.merge.PartitionWindows` per events
+**Map stage** (:class:`~driftnet.streams.map_stage.MapStage`): one :class:`driftnet.detectors.windowing.merge.PartitionWindows` per events
 partition this worker owns. Each valid event becomes an observation in its cohort's window.
 When a window is done for a partition, its partial is sent -- whole, cumulative -- to the
 aggregates topic; a replayed partition recomputes it and the new version replaces the old one.
 Every partition's watermark goes to *every* aggregates partition as a heartbeat, so each merge
-instance hears from all sources, quiet ones included. :meth:`MapStage.safe_offset` is the
+instance hears from all sources, quiet ones included. ``MapStage.safe_offset`` is the
 oldest offset an open window still needs: the worker commits below it, never past.
 
 **Merge stage** (:class:`MergeStage`): one :class:`driftnet.detectors.windowing.merge.WindowMerge` per aggregates
@@ -13,7 +13,12 @@ partition. Aggregates are keyed by (service, environment) -- not the full cohort
 canary and its baseline meet in the same merge instance and a canary's window is judged
 against the baseline's window too. A closed window runs its cohort's detectors; each finding
 is sent to the findings topic, and the worst examples behind it to the failures topic as
-``evidence`` records (redacted like every failure record) tagged with the finding id.
+``evidence`` records (redacted like every failure record) tagged with the finding id
+(:mod:`driftnet.streams.window_records`).
+
+Here: the merge stage and what both stages read from the settings; the map stage is in
+:mod:`driftnet.streams.map_stage`, the aggregates topic's messages in
+:mod:`driftnet.streams.aggregate_messages`.
 """
 
 from __future__ import annotations
@@ -21,74 +26,32 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-import orjson
-
-from driftnet.contract.events import InferenceEvent, Lineage
-from driftnet.detectors.canary.examples import RegressionPack
 from driftnet.detectors.canary.judge import CanaryJudge
-from driftnet.detectors.canary.reasons import describe
 from driftnet.detectors.canary.state import ARM_COUNTERS
-from driftnet.detectors.canary.verdict import JUDGE, Verdict
+from driftnet.detectors.canary.verdict import Verdict
 from driftnet.detectors.cohort import CohortDetectors
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.drift import FullCheckRequest
 from driftnet.detectors.finding import Finding
-from driftnet.detectors.windowing.cohort_cap import CohortCap, is_overflow
-from driftnet.detectors.windowing.merge import ClosedWindow, PartitionWindows, WindowMerge
+from driftnet.detectors.windowing.cohort_cap import is_overflow
+from driftnet.detectors.windowing.merge import ClosedWindow, WindowMerge
 from driftnet.detectors.windowing.observation import Cohort
 from driftnet.detectors.windowing.partials import Partial
-from driftnet.detectors.windowing.samples import Example
 from driftnet.detectors.windowing.windows import WindowSpec
-from driftnet.harvest.records import FailureRecord, Reason, RecordKind, record_id
+from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.rules import RulesConfig
-from driftnet.streams.observations import observation_of
+from driftnet.streams.aggregate_messages import Heartbeat
+from driftnet.streams.window_records import WindowRecords
 
 log = logging.getLogger("driftnet.detection")
 
-REDACTION_MARK: Final = "[REDACTED:"
-
 BASELINE_HISTORY_WINDOWS: Final = 5
 """Baseline windows remembered per service and environment, for new canaries' rate tests."""
-UNKNOWN: Final = -1
-"""Lineage partition/offset of evidence: examples are kept by the window, not by offset."""
-
-
-def aggregate_key(cohort: Cohort) -> bytes:
-    """The aggregates topic's key: service and environment (see the module docstring)."""
-    return f"{cohort[0]}/{cohort[1]}".encode()
-
-
-def partial_message(partial: Partial) -> bytes:
-    return orjson.dumps({"type": "partial", "partial": partial.to_dict()})
-
-
-def heartbeat_message(source: str, watermark: float) -> bytes:
-    return orjson.dumps({"type": "heartbeat", "source": source, "watermark": watermark})
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    source: str
-    watermark: float
-
-
-def read_aggregate(value: bytes) -> Partial | Heartbeat:
-    """A message of the aggregates topic; ``ValueError`` when it is not one."""
-    try:
-        document = orjson.loads(value)
-        kind: Literal["partial", "heartbeat"] = document["type"]
-        if kind == "heartbeat":
-            return Heartbeat(str(document["source"]), float(document["watermark"]))
-        if kind == "partial":
-            return Partial.from_dict(document["partial"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not an aggregates message: {exc}") from None
-    raise ValueError(f"not an aggregates message: unknown type {kind!r}")
 
 
 def with_score_directions(config: DetectorsConfig, rules: RulesConfig) -> DetectorsConfig:
@@ -111,104 +74,6 @@ def with_score_directions(config: DetectorsConfig, rules: RulesConfig) -> Detect
 def window_spec(config: DetectorsConfig) -> WindowSpec:
     windows = config.windows
     return WindowSpec(windows.size_s, windows.allowed_lateness_s, windows.idle_timeout_s)
-
-
-@dataclass(slots=True)
-class Outgoing:
-    """Messages to send: (topic role, key, value, partition or None for the key's)."""
-
-    messages: list[tuple[str, bytes, bytes, int | None]] = field(default_factory=list)
-
-    def add(self, role: str, key: bytes, value: bytes, partition: int | None = None) -> None:
-        self.messages.append((role, key, value, partition))
-
-
-class MapStage:
-    """Map side of every events partition this worker owns."""
-
-    def __init__(self, config: DetectorsConfig, events_topic: str) -> None:
-        self.config = config
-        self.spec = window_spec(config)
-        self.events_topic = events_topic
-        self._sides: dict[int, PartitionWindows] = {}
-        self._caps: dict[int, CohortCap] = {}
-        self.overflow_events = 0
-        """Events folded into the overflow cohort since start (a cardinality attack)."""
-
-    def source(self, partition: int) -> str:
-        return f"{self.events_topic}/{partition}"
-
-    def _side(self, partition: int) -> PartitionWindows:
-        side = self._sides.get(partition)
-        if side is None:
-            side = PartitionWindows(
-                self.source(partition), self.spec, self.config.aggregate, self.config.prices
-            )
-            self._sides[partition] = side
-        return side
-
-    def observe(
-        self,
-        partition: int,
-        offset: int,
-        event: InferenceEvent,
-        reasons: list[Reason],
-        raw: bytes | Callable[[], bytes],
-        now: float,
-    ) -> bool:
-        """Aggregate one valid event; False when it was late for its window (counted)."""
-        obs = observation_of(event, reasons, raw, self.config.aggregate.attributes)
-        cap = self._caps.get(partition)
-        if cap is None:
-            windows = self.config.windows
-            horizon = windows.forget_after_windows * windows.size_s
-            cap = self._caps[partition] = CohortCap(windows.max_cohorts_per_partition, horizon)
-        cohort = cap.admit(obs.cohort, obs.event_time)
-        if cohort is not obs.cohort:
-            self.overflow_events += 1
-            obs.cohort = cohort
-        return self._side(partition).add(obs, now, offset)
-
-    @property
-    def cohorts_tracked(self) -> int:
-        """Cohorts the map side tracks now, over the partitions it owns."""
-        return sum(cap.tracked for cap in self._caps.values())
-
-    def due(self, now: float, aggregate_partitions: int) -> Outgoing:
-        """Partials of windows now done, then every partition's heartbeat to every aggregates
-        partition (after the partials, so a merge never closes a window before its partial)."""
-        out = Outgoing()
-        for partition, side in self._sides.items():
-            for partial in side.close_due(now):
-                out.add("aggregates", aggregate_key(partial.cohort), partial_message(partial))
-            mark = side.watermark(now)
-            if mark is None:
-                continue
-            beat = heartbeat_message(self.source(partition), mark)
-            for target in range(aggregate_partitions):
-                out.add("aggregates", b"heartbeat", beat, target)
-        return out
-
-    def safe_offset(self, partition: int) -> int | None:
-        """Offsets of ``partition`` below this are no longer needed by an open window; None
-        when no open window holds any."""
-        side = self._sides.get(partition)
-        return None if side is None else side.safe_offset()
-
-    def pardon(self, seconds: float, now: float) -> None:
-        """The worker was stalled for ``seconds``: no partition was idle meanwhile."""
-        for side in self._sides.values():
-            side.pardon(seconds, now)
-
-    def revoke(self, partitions: Iterable[int]) -> None:
-        """Partitions moved to another worker: it recomputes their windows by replay."""
-        for partition in partitions:
-            self._sides.pop(partition, None)
-            self._caps.pop(partition, None)
-
-    @property
-    def late_events(self) -> int:
-        return sum(side.late_events for side in self._sides.values())
 
 
 @dataclass(slots=True)
@@ -246,6 +111,7 @@ class MergeStage:
         self.config = config
         self.spec = window_spec(config)
         self.events_topic = events_topic
+        self.records = WindowRecords(events_topic)
         self.sources = [f"{events_topic}/{p}" for p in range(events_partitions)]
         """Every map-side source (events partition): a new merge instance waits to hear from
         each, for at most ``idle_timeout_s``, before it closes a window."""
@@ -355,7 +221,7 @@ class MergeStage:
             self._watch_seen[closed.cohort] = (partition, closed.window.start)
         findings = watch.update(closed.aggregate, baseline)
         evidence = [
-            record for finding in findings for record in self._evidence(finding, closed, at)
+            record for finding in findings for record in self.records.evidence(finding, closed, at)
         ]
         judged = Judged(closed, findings, evidence, watch.full_checks)
         if closed.cohort[3] == self.baseline_variant:
@@ -373,7 +239,9 @@ class MergeStage:
                 raise
             if judgement is not None:
                 judged.verdict = judgement.verdict
-                judged.regressions = self._regressions(judgement.verdict, judgement.packs, at)
+                judged.regressions = self.records.regressions(
+                    judgement.verdict, judgement.packs, at
+                )
                 judged.judge_state = judge.state()
         return judged
 
@@ -431,84 +299,6 @@ class MergeStage:
         for key, state in list(self._states.items()):
             if int(state.get("last_window_end") or 0) < horizon:
                 del self._states[key]  # a canary that comes back this late starts afresh
-
-    def _regressions(
-        self, verdict: Verdict, packs: tuple[RegressionPack, ...], at: datetime
-    ) -> list[FailureRecord]:
-        """The regression pack of a verdict: one record per (event, arm), with a reason per
-        failing metric it was kept for."""
-        chosen: dict[tuple[str, str], tuple[Example, list[Reason]]] = {}
-        for pack in packs:
-            metric = pack.metric
-            sentence = describe(metric)
-            for arm, examples in (("canary", pack.canary), ("baseline", pack.baseline)):
-                values = metric.cumulative
-                reason = Reason(
-                    rule_id=JUDGE,
-                    message=(
-                        sentence
-                        if arm == "canary"
-                        else f"baseline request of the same input size, for: {sentence}"
-                    ),
-                    subject=metric.metric,
-                    observed=values.canary if arm == "canary" else values.baseline,
-                    threshold=values.baseline if arm == "canary" else None,
-                )
-                for example in examples:
-                    entry = chosen.setdefault((example.event_id, arm), (example, []))
-                    entry[1].append(reason)
-        records = []
-        for (_, arm), (example, reasons) in chosen.items():
-            record = self._record(example, "regression", verdict.verdict_id, arm, reasons, at)
-            if record is not None:
-                records.append(record)
-        return records
-
-    def _record(
-        self,
-        example: Example,
-        kind: RecordKind,
-        finding_id: str,
-        arm: str | None,
-        reasons: list[Reason],
-        at: datetime,
-    ) -> FailureRecord | None:
-        """The failure record of a kept example (None when it no longer parses)."""
-        try:
-            event = InferenceEvent.model_validate_json(example.raw)
-        except ValueError:
-            return None  # an example the map side kept is valid; a corrupted one is skipped
-        return FailureRecord(
-            record_id=record_id(event.event_id, kind, finding_id, arm),
-            kind=kind,
-            finding_id=finding_id,
-            arm=arm,
-            reasons=tuple(reasons),
-            event=event,
-            redacted=REDACTION_MARK in example.raw,  # examples are redacted on the map side
-            lineage=Lineage(self.events_topic, UNKNOWN, UNKNOWN),
-            detected_at=at,
-        )
-
-    def _evidence(
-        self, finding: Finding, closed: ClosedWindow, at: datetime
-    ) -> list[FailureRecord]:
-        if finding.example_kind is None or not finding.example_event_ids:
-            return []
-        wanted = set(finding.example_event_ids)
-        reason = Reason(
-            rule_id=finding.detector,
-            message=finding.message,
-            subject=finding.metric,
-            observed=finding.observed,
-            threshold=finding.threshold,
-        )
-        records = [
-            self._record(example, "evidence", finding.finding_id, None, [reason], at)
-            for example in closed.aggregate.examples.of(finding.example_kind)
-            if example.event_id in wanted
-        ]
-        return [r for r in records if r is not None]
 
     def pardon(self, seconds: float, now: float) -> None:
         """The worker was stalled for ``seconds``: no source was idle meanwhile."""

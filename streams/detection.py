@@ -27,10 +27,12 @@ from driftnet.detectors.stats import warm_up
 from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.redaction import Redactor
 from driftnet.harvest.triage import Triaged
-from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate, with_score_directions
+from driftnet.streams.aggregate_messages import read_aggregate
+from driftnet.streams.aggregation import MergeStage, with_score_directions
 from driftnet.streams.detection_tally import DetectionTally
 from driftnet.streams.full_checks import FullChecks
 from driftnet.streams.judge_state import STATE_HEADER, JudgeRestore, encode_state
+from driftnet.streams.map_stage import MapStage
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
 from driftnet.streams.window_signals import window_entry, window_signals

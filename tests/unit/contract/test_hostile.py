@@ -22,7 +22,9 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.windowing.cohort_cap import OVERFLOW_COHORT
 from driftnet.harvest.rules import RulesConfig
 from driftnet.harvest.triage import Triage, Triaged
-from driftnet.streams.aggregation import MapStage, MergeStage, read_aggregate
+from driftnet.streams.aggregate_messages import read_aggregate
+from driftnet.streams.aggregation import MergeStage
+from driftnet.streams.map_stage import MapStage
 from tests.support.factories import make_event
 
 NOW = datetime(2026, 11, 25, 12, 5, tzinfo=UTC)

@@ -14,8 +14,10 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.harvest.redaction import RedactionSettings, Redactor
-from driftnet.streams.aggregation import Heartbeat, Judged, MapStage, MergeStage, read_aggregate
+from driftnet.streams.aggregate_messages import Heartbeat, read_aggregate
+from driftnet.streams.aggregation import Judged, MergeStage
 from driftnet.streams.detection import _encoder
+from driftnet.streams.map_stage import MapStage
 from tests.support.factories import make_event
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
