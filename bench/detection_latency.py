@@ -33,9 +33,9 @@ import orjson
 from bench.stream_throughput import WorkerRun, _topics, broker_for, worker_env
 from driftnet.detectors.settings import WindowSettings
 from driftnet.sandbox.simulation import SCENARIOS, Simulator
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import KafkaSettings, PublisherSettings
-from driftnet.streams.topics import create_topics
 
 SCENARIO: Final = "canary-latency"
 SETTLE_S = 30.0

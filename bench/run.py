@@ -45,9 +45,9 @@ from bench.stream_throughput import (
     raw_consume,
     worker_env,
 )
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import KafkaSettings, PublisherSettings
-from driftnet.streams.topics import create_topics
 
 SECTIONS = ("throughput", "two_workers", "cohorts", "latency", "sink", "queries")
 RESULT = ROOT / "bench" / "results.json"

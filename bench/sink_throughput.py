@@ -37,10 +37,10 @@ from driftnet.contract.events import Lineage
 from driftnet.harvest.rules import RulesConfig
 from driftnet.harvest.triage import Triage
 from driftnet.storage.settings import HarvestSettings, RotationPolicy
-from driftnet.streams.gc_tuning import tune_gc
-from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.clients.topics import create_topics
+from driftnet.streams.ops.gc_tuning import tune_gc
 from driftnet.streams.settings import KafkaSettings, TopicSpec
-from driftnet.streams.topics import create_topics
+from driftnet.streams.sink.parquet import ParquetSink
 
 
 def failure_records(count: int) -> list[bytes]:

@@ -40,9 +40,9 @@ import orjson
 
 from bench.corpus import ROOT, unique_events
 from driftnet.sandbox.broker import EmbeddedBroker
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import KafkaSettings, PublisherSettings, TopicSettings
-from driftnet.streams.topics import create_topics
 
 DRIFTNET = Path(sys.executable).parent / "driftnet"
 REPORT = re.compile(

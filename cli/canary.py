@@ -45,8 +45,8 @@ def status(context: Context, service: str | None, since: str, output: str, timeo
     """Print the latest verdict of every canary (from the verdicts topic), newest first:
     verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
     from driftnet.cli.params import parse_time
-    from driftnet.streams.verdict_table import verdict_table
-    from driftnet.streams.verdicts import VerdictsError, read_latest
+    from driftnet.streams.clients.verdict_table import verdict_table
+    from driftnet.streams.clients.verdicts import VerdictsError, read_latest
 
     settings = context.settings
     now = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """``driftnet dlq show|replay``: list the dead letters, and re-publish them once the producer
 (or driftnet's settings) is fixed. The topic is read and written by
-:mod:`driftnet.streams.dead_letter_topic`.
+:mod:`driftnet.streams.clients.dead_letter_topic`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import click
 
 from driftnet.cli.context import Context, pass_context
 from driftnet.contract.dlq import Entry, Selection, plan_replay, reason_counts
-from driftnet.streams.dead_letter_topic import DlqError, publish, read_entries
+from driftnet.streams.clients.dead_letter_topic import DlqError, publish, read_entries
 
 
 def _selection(reasons: tuple[str, ...], from_offset: int | None) -> Selection:

@@ -135,7 +135,7 @@ def publish(
     """Publish PATH (JSON lines: an event object or an array of them per line) to Kafka.
     With --batch (the default) object lines are batched per cohort; other lines, including
     malformed ones, are sent as they are, so the worker can dead-letter them. '-' reads stdin."""
-    from driftnet.streams.publish_file import publish_lines
+    from driftnet.streams.clients.publish_file import publish_lines
 
     settings = context.settings
     target = topic or settings.topics.events.name
@@ -154,7 +154,7 @@ def publish(
 def worker(context: Context) -> None:
     """Run the stream worker: decode, dead-letter and flag failures on the events topic
     until Ctrl-C / SIGTERM. Counts by reason are logged every worker.report_interval_s."""
-    from driftnet.streams.preflight import WorkerError
+    from driftnet.streams.ops.preflight import WorkerError
     from driftnet.streams.worker import run_worker
 
     try:
@@ -196,7 +196,7 @@ def sink(context: Context) -> None:
     """Run the Parquet sink alone: failure records from the failures topic into the harvest
     (harvest.location) until Ctrl-C / SIGTERM. Set harvest.sink_in_worker = false when the
     sink runs this way."""
-    from driftnet.streams.harvest_sink import SinkError, run_sink
+    from driftnet.streams.sink.stage import SinkError, run_sink
 
     try:
         run_sink(context.settings)

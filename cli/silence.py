@@ -26,7 +26,7 @@ def parse_matchers(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _publish(context: Context, command: object) -> None:
     from driftnet.alerts.silences import SilenceCommand
-    from driftnet.streams.silence_topic import SilenceTopicError, publish_command
+    from driftnet.streams.clients.silence_topic import SilenceTopicError, publish_command
 
     assert isinstance(command, SilenceCommand)
     settings = context.settings
@@ -38,7 +38,7 @@ def _publish(context: Context, command: object) -> None:
 
 def _silences(context: Context) -> dict[str, object]:
     from driftnet.alerts.silences import SilenceCommand, fold
-    from driftnet.streams.verdicts import VerdictsError, scan_topic
+    from driftnet.streams.clients.verdicts import VerdictsError, scan_topic
 
     settings = context.settings
     commands: list[SilenceCommand] = []

@@ -84,7 +84,7 @@ def _publish(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from driftnet.streams.publisher import EventPublisher
+    from driftnet.streams.clients.publisher import EventPublisher
 
     settings = context.settings
     target = topic or settings.topics.events.name

@@ -17,7 +17,7 @@ def topics() -> None:
 def topics_create(context: Context) -> None:
     """Create every topic driftnet uses (names, partitions, retention from settings).
     Topics that exist are left as they are."""
-    from driftnet.streams.topics import TopicsError, create_topics
+    from driftnet.streams.clients.topics import TopicsError, create_topics
 
     settings = context.settings
     try:

@@ -5,7 +5,7 @@ Each message is decoded (:mod:`driftnet.ingest.otlp_proto`), its spans are buffe
 (:mod:`driftnet.ingest.trace_buffer`), and every closed trace with LLM-call spans becomes one v1 event
 per such span (:mod:`driftnet.ingest.mapping`), its other spans the event's ``spans``. A trace
 without an LLM-call span is ignored and its spans counted. Events leave as JSON arrays keyed by
-cohort, as :class:`~driftnet.streams.publisher.EventPublisher` sends them, so the events topic and
+cohort, as :class:`~driftnet.streams.clients.publisher.EventPublisher` sends them, so the events topic and
 everything after it cannot tell them from a native producer's.
 """
 

@@ -36,12 +36,12 @@ from driftnet.sandbox import demo_plan
 from driftnet.sandbox.broker import BrokerError, EmbeddedBroker, die_with_parent, terminate
 from driftnet.sandbox.simulation import Simulator, start_of
 from driftnet.storage.query import Harvest, QueryError
-from driftnet.streams.kafka_config import kafka_python_options
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.kafka_config import kafka_python_options
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import TopicsError, create_topics
+from driftnet.streams.clients.verdict_table import verdict_table
+from driftnet.streams.clients.verdicts import VerdictsError, read_latest
 from driftnet.streams.settings import KafkaSettings, Settings, load_settings
-from driftnet.streams.topics import TopicsError, create_topics
-from driftnet.streams.verdict_table import verdict_table
-from driftnet.streams.verdicts import VerdictsError, read_latest
 
 WORKER_READY_S = 60.0
 WORKER_STOP_S = 30.0

@@ -1,5 +1,8 @@
-"""The faust runtime: app assembly, stages, Kafka config, topics, publisher and ops (health,
-metrics, status). The only rooms that import faust or aiokafka are this one, sandbox and cli.
+"""The faust runtime: the worker's app and its stages on Kafka. ``worker.py`` runs it,
+``app.py`` assembles it, and every stage attaches itself the same way (``stage.py``):
+``intake/`` (events and OTLP spans in), ``detection/`` (windows, detectors, canary judges),
+``alerting/``, ``sink/`` (the harvest into Parquet); ``ops/`` (health, metrics, reports);
+``clients/`` (Kafka clients for services and commands: publisher, topics, DLQ, verdicts).
 
-Start at :mod:`driftnet.streams.worker` (the app and its stages).
+Start at :mod:`driftnet.streams.app`.
 """

@@ -7,20 +7,20 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftnet.streams.counters import Counters
-from driftnet.streams.detection import Detection
-from driftnet.streams.kafka_config import faust_broker_options
-from driftnet.streams.preflight import WorkerError
-from driftnet.streams.reporting import HealthReporter, Reporting
+from driftnet.streams.clients.kafka_config import faust_broker_options
+from driftnet.streams.detection.stage import Detection
+from driftnet.streams.intake.triage import TriageStage
+from driftnet.streams.intake.unreadable import GuardUnavailable, guard
+from driftnet.streams.ops.counters import Counters
+from driftnet.streams.ops.preflight import WorkerError
+from driftnet.streams.ops.reporting import HealthReporter, Reporting
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import MAX_REQUEST_BYTES, Stage, Topics
-from driftnet.streams.triage_stage import TriageStage
-from driftnet.streams.unreadable import GuardUnavailable, guard
 
 if TYPE_CHECKING:
     import faust
 
-    from driftnet.streams.status import AppStatus
+    from driftnet.streams.ops.status import AppStatus
 
 log = logging.getLogger("driftnet.worker")
 
@@ -60,7 +60,7 @@ def faust_app(settings: Settings) -> faust.App:
 
 def guard_read_topics(settings: Settings, counters: Counters) -> None:
     """Make a record batch the worker's agents cannot read a dead letter, not a crash
-    (:mod:`driftnet.streams.unreadable`), on the topics other programs write."""
+    (:mod:`driftnet.streams.intake.unreadable`), on the topics other programs write."""
     read_by_others = [settings.topics.events.name]
     if settings.otlp.enabled is True:
         read_by_others.append(settings.topics.otlp_spans.name)
@@ -88,20 +88,20 @@ def build_app(
     guard_read_topics(settings, counters)
     otlp = None
     if settings.otlp.enabled is True:
-        from driftnet.streams.otlp_stage import OtlpStage
+        from driftnet.streams.intake.otlp import OtlpStage
 
         otlp = OtlpStage(settings, counters)
     counters.otlp = None if otlp is None else otlp.ingest.tally
     health = HealthReporter(app, settings, counters, topics["signals"])
     alerting = None
     if settings.alerts.enabled:
-        from driftnet.streams.alert_notifiers import make_notifiers
-        from driftnet.streams.alerting import AlertStage
+        from driftnet.streams.alerting.notifiers import make_notifiers
+        from driftnet.streams.alerting.stage import AlertStage
 
         alerting = AlertStage(settings, make_notifiers(settings, topics))
     sink = None
     if settings.harvest.sink_in_worker:
-        from driftnet.streams.harvest_sink import HarvestSinkStage, SinkError
+        from driftnet.streams.sink.stage import HarvestSinkStage, SinkError
 
         try:
             sink = HarvestSinkStage(settings)

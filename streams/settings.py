@@ -186,7 +186,7 @@ class DecodeSettings(_Section):
 
 
 class PublisherSettings(_Section):
-    """How :class:`driftnet.streams.publisher.EventPublisher` batches and buffers."""
+    """How :class:`driftnet.streams.clients.publisher.EventPublisher` batches and buffers."""
 
     batch_max_events: int = Field(100, ge=1)
     """Events per message (a JSON array); 1 sends each event as a JSON object."""

@@ -20,7 +20,7 @@ Delivery is at least once: faust flushes the producer (every record sent so far 
 acknowledged) before it commits an offset, so a killed worker replays, never loses; a
 replayed failure has the same ``record_id``, which is how the harvest counts it once.
 Nothing a producer sends can stop the worker: every byte sequence is a result or a dead letter,
-and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod:`driftnet.streams.unreadable`).
+and so is a record batch the consumer cannot read (an ``unreadable_batch``, :mod:`driftnet.streams.intake.unreadable`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from typing import Any
 
 from driftnet.storage.settings import masked_uri
 from driftnet.streams.app import build_app
-from driftnet.streams.counters import Counters
-from driftnet.streams.gc_tuning import tune_gc
-from driftnet.streams.http_endpoint import http_service, listen_http
-from driftnet.streams.preflight import preflight
+from driftnet.streams.ops.counters import Counters
+from driftnet.streams.ops.gc_tuning import tune_gc
+from driftnet.streams.ops.http_endpoint import http_service, listen_http
+from driftnet.streams.ops.preflight import preflight
 from driftnet.streams.settings import Settings
 
 log = logging.getLogger("driftnet.worker")
@@ -56,9 +56,9 @@ def run_worker(settings: Settings) -> None:
     services: list[Any] = []
     status = None
     if listener is not None:
-        from driftnet.streams.http_server import HttpServer
-        from driftnet.streams.metrics import AppMetrics
-        from driftnet.streams.status import AppStatus
+        from driftnet.streams.ops.http_server import HttpServer
+        from driftnet.streams.ops.metrics import AppMetrics
+        from driftnet.streams.ops.status import AppStatus
 
         status = AppStatus(AppMetrics(detection=settings.worker.detect))
         services.append(http_service(HttpServer(listener, status.health, status.render_metrics)))

@@ -1,6 +1,6 @@
 """What one valid event contributes to a window: a plain slotted record, built by the stream side.
 
-``detectors/`` never sees the event model itself (``driftnet.streams.observations.observation_of`` builds
+``detectors/`` never sees the event model itself (``driftnet.streams.detection.observations.observation_of`` builds
 these from an ``InferenceEvent`` and the failure rules' reasons), so detectors stay free of the
 contract's validation and of every I/O library.
 """

@@ -190,7 +190,7 @@ def test_publish_with_no_broker_is_one_line_and_exit_1(
 def test_worker_with_no_broker_is_one_line(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from driftnet.streams import preflight
+    from driftnet.streams.ops import preflight
 
     monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setattr(preflight, "PREFLIGHT_TIMEOUT_S", 0.5)

@@ -23,8 +23,8 @@ from driftnet.contract.dlq import read_dead_letter
 from driftnet.harvest.records import record_id
 from driftnet.ingest.mapping import event_id
 from driftnet.ingest.settings import OtlpSettings
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import Settings
-from driftnet.streams.topics import create_topics
 from tests.integration.test_http_endpoint import ServingProcess, address_of, scrape_until
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from driftnet.harvest.records import FailureRecord
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
 from driftnet.streams.settings import PublisherSettings
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import (
@@ -188,7 +188,7 @@ def test_the_drift_checker_process_dies_with_a_killed_worker(tmp_path: Path) -> 
     parent_code = (
         "import multiprocessing, os, sys, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from driftnet.streams.full_checks import exit_with_parent\n"
+        "from driftnet.streams.detection.full_checks import exit_with_parent\n"
         "if __name__ == '__main__':\n"
         "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
         "                               initializer=exit_with_parent, initargs=(os.getpid(),))\n"

@@ -27,9 +27,9 @@ from kafka import KafkaConsumer, TopicPartition
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.harvest.records import record_id
 from driftnet.storage.query import Harvest
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import PublisherSettings, Settings
-from driftnet.streams.topics import create_topics
 from tests.conftest import BOOTSTRAP_ENV_VAR
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import WorkerProcess, stream_settings, unique_topics

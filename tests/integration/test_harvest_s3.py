@@ -16,7 +16,7 @@ from driftnet.cli.main import cli
 from driftnet.storage.maintenance import compact, delete_where
 from driftnet.storage.query import Harvest
 from driftnet.storage.settings import HarvestSettings
-from driftnet.streams.topics import create_topics
+from driftnet.streams.clients.topics import create_topics
 from tests.integration.test_sink import make_records, produce_records, wait_for_rows
 from tests.support.kafka_helpers import WorkerProcess, stream_settings, unique_topics
 

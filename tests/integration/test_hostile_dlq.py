@@ -18,7 +18,7 @@ from driftnet.contract.dlq import REPLAYED_FROM, dead_letter_headers
 from driftnet.contract.events import Lineage
 from driftnet.harvest.rules import RulesConfig
 from driftnet.harvest.triage import Triage
-from driftnet.streams.topics import create_topics
+from driftnet.streams.clients.topics import create_topics
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import headers_of, read_topic, stream_settings, unique_topics
 

@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftnet.cli.main import cli
 from driftnet.harvest.triage import Tally
 from driftnet.storage.settings import HarvestSettings
-from driftnet.streams.http_server import HttpError, HttpServer, listen
-from driftnet.streams.metrics import AppMetrics
-from driftnet.streams.parquet_sink import ParquetSink
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.ops.http_server import HttpError, HttpServer, listen
+from driftnet.streams.ops.metrics import AppMetrics
+from driftnet.streams.ops.status import AppStatus
 from driftnet.streams.settings import (
     ConfigError,
     HttpSettings,
@@ -34,7 +34,7 @@ from driftnet.streams.settings import (
     Settings,
     load_settings,
 )
-from driftnet.streams.status import AppStatus
+from driftnet.streams.sink.parquet import ParquetSink
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import WorkerProcess, detection_settings, settings_env
 
@@ -97,8 +97,8 @@ def test_a_busy_port_is_one_line_saying_what_to_set() -> None:
 
 def test_disabled_means_no_socket_at_all(tmp_path: Path) -> None:
     """With ``http.enabled = false`` the worker and the sink bind nothing."""
-    from driftnet.streams.harvest_sink import http_server, make_sink
-    from driftnet.streams.http_endpoint import listen_http
+    from driftnet.streams.ops.http_endpoint import listen_http
+    from driftnet.streams.sink.stage import http_server, make_sink
 
     settings = Settings(
         http=HttpSettings(enabled=False, port=0), harvest=HarvestSettings(location=str(tmp_path))

@@ -28,7 +28,7 @@ from driftnet.ingest.mapping import convention_of, event_id, is_llm_call, to_eve
 from driftnet.ingest.otlp_proto import OtlpSpan, decode_spans
 from driftnet.ingest.settings import OtlpSettings
 from driftnet.storage.query import Harvest
-from driftnet.streams.topics import create_topics
+from driftnet.streams.clients.topics import create_topics
 from tests.support.fake_openai import MODEL, PROMPT_TOKENS, SLOW_S, Answer, FakeOpenAI
 from tests.support.kafka_helpers import WorkerProcess, stream_settings, unique_topics
 from tests.support.openai_clients import SETUPS, Call, Setup, chat, client, instrumented

@@ -28,8 +28,8 @@ from driftnet.ingest.mapping import event_id
 from driftnet.ingest.settings import OtlpSettings
 from driftnet.sandbox.simulation import SCENARIOS, Simulator
 from driftnet.storage.query import Harvest
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import Settings
-from driftnet.streams.topics import create_topics
 from tests.support.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
 from tests.support.otel_client import Instrumented, llm_call, otlp_json, proto
 

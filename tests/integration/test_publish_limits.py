@@ -19,7 +19,7 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 from driftnet.cli.main import cli
 from driftnet.contract.batching import Batcher, record_bytes
 from driftnet.sandbox.broker import free_port
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
 from driftnet.streams.settings import KafkaSettings, PublisherSettings
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import join_publisher_threads, read_topic

@@ -15,7 +15,7 @@ import pytest
 
 from driftnet.contract.events import Cohort, InferenceEvent
 from driftnet.sandbox.broker import EmbeddedBroker, free_port
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
 from driftnet.streams.settings import KafkaSettings, PublisherSettings
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import join_publisher_threads, read_topic

@@ -18,9 +18,9 @@ from driftnet.contract.dlq import read_dead_letter
 from driftnet.contract.events import InferenceEvent, Lineage
 from driftnet.harvest.records import FailureRecord, Reason, rule_failure
 from driftnet.storage.query import Harvest
-from driftnet.streams.publish_file import publish_lines
+from driftnet.streams.clients.publish_file import publish_lines
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import Settings
-from driftnet.streams.topics import create_topics
 from tests.conftest import ROOT
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from driftnet.streams.kafka_config import admin_client
+from driftnet.streams.clients.kafka_config import admin_client
+from driftnet.streams.clients.topics import TopicsError, create_topics
 from driftnet.streams.settings import KafkaSettings, TopicSettings
-from driftnet.streams.topics import TopicsError, create_topics
 from tests.support.kafka_helpers import unique_topics
 
 pytestmark = pytest.mark.integration

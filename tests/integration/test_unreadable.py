@@ -1,4 +1,4 @@
-"""The unreadable-batch guard (streams/unreadable.py) against the installed aiokafka: a record
+"""The unreadable-batch guard (streams/intake/unreadable.py) against the installed aiokafka: a record
 batch that cannot be read -- garbage where lz4, zstd, snappy or gzip data should be, a codec id
 Kafka does not define, a CRC mismatch, records that do not parse -- becomes one marker record at
 its last offset, the fetch position moves past it, and every readable batch around it is read
@@ -25,7 +25,7 @@ from driftnet.contract.dlq import (
     plan_replay,
     read_dead_letter,
 )
-from driftnet.streams.unreadable import (
+from driftnet.streams.intake.unreadable import (
     HEADER,
     GuardUnavailable,
     UnreadableBatch,
@@ -263,8 +263,9 @@ def test_the_worker_counts_each_skipped_batch_by_topic_from_zero_and_logs_it_onc
     """driftnet_unreadable_batches_total has a sample at 0 for every guarded topic before any
     batch is skipped (so rate() works from the first), then counts each under its topic; each
     skipped batch is one ERROR line naming it."""
-    from driftnet.streams.counters import Counters
-    from driftnet.streams.metrics import Snapshot, families
+    from driftnet.streams.ops.counters import Counters
+    from driftnet.streams.ops.metrics import families
+    from driftnet.streams.ops.snapshot import Snapshot
 
     counters = Counters()
     counters.unreadable_batches.update({"events": 0, "spans": 0})

@@ -15,9 +15,9 @@ import pytest
 from driftnet.contract.dlq import read_dead_letter
 from driftnet.harvest.records import FailureRecord, record_id
 from driftnet.ingest.settings import OtlpSettings
-from driftnet.streams.publisher import EventPublisher
+from driftnet.streams.clients.publisher import EventPublisher
+from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import PublisherSettings, Settings
-from driftnet.streams.topics import create_topics
 from tests.support.factories import make_event
 from tests.support.kafka_helpers import WorkerProcess, read_topic, stream_settings, unique_topics
 
@@ -150,7 +150,7 @@ def test_exactly_the_failures_and_dead_letters(kafka_bootstrap: str, tmp_path: P
 
 def test_worker_refuses_to_start_without_its_topics(kafka_bootstrap: str, tmp_path: Path) -> None:
     """A missing topic is one line naming it and the command that makes it, not a hang."""
-    from driftnet.streams.preflight import WorkerError, preflight
+    from driftnet.streams.ops.preflight import WorkerError, preflight
 
     settings = stream_settings(kafka_bootstrap, unique_topics("absent"), tmp_path)
     with pytest.raises(WorkerError, match=r"run `driftnet topics create` first") as caught:
@@ -164,7 +164,7 @@ def test_the_otlp_ingest_runs_when_its_topic_exists_or_when_asked_to(
 ) -> None:
     """``otlp.enabled=auto`` reads the OTLP spans topic only if it exists (a deployment made
     before it keeps working); ``true`` without the topic is the usual one-line refusal."""
-    from driftnet.streams.preflight import WorkerError, preflight
+    from driftnet.streams.ops.preflight import WorkerError, preflight
 
     settings = stream_settings(kafka_bootstrap, unique_topics("otlp-switch"), tmp_path)
     roles = settings.topics.by_role()

@@ -13,7 +13,7 @@ from driftnet.contract.events import InferenceEvent, Lineage
 from driftnet.harvest.records import FailureRecord, Reason, RecordKind, record_id, rule_failure
 from driftnet.storage.schema import row_of, table_of
 from driftnet.storage.target import Target
-from driftnet.streams.parquet_sink import folder_of
+from driftnet.streams.sink.parquet import folder_of
 from tests.support.factories import make_event
 
 FAILURES_TOPIC = "driftnet.failures"

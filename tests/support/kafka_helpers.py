@@ -66,7 +66,7 @@ def detection_settings(bootstrap: str, tmp_path: Path, prefix: str = "detect") -
     """Stream settings with quick idle timeouts (a quiet stream's windows close in 3 s) and
     every topic created."""
     from driftnet.detectors.config import DetectorsConfig
-    from driftnet.streams.topics import create_topics
+    from driftnet.streams.clients.topics import create_topics
 
     settings = stream_settings(bootstrap, unique_topics(prefix), tmp_path / "data")
     detectors = DetectorsConfig.model_validate({"windows": {"idle_timeout_s": 3}})

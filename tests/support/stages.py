@@ -12,9 +12,9 @@ import orjson
 from driftnet.contract.events import Lineage
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.harvest.triage import Triage
-from driftnet.streams.aggregate_messages import read_aggregate
-from driftnet.streams.aggregation import Judged, MergeStage, with_score_directions
-from driftnet.streams.map_stage import MapStage
+from driftnet.streams.detection.aggregate_messages import read_aggregate
+from driftnet.streams.detection.map_stage import MapStage
+from driftnet.streams.detection.merge_stage import Judged, MergeStage, with_score_directions
 from driftnet.streams.settings import Settings
 
 PARTITIONS = 2

@@ -22,9 +22,9 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.windowing.cohort_cap import OVERFLOW_COHORT
 from driftnet.harvest.rules import RulesConfig
 from driftnet.harvest.triage import Triage, Triaged
-from driftnet.streams.aggregate_messages import read_aggregate
-from driftnet.streams.aggregation import MergeStage
-from driftnet.streams.map_stage import MapStage
+from driftnet.streams.detection.aggregate_messages import read_aggregate
+from driftnet.streams.detection.map_stage import MapStage
+from driftnet.streams.detection.merge_stage import MergeStage
 from tests.support.factories import make_event
 
 NOW = datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
@@ -439,7 +439,8 @@ def test_a_cardinality_attack_is_folded_into_the_overflow_cohort() -> None:
     assert (overflow.findings, overflow.verdict) == ([], None)
     assert sum(j.window.aggregate.count for j in closed.values()) == 5_000
 
-    from driftnet.streams.metrics import DetectionCounts, Snapshot, families
+    from driftnet.streams.ops.metrics import families
+    from driftnet.streams.ops.snapshot import DetectionCounts, Snapshot
 
     counts = DetectionCounts(
         windows_closed=51, findings_by_detector={}, verdicts={}, late_events=0,

@@ -15,7 +15,7 @@ from driftnet.detectors.windowing.observation import Observation
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window
 from driftnet.harvest.rules import FailureRules
-from driftnet.streams.observations import observation_of
+from driftnet.streams.detection.observations import observation_of
 from tests.support.canary_sim import BASELINE, CANARY, Arm, Rollout, arm_window, run
 from tests.support.factories import make_event
 

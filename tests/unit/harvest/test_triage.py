@@ -10,7 +10,7 @@ import pytest
 from driftnet.contract.events import Lineage
 from driftnet.harvest.rules import FailureRules, RulesConfig
 from driftnet.harvest.triage import Tally, Triage
-from driftnet.streams.counters import Counters
+from driftnet.streams.ops.counters import Counters
 from tests.support.factories import make_event
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

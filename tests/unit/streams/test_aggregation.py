@@ -14,10 +14,10 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.harvest.redaction import RedactionSettings, Redactor
-from driftnet.streams.aggregate_messages import Heartbeat, read_aggregate
-from driftnet.streams.aggregation import Judged, MergeStage
-from driftnet.streams.detection import _encoder
-from driftnet.streams.map_stage import MapStage
+from driftnet.streams.detection.aggregate_messages import Heartbeat, read_aggregate
+from driftnet.streams.detection.map_stage import MapStage
+from driftnet.streams.detection.merge_stage import Judged, MergeStage
+from driftnet.streams.detection.stage import _encoder
 from tests.support.factories import make_event
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
@@ -108,7 +108,7 @@ def test_the_judge_learns_which_scores_are_better_low_from_the_rules() -> None:
     """Scores the failure rules call ``lower_is_better`` (in the defaults or a service) are
     the canary judge's ``lower_is_better_scores``; the rest of the config is unchanged."""
     from driftnet.harvest.rules import RulesConfig
-    from driftnet.streams.aggregation import with_score_directions
+    from driftnet.streams.detection.merge_stage import with_score_directions
 
     rules = RulesConfig.model_validate(
         {

@@ -15,9 +15,9 @@ from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.model import Notification
 from driftnet.alerts.notify.slack import SlackNotifier
 from driftnet.detectors.canary.verdict import Verdict
-from driftnet.streams.alerting import AlertStage
+from driftnet.streams.alerting.stage import AlertStage
+from driftnet.streams.detection.window_signals import window_signals
 from driftnet.streams.settings import Settings, WorkerSettings
-from driftnet.streams.window_signals import window_signals
 from tests.support.canary_sim import CANARY, Arm, Rollout, run
 from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.support.fake_slack import fake_slack as fake_slack  # the fixture

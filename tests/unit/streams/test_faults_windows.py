@@ -12,9 +12,9 @@ from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.windowing.merge import WindowMerge
 from driftnet.detectors.windowing.windows import Window, WindowSpec
-from driftnet.streams.aggregate_messages import Heartbeat, read_aggregate
-from driftnet.streams.aggregation import MergeStage
-from driftnet.streams.map_stage import MapStage
+from driftnet.streams.detection.aggregate_messages import Heartbeat, read_aggregate
+from driftnet.streams.detection.map_stage import MapStage
+from driftnet.streams.detection.merge_stage import MergeStage
 from tests.support.factories import make_event
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

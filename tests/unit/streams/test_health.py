@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from driftnet.streams.health import Health, HealthFacts, evaluate
+from driftnet.streams.ops.health import Health, HealthFacts, evaluate
 
 WORKING = HealthFacts(
     consumer_assigned=True, consumer_state="running", sink_assigned=True, sink_running=True

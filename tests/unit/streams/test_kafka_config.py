@@ -9,7 +9,7 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from driftnet.streams.kafka_config import faust_broker_options, kafka_python_options
+from driftnet.streams.clients.kafka_config import faust_broker_options, kafka_python_options
 from driftnet.streams.settings import ConfigError, KafkaSettings, load_settings
 
 

@@ -13,10 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftnet.contract.events import Lineage
 from driftnet.harvest.triage import Tally, Triage
 from driftnet.storage.settings import HarvestSettings
-from driftnet.streams.metrics import RULE_IDS, AppMetrics, SinkCounts, Snapshot
-from driftnet.streams.parquet_sink import ParquetSink
+from driftnet.streams.ops.metrics import RULE_IDS, AppMetrics
+from driftnet.streams.ops.snapshot import SinkCounts, Snapshot
+from driftnet.streams.ops.status import AppStatus, Monotonic, alert_counts
 from driftnet.streams.settings import KafkaSettings, Settings
-from driftnet.streams.status import AppStatus, Monotonic, alert_counts
+from driftnet.streams.sink.parquet import ParquetSink
 from tests.support.factories import make_event
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_slack import fake_slack as fake_slack  # the fixture

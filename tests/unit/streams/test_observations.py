@@ -10,7 +10,7 @@ from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window
 from driftnet.harvest.rules import FailureRules, RulesConfig, RuleSettings, ScoreThreshold
-from driftnet.streams.observations import observation_of
+from driftnet.streams.detection.observations import observation_of
 from tests.support.factories import make_event
 
 RULES = FailureRules(

@@ -1,0 +1,150 @@
+"""One place that turns :class:`KafkaSettings` into client options for kafka-python, aiokafka
+and faust.
+
+kafka-python and aiokafka (admin, producers, the harvest sink's consumer) and faust spell the same connection
+settings differently; every client driftnet makes gets them from here.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from driftnet.streams.settings import KafkaSettings, PublisherSettings
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context for SSL / SASL_SSL, None for plaintext."""
+    if not kafka.security_protocol.endswith("SSL"):
+        return None
+    cafile = str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def kafka_python_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments for kafka-python's ``KafkaAdminClient`` and ``KafkaProducer``, and for
+    aiokafka's consumer and producer (which spell these options the same way)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    context = ssl_context(kafka)
+    if context is not None:
+        options["ssl_context"] = context
+    if kafka.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = kafka.sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return options
+
+
+def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """``broker`` and ``broker_credentials`` for a ``faust.App``."""
+    import faust
+
+    options: dict[str, Any] = {"broker": [f"kafka://{server}" for server in kafka.servers]}
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=password,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    elif context is not None:
+        options["broker_credentials"] = faust.SSLCredentials(context)
+    return options
+
+
+class KafkaUnreachable(Exception):
+    """No broker answered; ``str()`` is one line naming the address."""
+
+
+def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
+    """A kafka-python ``KafkaAdminClient``, or :class:`KafkaUnreachable` within ``timeout_s``."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        return KafkaAdminClient(
+            **kafka_python_options(kafka),
+            request_timeout_ms=max(timeout_ms, 1000),
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    except KafkaError as exc:
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(exc).__name__}); "
+            "is a broker running? (`driftnet broker` starts one)"
+        ) from None
+
+
+def publisher_producer(
+    kafka: KafkaSettings, options: PublisherSettings, connect_timeout_ms: int
+) -> Any:
+    """The kafka-python ``KafkaProducer`` of :class:`driftnet.streams.clients.publisher.EventPublisher`; raises
+    when no broker answers within ``connect_timeout_ms``."""
+    from kafka import KafkaProducer
+
+    acks: int | str = "all" if options.acks == "all" else int(options.acks)
+    return KafkaProducer(
+        **kafka_python_options(kafka),
+        acks=acks,
+        enable_idempotence=acks == "all",
+        compression_type=None if options.compression == "none" else options.compression,
+        linger_ms=5,
+        batch_size=1024 * 1024,
+        max_request_size=options.request_limit,
+        delivery_timeout_ms=int(options.delivery_timeout_s * 1000),
+        request_timeout_ms=min(30_000, int(options.delivery_timeout_s * 1000)),
+        max_block_ms=connect_timeout_ms,
+        bootstrap_timeout_ms=connect_timeout_ms,
+    )
+
+
+def whole_topic_consumer(
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    timeout_s: float,
+    bootstrap_timeout_ms: int,
+    error: type[Exception],
+) -> tuple[Any, list[Any]]:
+    """A group-less kafka-python consumer assigned every partition of ``topic`` (a group join
+    would be pointless for a one-off read, and hangs on some brokers), with the partitions; a
+    one-line ``error`` when the broker or the topic is not there. The caller closes it."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            **kafka_python_options(kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
+        )
+    except KafkaError as exc:
+        raise error(
+            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
+            "is one running? (`driftnet broker` starts one)"
+        ) from None
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise error(
+                f"topic {topic!r} does not exist on {kafka.bootstrap_servers} "
+                "(create it with `driftnet topics create`)"
+            )
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+    except KafkaError as exc:
+        consumer.close()
+        raise error(f"reading {topic!r} failed: {type(exc).__name__}: {exc}") from None
+    except BaseException:
+        consumer.close()
+        raise
+    return consumer, assigned

@@ -1,0 +1,150 @@
+"""The canary judges' evidence survives a restart: it travels with each verdict.
+
+Every verdict on ``driftnet.verdicts`` carries its judge's whole state (the e-processes and the
+cumulative sketches, 6-15 KB compressed) in the header :data:`STATE_HEADER`, invisible to a
+deploy system reading the JSON. A worker that starts, or that is given aggregates partitions,
+reads the verdicts of the last ``forget_after_windows`` windows of wall time back before it
+closes another window; a canary that has no judge in the worker yet starts from its newest
+state, so its evidence goes on from where it was (no broker compaction needed: the test broker
+has none).
+
+The state and the verdict are one message, so they cannot disagree: a window whose verdict was
+sent is in the state; one whose verdict was lost to a crash is judged again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from driftnet.streams.clients.kafka_config import kafka_python_options
+from driftnet.streams.settings import Settings
+
+if TYPE_CHECKING:
+    from driftnet.streams.detection.merge_stage import MergeStage
+
+log = logging.getLogger("driftnet.detection")
+
+STATE_HEADER: Final = "driftnet.judge.state"
+READ_TIMEOUT_S: Final = 30.0
+RESTORE_TIMEOUT_S = 30.0
+RESTORE_ATTEMPTS = 3
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    return zlib.compress(orjson.dumps(state), 6)
+
+
+def decode_state(value: bytes) -> dict[str, Any]:
+    """``ValueError`` when it is not a judge state."""
+    try:
+        state = orjson.loads(zlib.decompress(value))
+    except (zlib.error, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable judge state: {exc}") from None
+    if not isinstance(state, dict):
+        raise ValueError("unreadable judge state: not an object")
+    return state
+
+
+def newest_states(
+    headers_list: list[list[tuple[str, bytes]]],
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The newest state (by its last judged window) of each canary among message headers;
+    unreadable ones are skipped (logged)."""
+    newest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for headers in headers_list:
+        for name, value in headers:
+            if name != STATE_HEADER:
+                continue
+            try:
+                state = decode_state(value)
+                cohort = tuple(str(part) for part in state["cohort"])
+                end = int(state["last_window_end"] or 0)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("skipping a judge state: %s", exc)
+                continue
+            known = newest.get(cohort)
+            if known is None or end >= int(known["last_window_end"] or 0):
+                newest[cohort] = state
+    return newest
+
+
+async def read_states(
+    settings: Settings, now: float | None = None
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The newest judge state of every canary with a verdict in the last
+    ``forget_after_windows`` windows of wall time (empty when the topic does not exist)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    topic = settings.topics.verdicts.name
+    windows = settings.detectors.windows
+    since_ms = int(((now or time.time()) - windows.forget_after_windows * windows.size_s) * 1000)
+    consumer = AIOKafkaConsumer(
+        **kafka_python_options(settings.kafka), group_id=None, enable_auto_commit=False
+    )
+    headers: list[list[tuple[str, bytes]]] = []
+    try:
+        await consumer.start()
+        if topic not in await consumer.topics():
+            log.warning("no %s topic: canary judges start without history", topic)
+            return {}
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            found = starts.get(tp)
+            consumer.seek(tp, found.offset if found is not None else ends[tp])
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                log.warning("reading %s took over %g s: judges restored from what was read",
+                            topic, READ_TIMEOUT_S)  # fmt: skip
+                break
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                headers.extend(list(record.headers or ()) for record in records)
+    finally:
+        await consumer.stop()
+    return newest_states(headers)
+
+
+class JudgeRestore:
+    """Whether the canary judges' states are to be read back before the next window closes
+    (at start, and when aggregates partitions are assigned), and the reading."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.due = True
+        self._failures = 0
+
+    async def run(self, merge: MergeStage) -> None:
+        """Read the canary judges' states back into ``merge`` before any window closes (see
+        the module's docstring). A failed read is retried on the next ticks, a few times, with
+        no window closed meanwhile; then the judges start afresh, with a warning."""
+        if not self.settings.detectors.canary.enabled:
+            self.due = False
+            return
+        try:
+            states = await asyncio.wait_for(read_states(self.settings), RESTORE_TIMEOUT_S)
+        except Exception as exc:  # the broker hiccuped: try again, then go on without
+            self._failures += 1
+            if self._failures < RESTORE_ATTEMPTS:
+                log.warning("cannot read canary judge states back (attempt %d of %d): %s: %s",
+                            self._failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
+                return
+            log.warning("canary judges start without their history: %s: %s",
+                        type(exc).__name__, exc)  # fmt: skip
+            states = {}
+        self.due = False
+        self._failures = 0
+        merge.restore(states)
+        if states:
+            log.info("canary judge states read back for %d canaries", len(states))
