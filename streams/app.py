@@ -7,14 +7,18 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftnet.streams.alerting.notifiers import make_notifiers
+from driftnet.streams.alerting.stage import AlertStage
 from driftnet.streams.clients.kafka_config import faust_broker_options
 from driftnet.streams.detection.stage import Detection
+from driftnet.streams.intake.otlp import OtlpStage
 from driftnet.streams.intake.triage import TriageStage
 from driftnet.streams.intake.unreadable import GuardUnavailable, guard
 from driftnet.streams.ops.counters import Counters
 from driftnet.streams.ops.preflight import WorkerError
 from driftnet.streams.ops.reporting import HealthReporter, Reporting
 from driftnet.streams.settings import Settings
+from driftnet.streams.sink.stage import HarvestSinkStage, SinkError
 from driftnet.streams.stage import MAX_REQUEST_BYTES, Stage, Topics
 
 if TYPE_CHECKING:
@@ -88,21 +92,14 @@ def build_app(
     guard_read_topics(settings, counters)
     otlp = None
     if settings.otlp.enabled is True:
-        from driftnet.streams.intake.otlp import OtlpStage
-
         otlp = OtlpStage(settings, counters)
     counters.otlp = None if otlp is None else otlp.ingest.tally
     health = HealthReporter(app, settings, counters, topics["signals"])
     alerting = None
     if settings.alerts.enabled:
-        from driftnet.streams.alerting.notifiers import make_notifiers
-        from driftnet.streams.alerting.stage import AlertStage
-
         alerting = AlertStage(settings, make_notifiers(settings, topics))
     sink = None
     if settings.harvest.sink_in_worker:
-        from driftnet.streams.sink.stage import HarvestSinkStage, SinkError
-
         try:
             sink = HarvestSinkStage(settings)
         except SinkError as exc:

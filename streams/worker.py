@@ -35,7 +35,10 @@ from driftnet.streams.app import build_app
 from driftnet.streams.ops.counters import Counters
 from driftnet.streams.ops.gc_tuning import tune_gc
 from driftnet.streams.ops.http_endpoint import http_service, listen_http
+from driftnet.streams.ops.http_server import HttpServer
+from driftnet.streams.ops.metrics import AppMetrics
 from driftnet.streams.ops.preflight import preflight
+from driftnet.streams.ops.status import AppStatus
 from driftnet.streams.settings import Settings
 
 log = logging.getLogger("driftnet.worker")
@@ -56,10 +59,6 @@ def run_worker(settings: Settings) -> None:
     services: list[Any] = []
     status = None
     if listener is not None:
-        from driftnet.streams.ops.http_server import HttpServer
-        from driftnet.streams.ops.metrics import AppMetrics
-        from driftnet.streams.ops.status import AppStatus
-
         status = AppStatus(AppMetrics(detection=settings.worker.detect))
         services.append(http_service(HttpServer(listener, status.health, status.render_metrics)))
     try:

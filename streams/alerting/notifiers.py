@@ -7,6 +7,8 @@ from typing import Any
 
 from driftnet.alerts.model import Notification
 from driftnet.alerts.notify.base import Notifier
+from driftnet.alerts.notify.console import ConsoleNotifier
+from driftnet.alerts.notify.slack import SlackNotifier, SlackWebhookNotifier
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
 
@@ -35,8 +37,6 @@ def make_notifiers(settings: Settings, topics: Topics) -> dict[str, Notifier]:
     notifiers: dict[str, Notifier] = {}
     for name, receiver in alerts.all_receivers().items():
         if receiver.type == "console":
-            from driftnet.alerts.notify.console import ConsoleNotifier
-
             notifiers[name] = ConsoleNotifier()
         elif receiver.type == "topic":
             notifiers[name] = TopicNotifier(topics["alerts"])
@@ -44,7 +44,6 @@ def make_notifiers(settings: Settings, topics: Topics) -> dict[str, Notifier]:
             if alerts.slack_token is None:
                 log.warning("receiver %r needs alerts.slack_token: its alerts are dropped", name)
                 continue
-            from driftnet.alerts.notify.slack import SlackNotifier
 
             notifiers[name] = SlackNotifier(
                 alerts.slack_token.get_secret_value(),
@@ -52,7 +51,5 @@ def make_notifiers(settings: Settings, topics: Topics) -> dict[str, Notifier]:
                 base_url=alerts.slack_base_url,
             )
         elif receiver.type == "webhook" and receiver.url is not None:
-            from driftnet.alerts.notify.slack import SlackWebhookNotifier
-
             notifiers[name] = SlackWebhookNotifier(receiver.url.get_secret_value())
     return notifiers

@@ -30,6 +30,7 @@ from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.lifecycle import AlertBook
 from driftnet.alerts.model import Notification
 from driftnet.alerts.notify.base import Notifier
+from driftnet.alerts.notify.slack import SlackThread
 from driftnet.alerts.pipeline import Pipeline
 from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
 from driftnet.alerts.silences import SilenceCommand, fold
@@ -247,8 +248,6 @@ class AlertStage:
         notifier = self.notifiers[receiver]
         stored = self.threads.get(key)
         if stored is not None and hasattr(notifier, "channel"):  # a Slack message to edit
-            from driftnet.alerts.notify.slack import SlackThread
-
             stored = SlackThread.model_validate(stored)
         try:
             thread = await notifier.deliver(notification, stored)

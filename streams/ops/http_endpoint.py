@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Any
 
+from driftnet.streams.ops.http_server import HttpError, listen
 from driftnet.streams.ops.preflight import WorkerError
 from driftnet.streams.settings import Settings
 
@@ -17,7 +18,6 @@ def listen_http(settings: Settings) -> socket.socket | None:
     now so that a busy port is a one-line error before anything starts."""
     if not settings.http.enabled:
         return None
-    from driftnet.streams.ops.http_server import HttpError, listen
 
     try:
         return listen(settings.http)

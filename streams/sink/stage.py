@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from driftnet.storage.settings import masked_uri
 from driftnet.storage.target import Target, TargetError, first_line
+from driftnet.streams.ops.gc_tuning import tune_gc
+from driftnet.streams.ops.http_server import HttpError, HttpServer, listen
+from driftnet.streams.ops.metrics import AppMetrics
+from driftnet.streams.ops.preflight import WorkerError, preflight
+from driftnet.streams.ops.status import AppStatus
 from driftnet.streams.settings import Settings
 from driftnet.streams.sink.parquet import ParquetSink
 from driftnet.streams.stage import Topics
@@ -51,8 +56,6 @@ def check_location(settings: Settings) -> Target:
 
 def run_sink(settings: Settings) -> None:
     """Run the sink in the foreground until SIGINT / SIGTERM."""
-    from driftnet.streams.ops.gc_tuning import tune_gc
-    from driftnet.streams.ops.preflight import WorkerError, preflight
 
     logging.basicConfig(
         level=settings.worker.log_level.upper(),
@@ -95,9 +98,6 @@ def http_server(settings: Settings, sink: ParquetSink) -> HttpServer | None:
     port is bound now, so a busy one is a one-line error before the sink starts."""
     if not settings.http.enabled:
         return None
-    from driftnet.streams.ops.http_server import HttpError, HttpServer, listen
-    from driftnet.streams.ops.metrics import AppMetrics
-    from driftnet.streams.ops.status import AppStatus
 
     try:
         listener = listen(settings.http)
