@@ -217,3 +217,16 @@ def test_the_reader_sees_imports_in_functions_and_relative_ones(tmp_path: Path) 
 def test_a_cycle_is_found_however_long() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_every_package_says_what_it_is_for_and_where_to_start() -> None:
+    """Each room and sub-package opens with its job and the module to read first, which exists."""
+    packages = {name: path for name, path in modules().items() if path.name == "__init__.py"}
+    assert len(packages) >= len(MAY_IMPORT)
+    for name, path in packages.items():
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        start = re.search(r"Start at :mod:`([\w.]+)`", doc)
+        assert start, f"{path.relative_to(ROOT)}: no 'Start at :mod:`...`' in its docstring"
+        assert start.group(1) in modules(), (
+            f"{path.relative_to(ROOT)}: {start.group(1)} is no module"
+        )
