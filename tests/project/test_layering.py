@@ -221,9 +221,9 @@ def test_a_cycle_is_found_however_long() -> None:
 
 def test_every_package_says_what_it_is_for_and_where_to_start() -> None:
     """Each room and sub-package opens with its job and the module to read first, which exists."""
-    packages = {name: path for name, path in modules().items() if path.name == "__init__.py"}
+    packages = [path for path in modules().values() if path.name == "__init__.py"]
     assert len(packages) >= len(MAY_IMPORT)
-    for name, path in packages.items():
+    for path in packages:
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         start = re.search(r"Start at :mod:`([\w.]+)`", doc)
         assert start, f"{path.relative_to(ROOT)}: no 'Start at :mod:`...`' in its docstring"
