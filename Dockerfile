@@ -1,5 +1,5 @@
 # driftnet's image: the package and its runtime dependencies at the versions constraints.txt
-# pins; no dev tools, no embedded broker. docker-compose.yml builds it; tests/test_compose.py
+# pins; no dev tools, no embedded broker. docker-compose.yml builds it; tests/project/test_compose.py
 # checks it.
 #
 #   docker build -t driftnet .

@@ -56,4 +56,4 @@ lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	    --no-header --annotation-style line --quiet -o constraints.txt
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .typecheck build *.egg-info

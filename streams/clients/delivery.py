@@ -41,7 +41,7 @@ class PublisherStats:
     """Counts since the publisher was made. ``accepted = sent + dropped(after accept) + pending``."""
 
     accepted: int
-    """Events :meth:`EventPublisher.publish` took (returned True for)."""
+    """Events :meth:`~driftnet.streams.clients.publisher.EventPublisher.publish` took (returned True for)."""
     sent: int
     """Events Kafka acknowledged."""
     messages: int

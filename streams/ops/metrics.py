@@ -2,7 +2,7 @@
 
 The counts already kept for the logs (the triage tally, the detection tally, the alerting
 stage's tally, the sink's stats) are the single source: at each scrape the app gathers them into
-a :class:`Snapshot` and :class:`AppMetrics` exposes it, so a metric can never disagree with the
+a :class:`~driftnet.streams.ops.snapshot.Snapshot` and :class:`AppMetrics` exposes it, so a metric can never disagree with the
 log line. Only the detector time is observed as it happens (a histogram needs each duration).
 prometheus-client writes the exposition format; no Kafka client is imported here.
 
