@@ -3,18 +3,18 @@ of it, calling :mod:`tests.support.fake_openai`: the spans driftnet gets from a 
 
 Every instrumentor patches the ``openai`` module for the whole process, so
 :func:`instrumented` instruments with the test's own tracer provider, sets the instrumentation's
-environment variables, and undoes both on the way out (and checks the module is unpatched):
-tests stay independent of each other and of their order, and each xdist worker is a process of
-its own.
+environment variables, and undoes both on the way out (and checks no wrapper is left on any
+``openai`` class): tests stay independent of each other and of their order, and each xdist
+worker is a process of its own.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from inspect import getattr_static
 from typing import Any, Final, Literal
 
 import openai
@@ -104,17 +104,52 @@ def _instrumentor(name: str) -> BaseInstrumentor:
     return Arize()
 
 
-def patched() -> list[str]:
-    """The openai entry points an instrumentor has wrapped (none when all are undone)."""
-    from openai.resources.chat.completions import AsyncCompletions, Completions
+def _proxies() -> Iterator[tuple[str, object, str, wrapt.BaseObjectProxy[Any]]]:
+    """Every wrapt proxy (a wrapped function) on an ``openai`` module or class: its dotted name,
+    its owner, its attribute name and the proxy. ``type(value)`` is tested, not
+    ``isinstance(value, ...)``: openai's module-level lazy clients answer ``__class__`` by
+    building a client."""
+    for module_name, module in list(sys.modules.items()):
+        if module is None or module_name.partition(".")[0] != "openai":
+            continue
+        for name, value in list(vars(module).items()):
+            if issubclass(type(value), wrapt.BaseObjectProxy):
+                yield f"{module_name}.{name}", module, name, value
+            elif issubclass(type(value), type) and value.__module__ == module_name:
+                for attr, member in list(vars(value).items()):
+                    if issubclass(type(member), wrapt.BaseObjectProxy):
+                        yield f"{module_name}.{value.__qualname__}.{attr}", value, attr, member
 
-    points = {
-        "Completions.create": getattr_static(Completions, "create"),
-        "AsyncCompletions.create": getattr_static(AsyncCompletions, "create"),
-        "OpenAI.request": getattr_static(openai.OpenAI, "request"),
-        "AsyncOpenAI.request": getattr_static(openai.AsyncOpenAI, "request"),
-    }
-    return [name for name, point in points.items() if isinstance(point, wrapt.ObjectProxy)]
+
+def patched() -> list[str]:
+    """The openai functions an instrumentor has wrapped (none when all are undone).
+
+    Every class of every loaded ``openai`` module, not a few entry points; and wrapt's
+    ``BaseObjectProxy``: since wrapt 2 a ``FunctionWrapper`` is not a ``wrapt.ObjectProxy``."""
+    return sorted(name for name, *_ in _proxies())
+
+
+_OPENLLMETRY: Final = "opentelemetry.instrumentation.openai"
+
+
+def _is_openllmetrys(proxy: wrapt.BaseObjectProxy[Any]) -> bool:
+    """Whether OpenLLMetry's ``opentelemetry.instrumentation.openai`` (not the official
+    ``opentelemetry.instrumentation.openai_v2``) made the wrapper."""
+    module = getattr(getattr(proxy, "_self_wrapper", None), "__module__", None) or ""
+    return module == _OPENLLMETRY or module.startswith(f"{_OPENLLMETRY}.")
+
+
+def _unwrap_openllmetry() -> None:
+    """Undo the wrappers OpenLLMetry's uninstrument leaves: all of them (0.62.4). It calls
+    ``unwrap("openai.resources.chat.completions", "Completions.create")``, which reads the
+    module path as ``<module>.<class>`` and then looks up ``"Completions.create"`` on the
+    module, finds nothing and does nothing. Left in place, the next OpenLLMetry run wraps on top
+    of them: two ``chat_wrapper``s per call, the inner one sending spans to an earlier test's
+    provider, and the two stream wrappers (proxies sharing the stream's attributes) each adding
+    every chunk to the same response, so a streamed answer's text comes out doubled."""
+    while left := [point for point in _proxies() if _is_openllmetrys(point[3])]:
+        for _, owner, name, proxy in left:
+            setattr(owner, name, proxy.__wrapped__)
 
 
 @contextmanager
@@ -132,6 +167,8 @@ def instrumented(setup: Setup, app: Instrumented) -> Iterator[Instrumentation]:
         yield chosen
     finally:
         instrumentor.uninstrument()
+        if chosen.name == "openllmetry":
+            _unwrap_openllmetry()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
