@@ -148,6 +148,7 @@ FAILURE_SCHEMA: Final = pa.schema(
         # outcome
         pa.field("status", pa.string()),
         pa.field("error_type", pa.string()),
+        pa.field("error_type_original", pa.string()),  # added later: NULL in older files
         pa.field("scores", pa.map_(pa.string(), pa.float64())),
         pa.field(
             "feedback",
@@ -183,6 +184,7 @@ _EVENT_COLUMNS: Final = (
     "cost_usd",
     "status",
     "error_type",
+    "error_type_original",
     "trace_id",
     "span_id",
 )

@@ -90,7 +90,7 @@ FULL_EVENT: dict[str, Any] = {
     },
     "cost_usd": 0.0421,
     "status": "error",
-    "error_type": "RateLimitError",
+    "error_type": "openai.RateLimitError",  # kept as sent in error_type_original
     "scores": {"faithfulness": 0.12, "toxicity": 0.9, "relevance": 1.0},
     "feedback": {"rating": -1.0, "comment": "wrong", "source": "thumbs"},
     "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
@@ -233,6 +233,11 @@ def test_detected_at_and_timestamps_are_utc(tmp_path: Path) -> None:
     back = round_trip(tmp_path, full_record())
     assert back.detected_at == DETECTED_AT
     assert back.event.timestamp.isoformat() == "2026-11-25T12:30:00.123456+00:00"
+
+
+def test_every_contract_field_has_its_column() -> None:
+    """A field added to the contract without a column would be dropped from the harvest."""
+    assert set(InferenceEvent.model_fields) <= set(FAILURE_SCHEMA.names)
 
 
 def test_content_not_captured_stays_absent(tmp_path: Path) -> None:
