@@ -33,6 +33,7 @@ from driftnet.streams.settings import (
     load_settings,
 )
 from tests.conftest import ROOT
+from tests.support.rooms import rooms
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -580,7 +581,7 @@ def test_dockerfile_copies_everything_pip_install_reads() -> None:
     room pyproject.toml maps (a new room left out would install without its code)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     needed = {"pyproject.toml", "constraints.txt", project["project"]["readme"]}
-    needed |= set(project["tool"]["setuptools"]["package-dir"].values())
+    needed |= set(rooms().values())
     build = _stages()[0]
     copied = {source.rstrip("/") for sources, _ in _copies(build) for source in sources}
     assert needed <= copied, f"not copied: {sorted(needed - copied)}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.rooms import rooms
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "contract": frozenset(),
@@ -56,9 +56,7 @@ class Import:
 
 
 def room_dirs() -> dict[str, Path]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    mapping: dict[str, str] = project["tool"]["setuptools"]["package-dir"]
-    return {name.removeprefix("driftnet."): ROOT / folder for name, folder in mapping.items()}
+    return {room: ROOT / folder for room, folder in rooms().items()}
 
 
 @cache

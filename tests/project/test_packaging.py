@@ -5,23 +5,22 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.support.rooms import rooms
 
 
 def test_the_wheel_holds_driftnet_and_nothing_else(tmp_path: Path) -> None:
     """Built offline from a copy of the sources: no generic top-level module (`streams`,
     `storage`, ...) lands in a user's site-packages, and no room's module is left out."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    rooms: dict[str, str] = project["tool"]["setuptools"]["package-dir"]
+    folders = rooms()
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for folder in rooms.values():
+    for folder in folders.values():
         shutil.copytree(
             ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -51,8 +50,8 @@ def test_the_wheel_holds_driftnet_and_nothing_else(tmp_path: Path) -> None:
         wheel.name.split("-py")[0] + ".dist-info",
     }
     expected = {
-        f"driftnet/{name.removeprefix('driftnet.').replace('.', '/')}/{path.relative_to(ROOT / folder)}"
-        for name, folder in rooms.items()
+        f"driftnet/{room.replace('.', '/')}/{path.relative_to(ROOT / folder)}"
+        for room, folder in folders.items()
         for path in (ROOT / folder).rglob("*.py")
     }
     assert expected <= set(names), sorted(expected - set(names))

@@ -9,20 +9,13 @@ made here, so a new module is type-checked without reinstalling anything.
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 from mypy import api
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.rooms import ROOT, rooms
+
 TREE = ROOT / ".typecheck" / "driftnet"
-
-
-def rooms() -> dict[str, str]:
-    """``driftnet.<room>`` -> its folder, as pyproject.toml maps them."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    mapping: dict[str, str] = project["tool"]["setuptools"]["package-dir"]
-    return {name.removeprefix("driftnet."): folder for name, folder in mapping.items()}
 
 
 def link_rooms() -> None:
