@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from driftnet.contract import deep
 from driftnet.contract.events import SCHEMA_VERSION, InferenceEvent, Lineage
 
 PAYLOAD_CAP_BYTES = 64 * 1024
@@ -225,10 +226,15 @@ def _has_surrogate(text: str) -> bool:
 
 
 def _dumps(document: Any, lenient: bool) -> bytes:
-    """Bytes of one element of a batch, for its dead letter (NaN kept as written when lenient)."""
-    if lenient:  # ASCII escapes: a lone surrogate has no UTF-8 form
-        return json.dumps(document).encode()
-    return orjson.dumps(document)
+    """Bytes of one element of a batch, for its dead letter (NaN kept as written when lenient).
+    An element nested deeper than orjson writes (254 levels; it reads 1,024) is written by
+    :func:`.deep.dumps`: it once made the whole message ``undecodable``, its valid events lost."""
+    try:
+        if lenient:  # ASCII escapes: a lone surrogate has no UTF-8 form
+            return json.dumps(document).encode()
+        return orjson.dumps(document)
+    except (orjson.JSONEncodeError, RecursionError):
+        return deep.dumps(document)
 
 
 def describe(exc: ValidationError) -> Problem:

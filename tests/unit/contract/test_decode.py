@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftnet.contract.decode import PAYLOAD_CAP_BYTES, DeadLetter, decode
+from driftnet.contract.decode import PAYLOAD_CAP_BYTES, DeadLetter, Decoded, decode
 from driftnet.contract.events import Lineage
 from tests.support.factories import make_event
 
@@ -21,6 +21,20 @@ LINEAGE = Lineage(topic="llm.inference.events", partition=3, offset=1234)
 def _dumps(value: Any) -> bytes:
     """Standard-library JSON: unlike orjson it writes integers beyond 64 bits, as producers may."""
     return json.dumps(value).encode()
+
+
+def _nothing_crashed(decoded: Decoded) -> None:
+    """No dead letter is the catch-all: ``undecodable`` means the decoder itself raised, and a
+    property that accepted it would pass with a decoder that crashes on everything."""
+    crashed = [d.message for d in decoded.dead_letters if d.reason == "undecodable"]
+    assert crashed == [], crashed
+
+
+def _nested(depth: int, opener: str) -> str:
+    """A value nested ``depth`` levels: arrays, or objects holding ``{"a": ...}``."""
+    if opener == "[":
+        return "[" * depth + "1" + "]" * depth
+    return '{"a": ' * depth + "1" + "}" * depth
 
 
 def test_single_object_decodes_to_one_event() -> None:
@@ -130,6 +144,47 @@ def test_nan_in_one_element_spares_the_rest_of_the_batch() -> None:
     assert b"NaN" in dead.payload
 
 
+def test_an_element_nested_deeper_than_orjson_writes_dead_letters_alone() -> None:
+    """A bad element nested 300 levels (orjson reads 1,024, writes 254) is its own dead letter
+    with its reason and its bytes; the valid event beside it goes on. It was ``undecodable``,
+    the whole message, the valid event lost with it."""
+    bad = '{"event_id": "bad", "attributes": {"x": ' + _nested(300, "[") + "}}"
+    payload = b"[" + _dumps(make_event(event_id="good")) + b", " + bad.encode() + b"]"
+    decoded = decode(payload, LINEAGE)
+    assert [e.event_id for e, _ in decoded.events] == ["good"]
+    [dead] = decoded.dead_letters
+    assert (dead.reason, dead.field, dead.lineage.batch_index) == ("missing_field", "timestamp", 1)
+    assert dead.payload == bad.encode()
+
+
+@given(
+    st.integers(min_value=0, max_value=1_100),
+    st.sampled_from(["[", "{"]),
+    st.sampled_from(["valid", "invalid", "nan"]),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_depth_is_an_event_or_a_dead_letter_with_its_reason(
+    depth: int, opener: str, kind: str, batch: bool
+) -> None:
+    """An event whose attributes nest to any depth (past what orjson reads, writes, or Python
+    recurses) decodes to an event or a dead letter with a proper reason, never the catch-all,
+    and in a batch the valid event beside it is never lost."""
+    value = _nested(depth, opener)
+    event = _dumps(make_event(event_id="deep", attributes={"x": 1}))
+    if kind == "invalid":
+        event = event.replace(b'"status": "ok"', b'"status": 7')
+    elif kind == "nan":
+        event = event.replace(b"820.0", b"NaN")
+    event = event.replace(b'{"x": 1}', b'{"x": %s}' % value.encode())
+    payload = b"[" + _dumps(make_event(event_id="good")) + b", " + event + b"]" if batch else event
+    decoded = decode(payload, LINEAGE)
+    _nothing_crashed(decoded)
+    assert len(decoded.events) + len(decoded.dead_letters) in ((2, 1) if batch else (1,))
+    if depth < 500 and batch:  # well within what orjson and Python's json read
+        assert "good" in [e.event_id for e, _ in decoded.events]
+
+
 def test_dead_letter_counts_further_problems() -> None:
     """Several problems in one event are one dead letter that says how many more there are."""
     decoded = decode(_dumps({"event_id": "e"}), LINEAGE)
@@ -193,6 +248,7 @@ def test_arbitrary_bytes_never_raise(payload: bytes) -> None:
     """Any bytes at all decode to events or dead letters, and never raise."""
     decoded = decode(payload, LINEAGE)
     assert decoded.events or decoded.dead_letters
+    _nothing_crashed(decoded)
 
 
 @given(json_values)
@@ -201,6 +257,7 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
     """Any JSON document decodes to events or dead letters, and never raises."""
     decoded = decode(_dumps(value), LINEAGE)
     assert decoded.events or decoded.dead_letters
+    _nothing_crashed(decoded)
 
 
 @given(
@@ -233,6 +290,7 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
 def test_near_valid_batches_account_for_every_element(batch: list[dict[str, Any]]) -> None:
     """Every element of a batch (of parseable JSON) becomes exactly one event or one dead letter."""
     decoded = decode(_dumps(batch), LINEAGE)
+    _nothing_crashed(decoded)
     if not batch:
         assert [d.reason for d in decoded.dead_letters] == ["empty_batch"]
         return
