@@ -7,20 +7,34 @@
 >>> watch = CohortDetectors.of(DetectorsConfig(), cohort)
 >>> watch.update(Partial.empty(cohort, Window(0, 60), "*"))
 []
+
+What the detectors learned goes to a snapshot and back (a restarted worker's cohorts go on
+with their references instead of waiting ``min_reference_windows`` windows for new ones):
+
+>>> again = CohortDetectors.of(DetectorsConfig(), cohort)
+>>> again.restore(watch.snapshot())
+[]
+>>> again.last_window_end
+60
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
 from driftnet.detectors.families.registry import BASELINE_ONLY, REGISTRY, check_names, create
+from driftnet.detectors.families.snapshot import SnapshotError, as_int, as_mapping
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.observation import Cohort
 from driftnet.detectors.windowing.partials import Partial
+
+COHORT_SNAPSHOT_VERSION: Final = 1
+"""The format of :meth:`CohortDetectors.snapshot` around its detectors' snapshots."""
 
 
 class CohortDetectors:
@@ -35,6 +49,9 @@ class CohortDetectors:
         self.settings = settings
         self.names = tuple(names)
         self.detectors: dict[str, Detector] = {name: create(name, settings) for name in names}
+        self.last_window_end: int | None = None
+        """End of the last window fed (or restored): a window ending by then is already in
+        the references."""
 
     @classmethod
     def of(cls, config: DetectorsConfig, cohort: Cohort) -> CohortDetectors:
@@ -50,7 +67,9 @@ class CohortDetectors:
         """Judge one closed window (and the baseline cohort's same window, for a canary)."""
         if window.cohort != self.cohort:
             raise ValueError(f"window of {window.cohort} fed to the detectors of {self.cohort}")
-        return [f for d in self.detectors.values() for f in d.update(window, baseline).findings]
+        found = [f for d in self.detectors.values() for f in d.update(window, baseline).findings]
+        self.last_window_end = window.window.end
+        return found
 
     @property
     def full_checks(self) -> list[FullCheckRequest]:
@@ -66,3 +85,43 @@ class CohortDetectors:
         """Forget every window of every detector."""
         for detector in self.detectors.values():
             detector.reset()
+        self.last_window_end = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What every detector of the cohort learned, JSON-able. Bounded: each detector keeps
+        at most ``reference_windows`` windows (about 34 KB of JSON for every detector at the
+        default 10; see :meth:`Detector.snapshot`)."""
+        return {
+            "version": COHORT_SNAPSHOT_VERSION,
+            "cohort": list(self.cohort),
+            "last_window_end": self.last_window_end,
+            "detectors": {name: d.snapshot() for name, d in self.detectors.items()},
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> list[str]:
+        """Take what :meth:`snapshot` saved. Raises :class:`SnapshotError` (a ``ValueError``),
+        changing nothing, when ``snapshot`` is not one of this cohort in this format; a
+        detector whose own snapshot is missing or unreadable (a new detector, a new version
+        of one) starts afresh instead, and the returned reasons say which (empty: every
+        detector restored)."""
+        body = as_mapping(snapshot)
+        if body.get("version") != COHORT_SNAPSHOT_VERSION:
+            raise SnapshotError(f"cohort snapshot version {body.get('version')!r:.20}; this "
+                                f"driftnet reads version {COHORT_SNAPSHOT_VERSION}")  # fmt: skip
+        if body.get("cohort") != list(self.cohort):
+            raise SnapshotError(f"a snapshot of {body.get('cohort')!r:.80}, not of {self.cohort}")
+        end = body.get("last_window_end")
+        last_window_end = None if end is None else as_int(end)
+        saved = as_mapping(body.get("detectors"))
+        skipped = []
+        self.reset()
+        for name, detector in self.detectors.items():
+            if name not in saved:
+                skipped.append(f"{name}: not in the snapshot")
+                continue
+            try:
+                detector.restore(saved[name])
+            except SnapshotError as exc:
+                skipped.append(f"{name}: {exc}")
+        self.last_window_end = last_window_end
+        return skipped

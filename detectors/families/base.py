@@ -6,13 +6,17 @@ aggregate against the reference (the cohort's own trailing windows, and, when gi
 baseline cohort's aggregate of the same window), then adds the window to its history.
 Subclasses say how to summarise a window (small: a few numbers and a short sample) and how to
 judge a summary against reference summaries.
+
+What a detector has learned survives a restart as a snapshot: :meth:`Detector.snapshot` is
+JSON-able and versioned, :meth:`Detector.restore` takes it into a fresh detector, which then
+goes on exactly as the one snapshotted would (:mod:`driftnet.detectors.families.snapshot`).
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any, Generic, Self, TypeVar
@@ -20,6 +24,16 @@ from typing import Any, Generic, Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from driftnet.detectors.families.snapshot import (
+    SNAPSHOT_VERSION,
+    SnapshotError,
+    as_float,
+    as_list,
+    as_mapping,
+    pack,
+    state_of,
+    unpack,
+)
 from driftnet.detectors.finding import Finding, ReferenceKind, Severity
 from driftnet.detectors.settings import CostSettings, DetectorSettings, LatencySettings
 from driftnet.detectors.stats import mann_whitney_greater_p
@@ -64,6 +78,41 @@ class Detector(ABC):
     def drift_detected(self) -> bool:
         """Whether the last update found anything."""
         return bool(self._findings)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this detector has learned, JSON-able: ``{"detector": name, "version": N,
+        "state": ...}``. Its size is bounded by the reference (``reference_windows``), not by
+        the windows ever seen."""
+        return {"detector": self.name, "version": SNAPSHOT_VERSION, "state": self._state()}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> Self:
+        """Forget what was learned and take ``snapshot``'s instead (the last findings are
+        cleared): the detector then goes on exactly as the one snapshotted. Raises
+        :class:`~driftnet.detectors.families.snapshot.SnapshotError` (a ``ValueError``) when
+        ``snapshot`` is not a readable snapshot of this detector's name and version, leaving
+        the detector as it was."""
+        try:
+            load = self._parse_state(state_of(snapshot, self.name))
+        except SnapshotError as exc:
+            raise SnapshotError(f"cannot restore {self.name!r}: {exc}") from None
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise SnapshotError(
+                f"cannot restore {self.name!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        self.reset()
+        load()
+        return self
+
+    def _state(self) -> Any:
+        """The learned state, JSON-able (None: this detector learns nothing)."""
+        return None
+
+    def _parse_state(self, state: Any) -> Callable[[], None]:
+        """Read ``state`` (raising on anything malformed, changing nothing) and return what
+        loads it into the detector once it has been reset."""
+        if state is not None:
+            raise SnapshotError(f"{self.name!r} keeps no state, got {state!r:.40}")
+        return lambda: None
 
     def _params(self) -> dict[str, Any]:
         names = inspect.signature(type(self).__init__).parameters
@@ -164,6 +213,27 @@ class WindowedDetector(Detector, Generic[S]):
     def remember(self, summary: S) -> S:
         """What of a window's summary goes into the reference (all of it by default)."""
         return summary
+
+    @abstractmethod
+    def encode_summary(self, summary: S) -> Any:
+        """A remembered summary as JSON-able values (a window of :meth:`snapshot`)."""
+
+    @abstractmethod
+    def decode_summary(self, data: Any) -> S:
+        """The summary :meth:`encode_summary` gave ``data`` for; raises (``SnapshotError``,
+        ``KeyError``, ``TypeError``, ``ValueError``) on anything else."""
+
+    def _state(self) -> Any:
+        return {"windows": [self.encode_summary(s) for s in self.remembered()]}
+
+    def _parse_state(self, state: Any) -> Callable[[], None]:
+        windows = [self.decode_summary(d) for d in as_list(as_mapping(state)["windows"])]
+
+        def load() -> None:
+            for summary in windows:  # beyond reference_windows (settings changed): the newest
+                self.keep(summary)
+
+        return load
 
     def judge_absolute(self, window: Partial, current: S) -> list[Finding]:
         """Findings against absolute limits (SLOs, budgets); none by default."""
@@ -333,6 +403,13 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
 
     def judgeable(self, window: Partial, current: Sampled) -> bool:
         return current.value is not None  # :meth:`confirmed_increase` needs the statistic
+
+    def encode_summary(self, summary: Sampled) -> Any:
+        return [summary.value, pack(summary.sample)]
+
+    def decode_summary(self, data: Any) -> Sampled:
+        value, sample = as_list(data, 2)
+        return Sampled(None if value is None else as_float(value), unpack(sample, np.float32))
 
     def confirmed_increase(
         self,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from statistics import median
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from driftnet.detectors.families.base import (
     Sampled,
@@ -34,6 +34,7 @@ from driftnet.detectors.families.base import (
     WindowedDetector,
     thin,
 )
+from driftnet.detectors.families.snapshot import as_float
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.partials import Partial
@@ -115,6 +116,12 @@ class SpendPerHour(WindowedDetector[float]):
 
     def summarize(self, window: Partial) -> float:
         return window.cost_sum * 3600.0 / (window.window.end - window.window.start)
+
+    def encode_summary(self, summary: float) -> Any:
+        return summary
+
+    def decode_summary(self, data: Any) -> float:
+        return as_float(data)
 
     def judgeable(self, window: Partial, current: float) -> bool:
         return window.count >= self.settings.cost.min_samples

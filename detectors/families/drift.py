@@ -33,7 +33,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Self
 
@@ -41,6 +41,14 @@ import numpy as np
 import numpy.typing as npt
 
 from driftnet.detectors.families.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector
+from driftnet.detectors.families.snapshot import (
+    SnapshotError,
+    as_int,
+    as_list,
+    as_mapping,
+    pack,
+    unpack,
+)
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings, DriftSettings
 from driftnet.detectors.stats import chi_square_counts, ks_statistic, ks_two_sample, total_variation
@@ -130,6 +138,44 @@ class DriftDetector(WindowedDetector[_Rows]):
         self._vocabulary = {}
         self._since_full_check = 0
         self._full_check = None
+
+    def encode_summary(self, summary: _Rows) -> Any:
+        # codes below VOCABULARY_LIMIT (64) fit int8, as in the ring
+        return [pack(summary.numeric), pack(summary.codes.astype(np.int8)), summary.codes.shape[1]]
+
+    def decode_summary(self, data: Any) -> _Rows:
+        numeric, codes, width = as_list(data, 3)
+        rows = unpack(numeric, np.float32, len(NUMERIC_FEATURES))
+        columns = as_int(width)
+        if columns < 0:
+            raise SnapshotError(f"a negative number of categorical features: {columns}")
+        decoded = unpack(codes, np.int8).astype(np.int16)
+        if len(decoded) != len(rows) * columns:
+            raise SnapshotError(f"{len(decoded)} codes for {len(rows)} rows of {columns}")
+        return _Rows(rows, decoded.reshape(len(rows), columns))
+
+    def _state(self) -> Any:
+        return {
+            **super()._state(),
+            "vocabulary": self._vocabulary,
+            "since_full_check": self._since_full_check,
+        }
+
+    def _parse_state(self, state: Any) -> Callable[[], None]:
+        body = as_mapping(state)
+        vocabulary = {
+            feature: {value: as_int(code) for value, code in as_mapping(codes).items()}
+            for feature, codes in as_mapping(body["vocabulary"]).items()
+        }
+        since = as_int(body["since_full_check"])
+        load_windows = super()._parse_state(state)
+
+        def load() -> None:
+            load_windows()
+            self._vocabulary = vocabulary
+            self._since_full_check = since
+
+        return load
 
     @property
     def full_check(self) -> FullCheckRequest | None:

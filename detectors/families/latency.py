@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from driftnet.detectors.families.base import (
     pooled,
     thin,
 )
+from driftnet.detectors.families.snapshot import as_list, pack, unpack
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import mann_whitney_greater_p
@@ -172,6 +173,12 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
     @property
     def history_size(self) -> int:
         return len(self._ring)
+
+    def encode_summary(self, summary: _Buckets) -> Any:
+        return [pack(sample) for sample in summary.samples]
+
+    def decode_summary(self, data: Any) -> _Buckets:
+        return _Buckets(tuple(unpack(sample, np.float32) for sample in as_list(data)))
 
     def judgeable(self, window: Partial, current: _Buckets) -> bool:
         # a bucket is tested with min_samples of the window's sampled rows or more

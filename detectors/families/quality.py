@@ -28,9 +28,10 @@ import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from driftnet.detectors.families.base import WindowedDetector
+from driftnet.detectors.families.snapshot import as_float, as_int, as_list, as_mapping
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import mean_decrease_p, proportion_increase_p
@@ -117,6 +118,13 @@ class Rate(WindowedDetector[tuple[int, int]]):
         hits, total = _COUNTERS[self.rate]
         return int(getattr(window, hits)), int(getattr(window, total))
 
+    def encode_summary(self, summary: tuple[int, int]) -> Any:
+        return list(summary)
+
+    def decode_summary(self, data: Any) -> tuple[int, int]:
+        hits, total = as_list(data, 2)
+        return as_int(hits), as_int(total)
+
     def combine(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int] | None:
         if later[1] < self.settings.quality.min_samples:
             return None  # a window too thin to judge alone is not judged through its neighbour
@@ -173,6 +181,16 @@ class _PerScore(WindowedDetector[dict[str, _Score]]):
 
     def summarize(self, window: Partial) -> dict[str, _Score]:
         return _scores(window)
+
+    def encode_summary(self, summary: dict[str, _Score]) -> Any:
+        return {name: [s.n, s.total, s.squares, s.breaches] for name, s in summary.items()}
+
+    def decode_summary(self, data: Any) -> dict[str, _Score]:
+        scores = {}
+        for name, value in as_mapping(data).items():
+            n, total, squares, breaches = as_list(value, 4)
+            scores[name] = _Score(as_int(n), as_float(total), as_float(squares), as_int(breaches))
+        return scores
 
     def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
         return _combine(earlier, later, self.settings.quality.min_samples)

@@ -26,8 +26,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from statistics import fmean
+from typing import Any
 
 from driftnet.detectors.families.base import WindowedDetector
+from driftnet.detectors.families.snapshot import as_int
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.stats import poisson_high_p, poisson_low_p
@@ -45,6 +47,12 @@ class _VolumeChange(WindowedDetector[int]):
 
     def summarize(self, window: Partial) -> int:
         return window.count
+
+    def encode_summary(self, summary: int) -> Any:
+        return summary
+
+    def decode_summary(self, data: Any) -> int:
+        return as_int(data)
 
     @abstractmethod
     def _limit(self, expected: float) -> float:

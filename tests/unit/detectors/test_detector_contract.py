@@ -2,19 +2,22 @@
 
 Each detector must: stay quiet on a seeded stationary stream (false-positive rate <= 1% of
 1,000 windows), fire within 2 windows of the step change it exists to catch, behave the same
-after ``reset`` as a fresh ``clone``, and survive a pickle round trip mid-stream.
+after ``reset`` as a fresh ``clone``, survive a pickle round trip mid-stream, and go on exactly
+as before from a JSON snapshot restored into a fresh twin (a worker restart), refusing garbage.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import pickle
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
 from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.registry import REGISTRY, create
+from driftnet.detectors.families.snapshot import SnapshotError
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.windowing.partials import Partial
 from tests.support.detector_streams import STATIONARY, Traffic, stream
@@ -164,3 +167,93 @@ def test_findings_name_cohort_window_and_evidence(name: str) -> None:
     assert again.finding_id == finding.finding_id
     if finding.example_kind is not None and finding.example_kind != "failed":
         assert finding.example_event_ids
+
+
+def _through_json(snapshot: dict[str, Any]) -> Any:
+    """``snapshot`` as a restarted worker reads it back: strict JSON text (no NaN), parsed."""
+    return json.loads(json.dumps(snapshot, allow_nan=False))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_snapshot_restored_into_a_fresh_twin_goes_on_identically(name: str) -> None:
+    """A detector snapshotted mid-stream (as JSON) and restored into a fresh instance gives
+    exactly the findings of the uninterrupted one on the next windows, the step included."""
+    windows = _firing_windows(name)
+    original = create(name)
+    _findings(original, windows[:WARM_UP])
+    restored = create(name).restore(_through_json(original.snapshot()))
+    found = _findings(original, windows[WARM_UP:])
+    assert _findings(restored, windows[WARM_UP:]) == found
+    assert any(found), "the check must compare non-empty findings"
+    assert _through_json(restored.snapshot()) == _through_json(original.snapshot())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_restore_replaces_what_a_used_detector_had_learned(name: str) -> None:
+    """Restoring into a detector that has seen other windows replaces its reference (nothing
+    of its own survives), and the snapshot of the restored one equals the original's."""
+    windows = _firing_windows(name)
+    original = create(name)
+    _findings(original, windows[:WARM_UP])
+    used = create(name)
+    _findings(used, stream(3, WARM_UP, STEPS[name]))
+    used.restore(_through_json(original.snapshot()))
+    assert _through_json(used.snapshot()) == _through_json(original.snapshot())
+    assert _findings(used, windows[WARM_UP:]) == _findings(original, windows[WARM_UP:])
+
+
+def _garbage(name: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Snapshots no detector named ``name`` can read: not objects, another detector's, another
+    version, no state, and its own with the state's windows mangled."""
+    other = next(n for n in NAMES if n != name)
+    state = snapshot["state"]
+    mangled = [
+        {**state, "windows": "not a list"},
+        {**state, "windows": [*state["windows"][:-1], {"bad": "window"}]},
+        {**state, "windows": [*state["windows"][:-1], "%%%not base64%%%"]},
+        {**state, "windows": [[None, "AAA="], *state["windows"]]},  # 2 bytes: no float32
+        {k: v for k, v in state.items() if k != "windows"},
+        None,
+    ]
+    return {
+        "none": None,
+        "list": [1, 2, 3],
+        "text": "garbage",
+        "empty": {},
+        "another detector": {**snapshot, "detector": other},
+        "future version": {**snapshot, "version": 99},
+        "no state": {k: v for k, v in snapshot.items() if k != "state"},
+        **{f"mangled {i}": {**snapshot, "state": m} for i, m in enumerate(mangled)},
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_restoring_garbage_raises_a_value_error_and_changes_nothing(name: str) -> None:
+    """An unreadable snapshot raises ``SnapshotError`` (a ``ValueError``) naming the detector,
+    and the detector goes on as if it had not been asked."""
+    windows = _firing_windows(name)
+    original = create(name)
+    _findings(original, windows[:WARM_UP])
+    twin = create(name)
+    _findings(twin, windows[:WARM_UP])
+    snapshot = _through_json(original.snapshot())
+    for label, garbage in _garbage(name, snapshot).items():
+        with pytest.raises(SnapshotError) as raised:
+            original.restore(garbage)
+        assert isinstance(raised.value, ValueError)
+        assert str(raised.value).startswith(f"cannot restore {name!r}: "), label
+        assert _through_json(original.snapshot()) == snapshot, f"{label} changed the detector"
+    assert _findings(original, windows[WARM_UP:]) == _findings(twin, windows[WARM_UP:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_snapshot_holds_the_reference_not_every_window_seen(name: str) -> None:
+    """A snapshot is bounded by ``reference_windows``: after 5 x that many windows it is no
+    larger (within 10%) than once the reference first filled."""
+    detector = create(name)
+    windows = stream(11, 50)
+    reference = detector.settings.reference_windows
+    _findings(detector, windows[:reference])
+    full = len(json.dumps(detector.snapshot()))
+    _findings(detector, windows[reference:])
+    assert len(json.dumps(detector.snapshot())) <= 1.1 * full
