@@ -83,6 +83,10 @@ class EmbeddedBroker:
     """A Tansu broker on ``host:port``, started by :meth:`start` (or ``with``), stopped by
     :meth:`stop`. ``port=None`` picks a free port.
 
+    The broker tells clients (in metadata) to reach it at ``advertised_host:advertised_port``,
+    by default ``host:port``; the tests advertise a proxy in front of it, so that every client
+    connection goes through the proxy.
+
     Linux delivers the parent-death signal when the *thread* that started the broker ends, so
     start it from a thread that lives as long as the broker should (the main thread, usually).
     """
@@ -93,9 +97,13 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         *,
         log: IO[bytes] | Path | None = None,
+        advertised_host: str | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.advertised_host = advertised_host or host
+        self.advertised_port = advertised_port or self.port
         self.log = log
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -117,14 +125,13 @@ class EmbeddedBroker:
             raise BrokerError(
                 f"port {self.port} on {self.host} is already in use; pick another with --port"
             )
-        url = f"tcp://{self.host}:{self.port}"
         command = [
             binary,
             "broker",
             "--listener-url",
-            url,
+            f"tcp://{self.host}:{self.port}",
             "--advertised-listener-url",
-            url,
+            f"tcp://{self.advertised_host}:{self.advertised_port}",
             "--storage-engine",
             "memory://tansu/",
         ]
