@@ -175,6 +175,15 @@ class AlertsSettings(BaseModel):
     max_consumer_lag: int = Field(100_000, ge=1)
     """Messages (offsets; a message may hold a batch of events) waiting on the events topic
     beyond which ``driftnet.consumer_lag`` fires."""
+    retry_max_attempts: int = Field(1000, ge=1)
+    """A notification whose delivery keeps failing with a retryable error (5xx, 429, a lost
+    connection) is given up after this many attempts (retries wait 1 s doubling to 5 min, or
+    the receiver's Retry-After) and goes to the alerts dead-letter topic."""
+    retry_max_age_s: float = Field(24 * 3600.0, gt=0)
+    """A notification whose delivery keeps failing is also given up once it has waited this
+    long (24 h: a Slack outage of hours delays the notifications, then each is delivered
+    once). Permanent failures (other 4xx, a bad token, a bug in a notifier) are dead-lettered
+    at once; either way the receiver goes on with its next notification."""
 
     def lifecycle(self, labels: dict[str, str], severity: str) -> Lifecycle:
         """The lifecycle of an alert with ``labels`` (including ``rule``) and ``severity``."""

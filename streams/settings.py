@@ -115,6 +115,7 @@ _DEFAULT_TOPICS = {
     "alerts": TopicSpec(name="driftnet.alerts", partitions=1, retention_hours=14 * 24),
     "silences": TopicSpec(name="driftnet.silences", partitions=1, retention_hours=90 * 24),
     "otlp_spans": TopicSpec(name="otlp_spans", partitions=4, retention_hours=24),
+    "alerts_dlq": TopicSpec(name="driftnet.alerts.dlq", partitions=1, retention_hours=14 * 24),
 }
 
 
@@ -145,6 +146,10 @@ class TopicSettings(_Section):
     """OpenTelemetry spans (input): OTLP ``ExportTraceServiceRequest`` messages, protobuf or
     JSON, as the OpenTelemetry Collector's Kafka exporter writes them (its default topic
     name). Read when ``otlp.enabled`` says so."""
+    alerts_dlq: TopicSpec = _DEFAULT_TOPICS["alerts_dlq"]
+    """Notifications the alerting stage gave up (JSON: receiver, notification, reason, error,
+    attempts): a permanent failure, or retried past ``alerts.retry_max_attempts`` or
+    ``alerts.retry_max_age_s``."""
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from driftnet.alerts.model import Alert, Notification
-from driftnet.alerts.notify.base import Notifier
+from driftnet.alerts.notify.base import Notifier, Thread
 
 STATE_EMOJI: dict[str, str] = {"critical": "🔴", "warning": "🟠", "info": "🔵", "resolved": "✅"}
 _STYLES: dict[str, str] = {
@@ -184,7 +184,7 @@ class ConsoleNotifier(Notifier):
     ) -> None:
         self.console = console or Console(file=file, no_color=no_color, emoji=False)
 
-    async def deliver(self, notification: Notification, thread: object | None = None) -> None:
+    async def deliver(self, notification: Notification, thread: Thread | None = None) -> None:
         """Print the notification (the thread is ignored: a console has no threads)."""
         self.console.print(render_console(notification), highlight=False, soft_wrap=True)
 

@@ -3,8 +3,9 @@
 The messages are rendered by :mod:`driftnet.alerts.notify.blocks`; this module sends them with
 slack-sdk's async clients (a bot token, or an incoming webhook).
 
-The notifiers never retry: a failure raises :class:`DeliveryError` saying whether a retry can
-help (and after how long), and the pipeline decides. slack-sdk's own retry handlers are off.
+The notifiers never retry: a failure raises :class:`~driftnet.alerts.notify.base.DeliveryError`
+saying whether a retry can help (and after how long), and the alert stage's outbox decides.
+slack-sdk's own retry handlers are off.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from driftnet.alerts.model import Notification
-from driftnet.alerts.notify.base import Notifier
+from driftnet.alerts.notify.base import DeliveryError, Notifier, Thread
 from driftnet.alerts.notify.blocks import Block, render_blocks, thread_text
 
 UPDATE_FALLBACK_ERRORS = frozenset(
@@ -36,29 +37,6 @@ TRANSIENT_API_ERRORS = frozenset(
 
 
 # ----------------------------------------------------------------------------- errors
-
-
-class DeliveryError(Exception):
-    """A notification did not reach Slack. ``retryable``: a later attempt may succeed
-    (5xx, 429, transient API errors, network failures); ``retry_after_s``: how long Slack
-    asked to wait (Retry-After), when it did."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        retry_after_s: float | None = None,
-        status: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after_s = retry_after_s
-        self.status = status
-        """The HTTP status, when a response came back."""
-        self.error = error
-        """Slack's error code (``channel_not_found``...) or the exception's type name."""
 
 
 def retry_after(value: str | None) -> float | None:
@@ -148,7 +126,8 @@ class _Session:
 
 class SlackNotifier(Notifier):
     """Posts with a bot token: a group's first notification is a message, later ones update
-    it in place and reply in its thread. Every method raises only :class:`DeliveryError`."""
+    it in place and reply in its thread. Every method raises only
+    :class:`~driftnet.alerts.notify.base.DeliveryError`."""
 
     def __init__(
         self,
@@ -169,9 +148,10 @@ class SlackNotifier(Notifier):
         )
 
     async def deliver(
-        self, notification: Notification, thread: SlackThread | None
-    ) -> SlackThread | None:
-        """Send one notification; returns the thread to keep for the group's next one.
+        self, notification: Notification, thread: Thread | SlackThread | None
+    ) -> Thread | None:
+        """Send one notification; returns the thread to keep for the group's next one (a
+        :class:`SlackThread` as JSON; ``thread`` is one, as JSON or not).
 
         ``new`` (or no thread yet): a new message. ``update``: the message updated in place
         plus a thread reply; ``repeat``: a thread reply only; ``resolved``: the message turned
@@ -180,12 +160,13 @@ class SlackNotifier(Notifier):
         """
         self._client.session = self._session.get()
         text, blocks = render_blocks(notification)
-        if thread is None or notification.kind == "new":
+        where = None if thread is None else SlackThread.model_validate(thread)
+        if where is None or notification.kind == "new":
             return await self._post(text, blocks)
         if notification.kind != "repeat":
             try:
                 await self._call(
-                    "chat.update", channel=thread.channel, ts=thread.ts, text=text, blocks=blocks
+                    "chat.update", channel=where.channel, ts=where.ts, text=text, blocks=blocks
                 )
             except DeliveryError as exc:
                 if exc.error not in UPDATE_FALLBACK_ERRORS:
@@ -193,18 +174,18 @@ class SlackNotifier(Notifier):
                 return await self._post(text, blocks)
         await self._call(
             "chat.postMessage",
-            channel=thread.channel,
-            thread_ts=thread.ts,
+            channel=where.channel,
+            thread_ts=where.ts,
             text=thread_text(notification),
             unfurl_links=False,
         )
-        return thread
+        return where.model_dump()
 
-    async def _post(self, text: str, blocks: list[Block]) -> SlackThread:
+    async def _post(self, text: str, blocks: list[Block]) -> Thread:
         answer = await self._call(
             "chat.postMessage", channel=self.channel, text=text, blocks=blocks, unfurl_links=False
         )
-        return SlackThread(channel=str(answer["channel"]), ts=str(answer["ts"]))
+        return SlackThread(channel=str(answer["channel"]), ts=str(answer["ts"])).model_dump()
 
     async def _call(self, method: str, **payload: Any) -> dict[str, Any]:
         try:
@@ -222,14 +203,15 @@ class SlackNotifier(Notifier):
 
 class SlackWebhookNotifier(Notifier):
     """Posts to an incoming webhook, which cannot edit messages: every notification is a new
-    message (a resolved one in the resolved look). Raises only :class:`DeliveryError`."""
+    message (a resolved one in the resolved look). Raises only
+    :class:`~driftnet.alerts.notify.base.DeliveryError`."""
 
     def __init__(self, url: str, *, timeout_s: float = 10) -> None:
         self.timeout_s = timeout_s
         self._session = _Session(timeout_s)
         self._client = AsyncWebhookClient(url, timeout=math.ceil(timeout_s), retry_handlers=[])
 
-    async def deliver(self, notification: Notification, thread: object | None = None) -> None:
+    async def deliver(self, notification: Notification, thread: Thread | None = None) -> None:
         """Post the notification as a new message; a webhook has no thread to return."""
         self._client.session = self._session.get()
         text, blocks = render_blocks(notification)

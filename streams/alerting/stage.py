@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,8 @@ from typing import Any
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.lifecycle import AlertBook
 from driftnet.alerts.model import Notification
-from driftnet.alerts.notify.base import Notifier
-from driftnet.alerts.notify.slack import SlackThread
+from driftnet.alerts.notify.base import Notifier, Thread
+from driftnet.alerts.outbox import DeadLetter, GiveUp, Outbox, Pending, RetryPolicy, classify
 from driftnet.alerts.pipeline import Pipeline
 from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
 from driftnet.alerts.silences import SilenceCommand, fold
@@ -49,25 +50,14 @@ from driftnet.streams.stage import Topics
 log = logging.getLogger("driftnet.alerts")
 
 STATE_FILE = "alerts/state.json"
-RETRY_MIN_S = 1.0
-RETRY_MAX_S = 300.0
 STOP_GRACE_S = 5.0
 
+DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
+"""Publishes a dead letter; returns once it is acknowledged (raises when it is not)."""
 
-@dataclass(slots=True)
-class Pending:
-    """A notification waiting in a receiver's outbox."""
 
-    notification: Notification
-    attempts: int = 0
-    next_at: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "notification": self.notification.model_dump(mode="json"),
-            "attempts": self.attempts,
-            "next_at": self.next_at,
-        }
+def _bump(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 @dataclass(slots=True)
@@ -78,17 +68,19 @@ class Tally:
     unreadable: int = 0
     sent: int = 0
     failed: int = 0
-    dropped: int = 0
+    dead_lettered: int = 0
     by_receiver: dict[str, int] = field(default_factory=dict)
     failed_by_receiver: dict[str, int] = field(default_factory=dict)
-    dropped_by_receiver: dict[str, int] = field(default_factory=dict)
+    dead_lettered_by_receiver: dict[str, int] = field(default_factory=dict)
+    dead_lettered_by_reason: dict[str, int] = field(default_factory=dict)
 
     def line(self, waiting: int) -> str:
         sent = ", ".join(f"{r} {n}" for r, n in sorted(self.by_receiver.items())) or "none"
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.dead_lettered_by_reason.items()))
         return (
             f"alerts: {self.signals} signals ({self.unreadable} unreadable), notifications "
-            f"sent {self.sent} ({sent}), failed attempts {self.failed}, dropped {self.dropped}, "
-            f"waiting {waiting}"
+            f"sent {self.sent} ({sent}), failed attempts {self.failed}, dead-lettered "
+            f"{self.dead_lettered}{f' ({reasons})' if reasons else ''}, waiting {waiting}"
         )
 
 
@@ -101,16 +93,20 @@ class AlertStage:
         notifiers: dict[str, Notifier],
         *,
         clock: Any = time.time,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self.settings = settings
         self.alerts: AlertsSettings = settings.alerts
         self.notifiers = notifiers
         self.clock = clock
+        self.dead_letters = dead_letters
+        """Where given-up notifications go (the alerts dead-letter topic in the worker)."""
+        self.retry = RetryPolicy(self.alerts.retry_max_attempts, self.alerts.retry_max_age_s)
         self.path = Path(settings.worker.data_dir) / STATE_FILE
         self.book = AlertBook(self.alerts)
         self.pipeline = Pipeline(self.alerts)
-        self.outbox: dict[str, list[Pending]] = {}
-        self.threads: dict[str, Any] = {}
+        self.outbox = Outbox()
+        self.threads: dict[str, Thread] = {}
         """Per ``receiver|group key``: where the group's message is (a Slack channel and ts)."""
         self.silence_commands: list[SilenceCommand] = []
         self.tally = Tally()
@@ -129,15 +125,9 @@ class AlertStage:
             return
         self.book = AlertBook.from_dict(self.alerts, data.get("book", {}))
         self.pipeline = Pipeline.from_dict(self.alerts, data.get("pipeline", {}))
-        self.outbox = {
-            receiver: [
-                Pending(Notification.model_validate(p["notification"]), int(p["attempts"]), 0.0)
-                for p in items
-            ]
-            for receiver, items in data.get("outbox", {}).items()
-        }
+        self.outbox.load(Pending.model_validate(p) for p in data.get("outbox", []))
         self.threads = dict(data.get("threads", {}))
-        waiting = sum(len(items) for items in self.outbox.values())
+        waiting = len(self.outbox)
         log.info(
             "alert state restored: %d alerts, %d groups, %d notifications to deliver",
             len(self.book.alerts),
@@ -152,7 +142,7 @@ class AlertStage:
         data = {
             "book": self.book.to_dict(),
             "pipeline": self.pipeline.to_dict(),
-            "outbox": {r: [p.to_dict() for p in items] for r, items in self.outbox.items()},
+            "outbox": [p.model_dump(mode="json") for p in self.outbox],
             "threads": self.threads,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,11 +202,8 @@ class AlertStage:
         self._observe("watchdog", period, [watchdog_condition(self.alerts)], now)
         self.pipeline.silences = fold(self.silence_commands)
         due = self.pipeline.tick(now)
-        for notification in due:
-            if notification.receiver not in self.notifiers:
-                log.warning("no notifier %r: dropping a notification", notification.receiver)
-                continue
-            self.outbox.setdefault(notification.receiver, []).append(Pending(notification))
+        for notification in due:  # one without a notifier is dead-lettered by the delivery
+            self.outbox.put(notification, now.timestamp())
             self._dirty = True
         return due
 
@@ -229,59 +216,68 @@ class AlertStage:
 
     async def deliver_due(self) -> None:
         """Send the head of every receiver's outbox whose time has come, in order; the next
-        one of a receiver waits until the head is delivered or given up."""
-        for receiver, items in self.outbox.items():
-            while items:
-                head = items[0]
-                if head.next_at > self.clock():
-                    break
-                if not await self._send(receiver, head):
-                    break
-                items.pop(0)
-                self._dirty = True
-                self.save()
-
-    async def _send(self, receiver: str, pending: Pending) -> bool:
-        """True when the notification is done with (delivered, or not worth retrying)."""
-        notification = pending.notification
-        key = f"{receiver}|{notification.group_key}"
-        notifier = self.notifiers[receiver]
-        stored = self.threads.get(key)
-        if stored is not None and hasattr(notifier, "channel"):  # a Slack message to edit
-            stored = SlackThread.model_validate(stored)
-        try:
-            thread = await notifier.deliver(notification, stored)
-        except Exception as exc:
-            retryable = bool(getattr(exc, "retryable", True))
-            pending.attempts += 1
-            if not retryable:
-                self.tally.dropped += 1
-                self.tally.dropped_by_receiver[receiver] = (
-                    self.tally.dropped_by_receiver.get(receiver, 0) + 1
-                )
-                log.error("%s refused a notification (%s): %s; not retried",
-                          receiver, notification.title, exc)  # fmt: skip
-                return True
-            self.tally.failed += 1
-            self.tally.failed_by_receiver[receiver] = (
-                self.tally.failed_by_receiver.get(receiver, 0) + 1
-            )
-            wait = getattr(exc, "retry_after_s", None) or min(
-                RETRY_MAX_S, RETRY_MIN_S * 2 ** (pending.attempts - 1)
-            )
-            pending.next_at = self.clock() + wait
-            log.warning("%s: delivery failed (%s), retry %d in %.0f s",
-                        receiver, exc, pending.attempts, wait)  # fmt: skip
-            self._dirty = True
+        one of a receiver waits until the head is delivered or given up (dead-lettered)."""
+        while True:
+            heads = self.outbox.due(self.clock())
+            if not heads:
+                return
+            moved = [await self._send(head) for head in heads]
             self.save()
+            if not any(moved):
+                return
+
+    async def _send(self, pending: Pending) -> bool:
+        """Deliver the head of a receiver's outbox; True when it is done with (delivered, or
+        given up and dead-lettered), False when it waits for a retry."""
+        notification, receiver = pending.notification, pending.receiver
+        key = f"{receiver}|{notification.group_key}"
+        notifier = self.notifiers.get(receiver)
+        if notifier is None:
+            error = f"no notifier {receiver!r} in this worker"
+            return await self._give_up(receiver, GiveUp("no_notifier"), error)
+        try:
+            thread = await notifier.deliver(notification, self.threads.get(key))
+        except Exception as exc:
+            failure = classify(exc)
+            self._dirty = True
+            decision = self.outbox.failed(receiver, failure, self.clock(), self.retry)
+            if isinstance(decision, GiveUp):
+                return await self._give_up(receiver, decision)
+            self.tally.failed += 1
+            _bump(self.tally.failed_by_receiver, receiver)
+            log.warning("%s: delivery failed (%s), retry %d in %.0f s", receiver,
+                        failure.error, pending.attempts + 1, decision.at - self.clock())  # fmt: skip
             return False
+        self.outbox.pop(receiver)
+        self._dirty = True
         self.tally.sent += 1
-        self.tally.by_receiver[receiver] = self.tally.by_receiver.get(receiver, 0) + 1
+        _bump(self.tally.by_receiver, receiver)
         if notification.kind == "resolved":
             self.threads.pop(key, None)
         elif thread is not None:
-            dump = getattr(thread, "model_dump", None)
-            self.threads[key] = dump(mode="json") if dump is not None else thread
+            self.threads[key] = thread
+        return True
+
+    async def _give_up(self, receiver: str, decision: GiveUp, error: str | None = None) -> bool:
+        """Publish the head's dead letter, then take it off the outbox (a dead letter that
+        cannot be published leaves it there, to be tried again)."""
+        letter = self.outbox.dead_letter(receiver, decision.reason, self.clock(), error)
+        title = letter.notification.title
+        if self.dead_letters is not None:
+            try:
+                await self.dead_letters(letter)
+            except Exception as exc:
+                log.error("%s: cannot publish the dead letter of %r (%s: %s); it stays in the "
+                          "outbox", receiver, title, type(exc).__name__, exc)  # fmt: skip
+                return False
+        self.outbox.pop(receiver)
+        self._dirty = True
+        self.tally.dead_lettered += 1
+        _bump(self.tally.dead_lettered_by_receiver, receiver)
+        _bump(self.tally.dead_lettered_by_reason, decision.reason)
+        log.error("%s: gave up a notification (%s) after %d attempts: %s, %s; dead-lettered, "
+                  "going on with the next", receiver, title, letter.attempts, decision.reason,
+                  letter.error)  # fmt: skip
         return True
 
     # -- in the worker ---------------------------------------------------------------------
@@ -290,16 +286,19 @@ class AlertStage:
         """The alerting stage in a faust app: its agent, its tick and its delivery service."""
         import mode
 
+        from driftnet.streams.alerting.notifiers import dead_letter_sink
+
         stage, settings = self, self.settings
         silences = SilenceReader(settings)
+        if stage.dead_letters is None:
+            stage.dead_letters = dead_letter_sink(topics["alerts_dlq"])
         reported: list[int] = [0]
 
         @app.timer(settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
         async def alerting_report() -> None:
             if stage.tally.signals != reported[0]:  # only the owner of the signals partition
                 reported[0] = stage.tally.signals
-                waiting = sum(len(items) for items in stage.outbox.values())
-                log.info("  %s", stage.tally.line(waiting))
+                log.info("  %s", stage.tally.line(len(stage.outbox)))
 
         @app.agent(topics["signals"], name="alerting")  # type: ignore[untyped-decorator]
         async def alerting(stream: Any) -> None:

@@ -187,9 +187,10 @@ def _alerts(alerts: AlertCounts) -> Iterator[Metric]:
         "receiver", alerts.failed, known,
     )  # fmt: skip
     yield _by(
-        "driftnet_alerts_dropped_total",
-        "Notifications a receiver refused (not retried), by receiver.",
-        "receiver", alerts.dropped, known,
+        "driftnet_alerts_dead_lettered_total",
+        "Notifications given up (a permanent failure, or retried past the retry budget) and "
+        "published to the alerts dead-letter topic, by receiver.",
+        "receiver", alerts.dead_lettered, known,
     )  # fmt: skip
     yield _by(
         "driftnet_alerts_waiting", "Notifications in the outbox, by receiver.", "receiver",

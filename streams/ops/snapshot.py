@@ -47,7 +47,7 @@ class AlertCounts:
     receivers: tuple[str, ...]
     sent: Mapping[str, int]
     failed: Mapping[str, int]
-    dropped: Mapping[str, int]
+    dead_lettered: Mapping[str, int]
     waiting: Mapping[str, int]
 
 

@@ -94,8 +94,8 @@ def alert_counts(stage: AlertStage) -> AlertCounts:
         receivers=tuple(sorted(stage.notifiers)),
         sent=dict(tally.by_receiver),
         failed=dict(tally.failed_by_receiver),
-        dropped=dict(tally.dropped_by_receiver),
-        waiting={receiver: len(items) for receiver, items in stage.outbox.items()},
+        dead_lettered=dict(tally.dead_lettered_by_receiver),
+        waiting=stage.outbox.waiting(),
     )
 
 

@@ -36,9 +36,10 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
         ("alerts", "created"),
         ("silences", "created"),
         ("otlp_spans", "created"),
+        ("alerts_dlq", "created"),
     ]
-    assert [o.status for o in second] == ["exists"] * 10
-    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1, 1, 1, 1, 4]
+    assert [o.status for o in second] == ["exists"] * 11
+    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1, 1, 1, 1, 4, 1]
     assert second[0].line.startswith(f"exists   {topics.events.name}")
     admin = admin_client(kafka)
     try:

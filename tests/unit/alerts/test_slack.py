@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftnet.alerts.model import Alert, Details, Link, Notification, fingerprint_of
+from driftnet.alerts.notify.base import DeliveryError
 from driftnet.alerts.notify.blocks import render_blocks, thread_text
 from driftnet.alerts.notify.slack import (
-    DeliveryError,
     SlackNotifier,
     SlackThread,
     SlackWebhookNotifier,
@@ -105,15 +105,16 @@ def deliver(
     fake: FakeSlack, *steps: tuple[Notification, SlackThread | None]
 ) -> list[SlackThread | None]:
     """Deliver the notifications in order with one notifier; the thread None means "the
-    thread the previous step returned"."""
+    thread the previous step returned" (as JSON, the way the alert stage keeps it)."""
 
     async def scenario() -> list[SlackThread | None]:
         notifier = SlackNotifier(TOKEN, CHANNEL, base_url=fake.base_url)
         threads: list[SlackThread | None] = []
         try:
             for notification, thread in steps:
-                given_thread = thread if thread is not None or not threads else threads[-1]
-                threads.append(await notifier.deliver(notification, given_thread))
+                given = thread if thread is not None or not threads else threads[-1]
+                kept = await notifier.deliver(notification, given and given.model_dump())
+                threads.append(None if kept is None else SlackThread.model_validate(kept))
         finally:
             await notifier.close()
         return threads

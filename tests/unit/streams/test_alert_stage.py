@@ -137,7 +137,7 @@ def test_slack_failing_for_a_while_delays_but_delivers_each_once_in_order(
     methods = [r.method for r in fake_slack.requests if r.method.startswith("chat.")]
     # the first four answered 500, 500, 500 and 429; then each once, in order
     assert methods[4:] == ["chat.postMessage", "chat.update", "chat.postMessage"]
-    assert stage.outbox["slack"] == []
+    assert stage.outbox.head("slack") is None
 
 
 def test_a_restart_mid_alert_neither_repages_nor_loses_the_resolve(
@@ -159,3 +159,65 @@ def test_a_restart_mid_alert_neither_repages_nor_loses_the_resolve(
     [message] = fake_slack.messages
     assert message.edits == 1
     assert "RESOLVED" in json.dumps(message.blocks)
+
+
+def health(worker: str, at_s: float, sink_error: str | None = None) -> bytes:
+    """One worker's health signal."""
+    return json.dumps(
+        {"type": "health", "worker": worker, "at_ms": int(at_s * 1000), "messages": 10,
+         "dead_letters": 0, "consumer_lag": 0, "sink_error": sink_error}
+    ).encode()  # fmt: skip
+
+
+class Picky(Recorder):
+    """A notifier with a bug: it cannot encode the notifications about one worker."""
+
+    def __init__(self, bad: str) -> None:
+        super().__init__()
+        self.bad = bad
+
+    async def deliver(self, notification: Notification, thread: Any = None) -> None:
+        if any(a.labels.get("worker") == self.bad for a in notification.alerts):
+            "\ud800".encode()  # a UnicodeEncodeError, with no retryable flag
+        await super().deliver(notification, thread)
+
+
+def test_a_notification_that_cannot_be_sent_is_dead_lettered_and_the_next_ones_go_out(
+    tmp_path: Path,
+) -> None:
+    """A notifier raising a non-retryable error (here an encoding error, which carries no
+    retryable flag) on one alert: that notification is dead-lettered with its reason, error and
+    attempts, counted, and the receiver's next notifications are delivered."""
+    settings = Settings(
+        worker=WorkerSettings(data_dir=tmp_path),
+        alerts=AlertsSettings.model_validate(
+            {
+                "routes": [
+                    {
+                        "match": {"rule": "driftnet.sink_failing"},
+                        "receivers": ["console"],
+                        "group_by": ["worker"],
+                        "group_wait_s": 0,
+                    }
+                ]
+            }
+        ),
+    )
+    picky, letters = Picky(bad="w1"), []
+
+    async def publish(letter: Any) -> None:
+        letters.append(letter)
+
+    clock = Clock()
+    notifiers: dict[str, Any] = {"console": picky, "topic": Recorder()}
+    stage = AlertStage(settings, notifiers, clock=clock, dead_letters=publish)
+    step(stage, clock, 30, health("w1", clock.now, "disk full"))
+    step(stage, clock, 30, health("w2", clock.now, "disk full"), health("w3", clock.now, "gone"))
+    assert [n.alerts[0].labels["worker"] for n in picky.got] == ["w2", "w3"]
+    [letter] = letters
+    assert (letter.receiver, letter.reason, letter.attempts) == ("console", "permanent", 1)
+    assert letter.error.startswith("UnicodeEncodeError")
+    assert letter.notification.alerts[0].labels["worker"] == "w1"
+    assert stage.tally.dead_lettered_by_receiver == {"console": 1}
+    assert "dead-lettered 1 (permanent 1)" in stage.tally.line(len(stage.outbox))
+    assert stage.outbox.head("console") is None

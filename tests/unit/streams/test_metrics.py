@@ -128,7 +128,7 @@ def test_the_sink_alone_exposes_its_counts_and_health_and_nothing_of_the_worker(
 def test_alert_deliveries_are_counted_per_receiver(tmp_path: Path, fake_slack: FakeSlack) -> None:
     """Slack answering 500 twice, then delivering: failed attempts and the delivery are
     counted under ``slack``; every receiver appears, at 0 when it did nothing; an API error
-    that is not worth retrying is counted as dropped."""
+    that is not worth retrying is counted as dead-lettered."""
     failing, passing = verdicts()
     clock = Clock()
     stage = stage_for(tmp_path, fake_slack, clock)
@@ -143,7 +143,7 @@ def test_alert_deliveries_are_counted_per_receiver(tmp_path: Path, fake_slack: F
     assert alert_counts(stage).receivers == ("console", "slack", "topic")
     assert got[("driftnet_alerts_sent_total", (("receiver", "slack"),))] == 1
     assert got[("driftnet_alerts_failed_total", (("receiver", "slack"),))] == 2
-    assert got[("driftnet_alerts_dropped_total", (("receiver", "slack"),))] == 1
+    assert got[("driftnet_alerts_dead_lettered_total", (("receiver", "slack"),))] == 1
     assert got[("driftnet_alerts_sent_total", (("receiver", "console"),))] == 0
     assert got[("driftnet_alerts_waiting", (("receiver", "slack"),))] == 0
 

@@ -87,6 +87,7 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
         "alerts",
         "silences",
         "otlp_spans",
+        "alerts_dlq",
     ]
 
 
