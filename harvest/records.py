@@ -16,6 +16,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from driftnet.contract.events import InferenceEvent, Lineage
 
 RECORD_VERSION: Final = "1"
+MAX_EVENT_DEPTH: Final = 128
+"""A record carries an event nested at most this many levels (the event object is level 1):
+the record adds a level, and the sink's JSON reader (pydantic's) stops at 200, its writer at
+255. A failing event nested deeper is a ``processing_failed`` dead letter instead."""
 
 RecordKind = Literal["rule", "evidence", "regression"]
 """``rule``: a per-event rule fired. ``evidence``: an example kept to back a detector finding

@@ -10,6 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pydantic_core import PydanticSerializationError
+
+from driftnet.contract import deep
 from driftnet.contract.decode import (
     MAX_BATCH_EVENTS,
     PAYLOAD_CAP_BYTES,
@@ -19,7 +22,7 @@ from driftnet.contract.decode import (
     make_dead_letter,
 )
 from driftnet.contract.events import InferenceEvent, Lineage
-from driftnet.harvest.records import FailureRecord, Reason, rule_failure
+from driftnet.harvest.records import MAX_EVENT_DEPTH, FailureRecord, Reason, rule_failure
 from driftnet.harvest.redaction import RedactionSettings, Redactor
 from driftnet.harvest.rules import FailureRules, RulesConfig
 
@@ -47,7 +50,9 @@ class Triage:
 
     With ``record_max_bytes`` set, failure records are also encoded as JSON, and a record
     larger than that (a huge event could not travel as a Kafka message) becomes a
-    ``processing_failed`` dead letter instead of a poison message for the producer.
+    ``processing_failed`` dead letter instead of a poison message for the producer. So does a
+    failing event nested deeper than a record can carry (``MAX_EVENT_DEPTH``), whatever the
+    encoding.
     """
 
     def __init__(
@@ -81,7 +86,10 @@ class Triage:
                 reasons = self._rules.reasons(event)
                 if self._keep_events:
                     result.judged.append((event, reasons))
-                if reasons:
+                if reasons and _too_deep(event):
+                    why = f"nested deeper than {MAX_EVENT_DEPTH} levels: no failure record can carry it"
+                    self._dead(result, event, event_lineage, why)
+                elif reasons:
                     kept, counts = self._redactor.redact_event(event)
                     record = rule_failure(
                         kept, reasons, event_lineage, detected_at, redacted=bool(counts)
@@ -109,7 +117,7 @@ class Triage:
                 continue
             assert bound is not None
             single = located.lineage.batch_index is None and payload is not None
-            original = payload if single else located.event.model_dump_json().encode()
+            original = payload if single else event_bytes(located.event)
             decoded.dead_letters.append(
                 make_dead_letter(
                     "timestamp_out_of_range",
@@ -138,7 +146,7 @@ class Triage:
         result.encoded.append(value)
 
     def _dead(self, result: Triaged, event: InferenceEvent, lineage: Lineage, why: str) -> None:
-        original = event.model_dump_json().encode()
+        original = event_bytes(event)
         dead = make_dead_letter("processing_failed", why, original, lineage, self._payload_cap)
         result.dead_letters.append(dead)
 
@@ -193,6 +201,26 @@ class Tally:
         if self.dead_letters_by_reason:
             lines.append("dead letters by reason: " + _counts(self.dead_letters_by_reason))
         return lines
+
+
+def _too_deep(event: InferenceEvent) -> bool:
+    """Whether the event nests deeper than a failure record carries (only failing events are
+    walked: the walk would cost the hot path a tenth of its rate)."""
+    return deep.deeper_than(event.model_dump(mode="python"), MAX_EVENT_DEPTH)
+
+
+def event_bytes(event: InferenceEvent) -> bytes:
+    """The event as JSON, for a dead letter. One nested deeper than pydantic writes (255
+    levels) is written by :func:`driftnet.contract.deep.dumps` (its times as ISO 8601)."""
+    try:
+        return event.model_dump_json().encode()
+    except PydanticSerializationError:
+        return deep.dumps(event.model_dump(mode="python"), default=_plain)
+
+
+def _plain(value: object) -> object:
+    """A leaf JSON cannot write, as JSON can: a time as ISO 8601, anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _ago(delta: timedelta) -> str:

@@ -20,6 +20,7 @@ from driftnet.contract.dlq import dead_letter_headers, read_dead_letter
 from driftnet.contract.events import InferenceEvent, Lineage
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.windowing.cohort_cap import OVERFLOW_COHORT
+from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.rules import RulesConfig
 from driftnet.harvest.triage import Triage, Triaged
 from driftnet.streams.detection.aggregate_messages import read_aggregate
@@ -62,6 +63,14 @@ def at(delta: timedelta) -> str:
 
 def nested(depth: int) -> bytes:
     return b'{"attributes": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+
+
+def deep_value(depth: int) -> Any:
+    """A value of ``depth`` nested arrays around a 1."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 VALID = dumps(make_event())
@@ -214,6 +223,18 @@ CORPUS: list[Any] = [
         None,
         id="broker-limit-failing-event",
     ),
+    pytest.param(
+        dumps(make_event(status="error", attributes={"x": deep_value(300)})),
+        "processing_failed",
+        None,
+        id="failing-event-nested-300-deep",
+    ),
+    pytest.param(
+        dumps([make_event(timestamp=at(timedelta(days=30)), attributes={"x": deep_value(300)})]),
+        "timestamp_out_of_range",
+        "timestamp",
+        id="out-of-range-element-nested-300-deep",
+    ),
 ]
 
 
@@ -332,9 +353,19 @@ def test_a_hostile_message_at_the_limit_costs_bounded_time_and_memory(payload: b
 # -- properties ------------------------------------------------------------------------------
 
 
+PROCESSING_REFUSALS = ("its failure record is", "nested deeper than")
+"""How a ``processing_failed`` the triage meant begins (a record too large or too deep to
+travel); any other is a rule or the triage that raised."""
+
+
 def _check_letters(letters: list[DeadLetter]) -> None:
+    """Known reasons, never a catch-all (``undecodable``: the decoder raised; an unexplained
+    ``processing_failed``: a rule raised), one-line messages, headers that read back."""
     for letter in letters:
         assert letter.reason in REASONS
+        assert letter.reason != "undecodable", letter.message
+        if letter.reason == "processing_failed":
+            assert letter.message.startswith(PROCESSING_REFUSALS), letter.message
         assert "\n" not in letter.message
         assert read_dead_letter(letter.payload, dead_letter_headers(letter, NOW)) == letter
 
@@ -402,6 +433,40 @@ def test_one_field_made_hostile_is_one_event_or_one_dead_letter(field: str, valu
     result = run(json.dumps(event).encode())
     assert result.events + len(result.dead_letters) == 1
     _check_letters(result.dead_letters)
+
+
+@given(
+    st.integers(min_value=0, max_value=1_100),
+    st.sampled_from(["ok", "error", "out-of-range"]),
+    st.booleans(),
+)
+@settings(max_examples=120, deadline=None)
+def test_any_depth_is_accounted_for_and_every_record_reads_back(
+    depth: int, kind: str, batch: bool
+) -> None:
+    """An event whose attributes nest to any depth, healthy, failing or out of range, alone
+    or beside a failing event: the triage never raises, each element is an event or a dead
+    letter with a proper reason, and every failure record reads back with the sink's reader
+    (pydantic's JSON reader stops at 200 levels; a record from a 256-deep event once raised)."""
+    fields: dict[str, Any] = {"status": "error"} if kind == "error" else {}
+    if kind == "out-of-range":
+        fields["timestamp"] = at(timedelta(days=30))
+    event = make_event(event_id="deep", **fields)
+    event["attributes"] = {"x": "DEEP"}
+    text = dumps(event).replace(b'"DEEP"', b"[" * depth + b"1" + b"]" * depth)
+    neighbour = dumps(make_event(event_id="near", status="error"))
+    payload = b"[" + neighbour + b", " + text + b"]" if batch else text
+    result = run(payload)
+    _check_letters(result.dead_letters)
+    refused = [d for d in result.dead_letters if d.reason == "processing_failed"]
+    assert result.events + len(result.dead_letters) - len(refused) == (2 if batch else 1) or (
+        [d.reason for d in result.dead_letters] == ["invalid_json"]  # past what orjson reads
+    )
+    assert len(result.failures) == len(result.encoded)
+    for value in result.encoded:
+        assert FailureRecord.model_validate_json(value).event.event_id in ("deep", "near")
+    if batch and depth < 1_000:
+        assert "near" in [r.event.event_id for r in result.failures]
 
 
 # -- a cardinality attack --------------------------------------------------------------------

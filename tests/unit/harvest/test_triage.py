@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
-from driftnet.contract.events import Lineage
+from driftnet.contract.events import InferenceEvent, Lineage
+from driftnet.harvest.records import MAX_EVENT_DEPTH, FailureRecord
 from driftnet.harvest.rules import FailureRules, RulesConfig
-from driftnet.harvest.triage import Tally, Triage
+from driftnet.harvest.triage import Tally, Triage, event_bytes
 from driftnet.streams.ops.counters import Counters
 from tests.support.factories import make_event
 
@@ -120,3 +122,39 @@ def test_failure_records_are_redacted_before_they_are_encoded() -> None:
     [record] = off(_batch(leaky), LINEAGE, NOW).failures
     assert not record.redacted
     assert "ana@example.com" in str(record.event.input.messages[0].content)
+
+
+def _nested_attributes(depth: int, **fields: object) -> bytes:
+    """An event whose attribute ``x`` is ``depth`` nested arrays around a 1."""
+    event = make_event(attributes={"x": "DEEP"}, **fields)
+    return orjson.dumps(event).replace(b'"DEEP"', b"[" * depth + b"1" + b"]" * depth)
+
+
+@pytest.mark.parametrize(("depth", "recorded"), [(126, True), (127, False), (400, False)])
+def test_a_failing_event_deeper_than_a_record_carries_is_refused(
+    depth: int, recorded: bool
+) -> None:
+    """Up to MAX_EVENT_DEPTH levels a failing event is a record the sink's reader reads back;
+    deeper, a processing_failed dead letter (at 256 levels the record's encoding raised, and
+    from 199 the sink could not read it)."""
+    triaged = Triage(RulesConfig(), record_max_bytes=1_000_000)(
+        _nested_attributes(depth, status="error"), LINEAGE, NOW
+    )
+    if recorded:
+        [value] = triaged.encoded
+        assert FailureRecord.model_validate_json(value).event.attributes["x"]
+        assert triaged.dead_letters == []
+    else:
+        [dead] = triaged.dead_letters
+        assert dead.reason == "processing_failed"
+        assert dead.message.startswith(f"nested deeper than {MAX_EVENT_DEPTH} levels")
+        assert triaged.failures == []
+
+
+def test_event_bytes_are_pydantics_or_at_any_depth_the_same_event() -> None:
+    """A dead letter's bytes for an event are pydantic's JSON; nested past what pydantic
+    writes, they are still JSON that validates back to the same event."""
+    shallow = InferenceEvent.model_validate_json(_nested_attributes(3))
+    assert event_bytes(shallow) == shallow.model_dump_json().encode()
+    deep = InferenceEvent.model_validate(json.loads(_nested_attributes(400)))
+    assert InferenceEvent.model_validate(json.loads(event_bytes(deep))) == deep
