@@ -100,6 +100,7 @@ class FileBuffers:
         self._open: dict[tuple[str, int, str], OpenFile] = {}
         self._pending: list[OpenFile] = []
         self._position: dict[TopicPartition, int] = {}
+        self._held: dict[TopicPartition, set[int]] = {}
         self._due: list[OpenFile] = []
 
     # -- feeding ---------------------------------------------------------------------------
@@ -139,6 +140,20 @@ class FileBuffers:
         tp = (topic, partition)
         self._position[tp] = max(self._position.get(tp, 0), offset + 1)
 
+    def hold(self, topic: str, partition: int, offset: int) -> None:
+        """Record that ``offset`` was read, needs no row, but must not be committed until
+        :meth:`release`: its dead letter is not yet delivered."""
+        self.skip(topic, partition, offset)
+        self._held.setdefault((topic, partition), set()).add(offset)
+
+    def release(self, topic: str, partition: int, offset: int) -> None:
+        """``offset``'s dead letter is delivered: it no longer holds back the commit."""
+        held = self._held.get((topic, partition))
+        if held is not None:
+            held.discard(offset)
+            if not held:
+                del self._held[(topic, partition)]
+
     # -- what to write ----------------------------------------------------------------------
 
     def take_due(self, now: float) -> list[OpenFile]:
@@ -177,11 +192,15 @@ class FileBuffers:
     # -- offsets ----------------------------------------------------------------------------
 
     def committable(self) -> dict[TopicPartition, int]:
-        """Per partition, the offset below which every row read is in a durable file."""
+        """Per partition, the offset below which every row read is in a durable file (and
+        every dead letter delivered)."""
         offsets = dict(self._position)
         for held in (*self._open.values(), *self._pending, *self._due):
             tp = (held.topic, held.partition)
             offsets[tp] = min(offsets.get(tp, held.start_offset), held.start_offset)
+        for tp, held_offsets in self._held.items():
+            first = min(held_offsets)
+            offsets[tp] = min(offsets.get(tp, first), first)
         return offsets
 
     def forget(self, partitions: Iterable[TopicPartition]) -> int:
@@ -198,6 +217,7 @@ class FileBuffers:
         self._due = [f for f in self._due if (f.topic, f.partition) not in gone]
         for tp in gone:
             self._position.pop(tp, None)
+            self._held.pop(tp, None)
         return dropped
 
     # -- state --------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def faust_app(settings: Settings) -> faust.App:
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=1024 * 1024,
         producer_max_request_size=MAX_REQUEST_BYTES,
+        producer_request_timeout=worker.send_timeout_s,
         # Detection holds acks until windows are done; faust must not wait for them to drain
         # before a rebalance or a stop (what is not acked is replayed, by design).
         stream_wait_empty=False,

@@ -245,6 +245,13 @@ class WorkerSettings(_Section):
     """Log level of ``driftnet worker`` and ``driftnet sink``."""
     detect: bool = True
     """Run the windowed detectors (map and merge stages) besides the failure rules."""
+    send_give_up_s: float = Field(120.0, gt=0)
+    """How long the worker keeps sending again a record the broker refuses (a failure record,
+    dead letter, partial, finding or verdict; with backoff up to 10 s) before it stops with
+    exit status 1. Meanwhile nothing past that record is committed, so a restart reads it again."""
+    send_timeout_s: float = Field(30.0, gt=0)
+    """How long the worker's producer waits for the broker to acknowledge a send before it
+    counts as refused (faust's default is 20 minutes)."""
 
 
 class HttpSettings(_Section):

@@ -4,9 +4,11 @@ its own agent on the aggregates topic, and a one-second tick that moves both.
 Offsets: both stages read with faust's automatic acks off and ack a message only once nothing
 open still needs it -- an events message once every window it fed is done for its partition
 (:meth:`MapStage.safe_offset`), an aggregates message once its window has closed on the merge
-side. faust commits the highest offset below which everything is acked, so a killed worker
-replays exactly the windows it had not finished, and the partials it recomputes replace the
-ones it sent before.
+side -- and in both cases only once the partials, findings, verdicts and records sent for it
+are delivered (:mod:`~driftnet.streams.clients.confirmed_sends`: a send the broker refuses is
+retried, then the worker stops). faust commits the highest offset below which everything is
+acked, so a killed worker replays exactly the windows it had not finished, and the partials it
+recomputes replace the ones it sent before.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from driftnet.detectors.stats import warm_up
 from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.redaction import Redactor
 from driftnet.harvest.triage import Triaged
+from driftnet.streams.clients.confirmed_sends import ConfirmedSends, settle
 from driftnet.streams.detection.aggregate_messages import read_aggregate
 from driftnet.streams.detection.full_checks import FullChecks
 from driftnet.streams.detection.judge_state import STATE_HEADER, JudgeRestore, encode_state
@@ -42,6 +45,9 @@ log = logging.getLogger("driftnet.detection")
 TICK_S = 1.0
 STALL_GRACE_TICKS = 2
 """A tick this many intervals late is a stall (see :meth:`Detection._pardon_stall`)."""
+OUTCOMES_KEPT = 10_000
+"""Canaries whose last verdict is remembered to log its changes (a forgotten one's next
+verdict is logged at info once more)."""
 JUDGE_SLICE_S = 0.1
 """A tick judges closed windows in slices of about this long and lets the event loop run
 between them (a window boundary at 10,000 cohorts is seconds of judging)."""
@@ -83,7 +89,10 @@ class Detection:
         self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
         self._outcomes: dict[str, str] = {}
-        """The last verdict of each canary (its changes are logged at info)."""
+        """The last verdict of each canary (its changes are logged at info), the
+        :data:`OUTCOMES_KEPT` most recent."""
+        self.sends = ConfirmedSends("detection", give_up_after_s=settings.worker.send_give_up_s)
+        self._app: Any = None
         self._restore = JudgeRestore(settings)
         self._ticked_at: float | None = None
         self.on_judged: Callable[[float], None] | None = None
@@ -97,6 +106,7 @@ class Detection:
         import mode
 
         self.topics = topics
+        self._app = app
         detection = self
         app.agent(topics["aggregates"], name="merge")(self.merge_agent)
 
@@ -129,15 +139,16 @@ class Detection:
 
     # -- map side (called by the triage agent) -------------------------------------------------
 
-    def observe(self, event: Any, triaged: Triaged) -> None:
-        """Aggregate a message's valid events; hold its ack until its windows are done."""
+    def observe(self, event: Any, triaged: Triaged, hold: Any = None) -> None:
+        """Aggregate a message's valid events; hold its ack until its windows are done (then
+        ``hold.ack()`` is called, or the event's own ``ack`` without one)."""
         message = event.message
         now = time.time()
         for valid, reasons in triaged.judged:
             raw = _encoder(valid, self._redactor)  # called only for the few kept as examples
             self.map.observe(message.partition, message.offset, valid, reasons, raw, now)
         pending = self._events_pending.setdefault(message.partition, deque())
-        pending.append((message.offset, event))  # acked by the tick once its windows are done
+        pending.append((message.offset, hold or event))  # acked once its windows are done
         _release(event)
 
     def _ack_events(self, partition: int) -> None:
@@ -210,7 +221,10 @@ class Detection:
         now = time.time()
         outgoing = self.map.due(now, self.aggregate_partitions)
         for role, key, value, partition in outgoing.messages:
-            await self.topics[role].send(key=key, value=value, partition=partition, force=True)
+            await self.sends.send(self.topics[role], key=key, value=value, partition=partition)
+        self.sends.seal()
+        if not await settle(self._app, self.sends, wait=True):
+            return  # the worker stops: nothing past an undelivered partial is acked
         for partition in list(self._events_pending):
             self._ack_events(partition)
         entries: list[dict[str, Any]] = []
@@ -221,7 +235,10 @@ class Detection:
             await asyncio.sleep(0)  # the loop's other work (heartbeats, fetches) goes on
         if self.settings.alerts.enabled:
             for value in window_signals(entries):
-                await self.topics["signals"].send(key=b"windows", value=value, force=True)
+                await self.sends.send(self.topics["signals"], key=b"windows", value=value)
+        self.sends.seal()
+        if not await settle(self._app, self.sends, wait=True):
+            return  # a finding, verdict or record of these windows is undelivered: not acked
         self._ack_aggregates()
         await self._full_checks.step(now, self._publish)
 
@@ -256,21 +273,25 @@ class Detection:
             self._restore.due = True
 
     async def _harvest(self, record: FailureRecord) -> None:
-        await self.topics["failures"].send(
-            key=record.record_id.encode(), value=record.model_dump_json().encode(), force=True
+        await self.sends.send(
+            self.topics["failures"],
+            key=record.record_id.encode(),
+            value=record.model_dump_json().encode(),
         )
 
     async def _publish_verdict(self, verdict: Verdict, state: dict[str, Any] | None) -> None:
         self.tally.verdicts[verdict.verdict] += 1
-        await self.topics["verdicts"].send(
+        await self.sends.send(
+            self.topics["verdicts"],
             key="/".join(verdict.cohort).encode(),
             value=verdict.model_dump_json().encode(),
             headers=[(STATE_HEADER, encode_state(state))] if state is not None else None,
-            force=True,
         )
         name = "/".join(verdict.cohort)
-        changed = self._outcomes.get(name) != verdict.verdict
-        self._outcomes[name] = verdict.verdict
+        changed = self._outcomes.pop(name, None) != verdict.verdict
+        self._outcomes[name] = verdict.verdict  # last: the oldest is first
+        if len(self._outcomes) > OUTCOMES_KEPT:
+            del self._outcomes[next(iter(self._outcomes))]
         log.log(
             logging.INFO if changed else logging.DEBUG,
             "canary %s vs %s: %s (score %s, %s)%s",
@@ -284,10 +305,10 @@ class Detection:
 
     async def _publish(self, finding: Finding) -> None:
         self.tally.findings[finding.detector] += 1
-        await self.topics["findings"].send(
+        await self.sends.send(
+            self.topics["findings"],
             key="/".join(finding.cohort).encode(),
             value=finding.model_dump_json().encode(),
-            force=True,
         )
         log.info("finding %s %s: %s", "/".join(finding.cohort), finding.detector, finding.message)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from driftnet.contract.dlq import dead_letter_headers
 from driftnet.contract.events import Lineage
 from driftnet.ingest.spans_to_events import OtlpIngest, Step
+from driftnet.streams.clients.confirmed_sends import ConfirmedSends, settle
 from driftnet.streams.intake.unreadable import unreadable_batch
 from driftnet.streams.ops.counters import Counters
 from driftnet.streams.settings import Settings
@@ -16,6 +18,14 @@ from driftnet.streams.stage import RECORD_MAX_BYTES, Topics
 
 OTLP_TICK_S = 0.5
 """How often traces that timed out in the OTLP buffer are handed on."""
+
+
+def _acking(events: list[Any]) -> Callable[[], None]:
+    def ack() -> None:
+        for event in events:
+            event.ack()
+
+    return ack
 
 
 class OtlpStage:
@@ -38,21 +48,23 @@ class OtlpStage:
         """The ``otlp`` agent on the OTLP spans topic and the timer that hands on timed-out traces.
 
         Every OTLP message is held (faust's acks off) until the ingest releases it: once every
-        trace it fed has been sent to the events topic. faust flushes the producer before it
-        commits, so what a killed worker had buffered is read again, never lost.
+        trace it fed has been delivered to the events topic
+        (:class:`~driftnet.streams.clients.confirmed_sends.ConfirmedSends`), so what a killed
+        worker had buffered, or the broker refused, is read again, never lost.
         """
         settings, counters, ingest = self.settings, self.counters, self.ingest
         events, dlq = topics["events"], topics["dlq"]
+        sends = ConfirmedSends("otlp", give_up_after_s=settings.worker.send_give_up_s)
 
-        async def hand_on(step: Step[Any]) -> None:
+        async def hand_on(step: Step[Any]) -> bool:
             now = datetime.now(UTC)
             for key, value, _ in step.batches:
-                await events.send(key=key, value=value, force=True)
+                await sends.send(events, key=key, value=value)
             for dead, source_key in step.dead_letters:
-                await dlq.send(key=source_key, value=dead.payload, headers=dead_letter_headers(dead, now),
-                               force=True)  # fmt: skip
-            for event in step.acks:
-                event.ack()
+                await sends.send(dlq, key=source_key, value=dead.payload,
+                                 headers=dead_letter_headers(dead, now))  # fmt: skip
+            sends.seal(_acking(step.acks))
+            return await settle(app, sends)
 
         @app.agent(topics["otlp_spans"], name="otlp")  # type: ignore[untyped-decorator]
         async def otlp_agent(stream: Any) -> None:
@@ -61,14 +73,16 @@ class OtlpStage:
                 skipped = unreadable_batch(message.headers)
                 if skipped is not None:  # dead-lettered and acked like a message that is no OTLP
                     dead = counters.unreadable(skipped)
-                    await dlq.send(key=None, value=b"", force=True,
-                                   headers=dead_letter_headers(dead, datetime.now(UTC)))  # fmt: skip
-                    event.ack()
+                    await sends.send(dlq, key=None, value=b"",
+                                     headers=dead_letter_headers(dead, datetime.now(UTC)))  # fmt: skip
+                    sends.seal(event.ack)
+                    if not await settle(app, sends):
+                        return
                     continue
                 lineage = Lineage(message.topic, message.partition, message.offset)
-                await hand_on(
-                    ingest.add(event, message.value, message.key, lineage, time.monotonic())
-                )
+                step = ingest.add(event, message.value, message.key, lineage, time.monotonic())
+                if not await hand_on(step):
+                    return
 
         @app.timer(min(OTLP_TICK_S, settings.otlp.trace_timeout_s / 2))  # type: ignore[untyped-decorator]
         async def otlp_tick() -> None:

@@ -69,6 +69,21 @@ class SinkStats:
         )
 
 
+class DeadLetterUndelivered(Exception):
+    """A dead letter the broker kept refusing for longer than ``send_give_up_s``."""
+
+
+@dataclass(slots=True)
+class _DeadLetterSend:
+    """A dead letter sent, and what is needed to send it again."""
+
+    topic: str
+    partition: int
+    offset: int
+    kwargs: dict[str, Any]
+    future: Any
+
+
 class ParquetSink:
     """Consumes the failures topic into the harvest until ``stop`` is set."""
 
@@ -82,6 +97,7 @@ class ParquetSink:
         clock: Callable[[], float] = time.monotonic,
         session_timeout_s: float = 10.0,
         rebalance_timeout_s: float = 5.0,
+        send_give_up_s: float = 120.0,
     ) -> None:
         self.kafka = kafka
         self.harvest = harvest
@@ -93,6 +109,7 @@ class ParquetSink:
         self._clock = clock
         self._session_timeout_s = session_timeout_s
         self._rebalance_timeout_s = rebalance_timeout_s
+        self.send_give_up_s = send_give_up_s
         self._committed: dict[TopicPartition, int] = {}
         self._retry: list[OpenFile] = []
         self._retry_at = 0.0
@@ -159,7 +176,7 @@ class ParquetSink:
 
     async def _accept(self, batch: dict[Any, list[Any]], producer: Any) -> None:
         now = self._clock()
-        sends = []
+        sends: list[_DeadLetterSend] = []
         for tp, messages in batch.items():
             for message in messages:
                 self.stats.records += 1
@@ -168,16 +185,18 @@ class ParquetSink:
                     row = row_of(record)
                 except (ValidationError, ValueError, TypeError, OverflowError) as exc:
                     dead = _dead_letter(message, exc)
+                    kwargs = {
+                        "value": dead.payload,
+                        "key": message.key,
+                        "headers": dead_letter_headers(dead, datetime.now(UTC)),
+                    }
+                    future = await producer.send(self.dlq_topic, **kwargs)
                     sends.append(
-                        await producer.send(
-                            self.dlq_topic,
-                            value=dead.payload,
-                            key=message.key,
-                            headers=dead_letter_headers(dead, datetime.now(UTC)),
-                        )
+                        _DeadLetterSend(tp.topic, tp.partition, message.offset, kwargs, future)
                     )
                     self.stats.dead_letters += 1
-                    self.buffers.skip(tp.topic, tp.partition, message.offset)
+                    # not committed past until the dead letter is acknowledged
+                    self.buffers.hold(tp.topic, tp.partition, message.offset)
                     continue
                 self.buffers.add(
                     tp.topic,
@@ -189,8 +208,44 @@ class ParquetSink:
                     len(message.value),
                     now,
                 )
-        if sends:  # every dead letter acknowledged before any offset past it is committed
-            await asyncio.gather(*sends)
+        for send in sends:  # every dead letter acknowledged before any offset past it is committed
+            await self._deliver(send, producer)
+            self.buffers.release(send.topic, send.partition, send.offset)
+
+    async def _deliver(self, send: _DeadLetterSend, producer: Any) -> None:
+        """Wait for a dead letter's acknowledgement, sending it again with backoff while the
+        broker refuses it; :class:`DeadLetterUndelivered` after ``send_give_up_s`` (the sink
+        stops, its offset held: the next start reads the record again)."""
+        first_failed_at: float | None = None
+        wait = RETRY_MIN_S
+        while True:
+            try:
+                await send.future
+                if first_failed_at is not None:
+                    self.failing = None
+                return
+            except Exception as exc:
+                now = self._clock()
+                first_failed_at = now if first_failed_at is None else first_failed_at
+                self.failing = f"cannot deliver a dead letter: {_one_line(exc)}"
+                if now - first_failed_at >= self.send_give_up_s:
+                    raise DeadLetterUndelivered(
+                        f"the broker refused the dead letter of {send.topic}[{send.partition}]"
+                        f"@{send.offset} for {now - first_failed_at:.0f} s ({_one_line(exc)}); "
+                        "stopping without committing past it: the next start reads it again"
+                    ) from exc
+                log.warning(
+                    "cannot deliver the dead letter of %s[%d]@%d: %s; again in %.0f s "
+                    "(its offset is not committed meanwhile)",
+                    send.topic,
+                    send.partition,
+                    send.offset,
+                    _one_line(exc),
+                    wait,
+                )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_S)
+            send.future = await producer.send(self.dlq_topic, **send.kwargs)
 
     async def _write(self, files: list[OpenFile]) -> None:
         """Write due files (and retry failed ones when their backoff is over)."""

@@ -16,7 +16,7 @@ from driftnet.streams.ops.metrics import AppMetrics
 from driftnet.streams.ops.preflight import WorkerError, preflight
 from driftnet.streams.ops.status import AppStatus
 from driftnet.streams.settings import Settings
-from driftnet.streams.sink.parquet import ParquetSink
+from driftnet.streams.sink.parquet import DeadLetterUndelivered, ParquetSink
 from driftnet.streams.stage import Topics
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def make_sink(settings: Settings) -> ParquetSink:
         dlq_topic=settings.topics.dlq.name,
         session_timeout_s=settings.worker.session_timeout_s,
         rebalance_timeout_s=settings.worker.rebalance_timeout_s,
+        send_give_up_s=settings.worker.send_give_up_s,
     )
 
 
@@ -90,7 +91,10 @@ def run_sink(settings: Settings) -> None:
             if server is not None:
                 await server.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except DeadLetterUndelivered as exc:  # what it wrote is committed, the rest read again
+        raise SinkError(str(exc)) from None
 
 
 def http_server(settings: Settings, sink: ParquetSink) -> HttpServer | None:

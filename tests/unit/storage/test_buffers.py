@@ -341,3 +341,18 @@ def test_every_offset_below_committable_is_in_a_written_file(
                     f"offset {offset} of partition {partition} is below committable "
                     f"{committable} but its file was not written"
                 )
+
+
+def test_a_dead_letter_not_yet_delivered_holds_back_the_commit() -> None:
+    buffers = FileBuffers(policy(max_rows=1))
+    add(buffers, 10)
+    buffers.hold(TOPIC, 0, 11)  # offset 11 is a dead letter in flight
+    add(buffers, 12)
+    for open_file in buffers.take_due(0.0):
+        buffers.written(open_file)
+    assert buffers.committable() == {(TOPIC, 0): 11}  # rows 10 and 12 are durable, 11 is not
+    buffers.release(TOPIC, 0, 11)
+    assert buffers.committable() == {(TOPIC, 0): 13}
+    buffers.hold(TOPIC, 0, 13)
+    assert buffers.forget([(TOPIC, 0)]) == 0
+    assert buffers.committable() == {}
