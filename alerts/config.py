@@ -175,6 +175,11 @@ class AlertsSettings(BaseModel):
     max_consumer_lag: int = Field(100_000, ge=1)
     """Messages (offsets; a message may hold a batch of events) waiting on the events topic
     beyond which ``driftnet.consumer_lag`` fires."""
+    worker_gone_after_reports: int = Field(5, ge=2)
+    """A worker that has sent no health check for this many report intervals
+    (``worker.report_interval_s``, by the health checks of the workers still reporting) is
+    gone: its alerts (``driftnet.sink_failing``...) resolve. A worker restarted under the same
+    ``worker.name`` resolves them sooner, by its own clean checks."""
     retry_max_attempts: int = Field(1000, ge=1)
     """A notification whose delivery keeps failing with a retryable error (5xx, 429, a lost
     connection) is given up after this many attempts (retries wait 1 s doubling to 5 min, or

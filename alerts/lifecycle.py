@@ -128,6 +128,29 @@ class AlertBook:
         )
         return tracked.alert
 
+    def expire(self, prefix: str, before: int, now: datetime) -> list[Alert]:
+        """Scopes named ``prefix...`` last observed at a mark below ``before`` are gone (a
+        worker that stopped sending health checks): their firing alerts resolve, their
+        pending ones are forgotten, and so are the scopes. Returns the alerts resolved."""
+        gone = {s for s, mark in self._marks.items() if s.startswith(prefix) and mark < before}
+        resolved: list[Alert] = []
+        for fingerprint, tracked in list(self._tracked.items()):
+            if tracked.scope not in gone:
+                continue
+            if tracked.alert.state != "firing":
+                del self._tracked[fingerprint]  # pending: nobody was told; resolved: told
+                continue
+            why = f"Resolved because {tracked.scope} stopped sending health checks."
+            description = "\n".join(filter(None, (tracked.alert.description, why)))
+            tracked.alert = tracked.alert.model_copy(
+                update={"state": "resolved", "ends_at": now, "updated_at": now,
+                        "description": description}
+            )  # fmt: skip
+            resolved.append(tracked.alert)
+        for scope in gone:
+            del self._marks[scope]
+        return resolved
+
     def forget_resolved(self) -> None:
         """Drop the resolved alerts (once the pipeline has them)."""
         for fingerprint, tracked in list(self._tracked.items()):

@@ -227,6 +227,11 @@ class WorkerSettings(_Section):
 
     app_id: str = Field("driftnet", min_length=1)
     """Consumer group id: workers with the same id share the partitions."""
+    name: str | None = Field(None, min_length=1)
+    """This worker's name in its health checks and in the alerts about it
+    (``driftnet.sink_failing``...): keep it stable across restarts, so that a restarted
+    worker resolves its own alerts. Default: the host name; give each worker its own when
+    several run on one host."""
     data_dir: Path = Path("driftnet-data/worker")
     """Where faust keeps its local state."""
     offset_reset: Literal["earliest", "latest"] = "earliest"

@@ -50,6 +50,8 @@ from driftnet.streams.stage import Topics
 log = logging.getLogger("driftnet.alerts")
 
 STATE_FILE = "alerts/state.json"
+WORKER_SCOPE = "worker:"
+"""The scope of a worker's health checks is this and its ``worker.name``."""
 STOP_GRACE_S = 5.0
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
@@ -109,6 +111,8 @@ class AlertStage:
         self.threads: dict[str, Thread] = {}
         """Per ``receiver|group key``: where the group's message is (a Slack channel and ts)."""
         self.silence_commands: list[SilenceCommand] = []
+        self.health_clock_ms = 0
+        """The newest health check's time (its worker's clock): when the others are silent."""
         self.tally = Tally()
         self._dirty = False
         self._load()
@@ -184,7 +188,24 @@ class AlertStage:
                 signal.sink_error,
                 self.alerts,
             )
-            self._observe(f"worker:{signal.worker}", signal.at_ms, conditions, now)
+            self._observe(f"{WORKER_SCOPE}{signal.worker}", signal.at_ms, conditions, now)
+            self._expire_workers(signal.at_ms, now)
+
+    def _expire_workers(self, at_ms: int, now: datetime) -> None:
+        """Resolve the alerts of the workers gone silent: those whose last health check is
+        more than ``alerts.worker_gone_after_reports`` report intervals older than the newest
+        one (the health checks' own clock, so a backlog read fast expires nobody; never ahead
+        of this worker's clock, so a worker whose clock runs ahead expires nobody either)."""
+        self.health_clock_ms = max(self.health_clock_ms, min(at_ms, int(now.timestamp() * 1000)))
+        silence_ms = (
+            self.alerts.worker_gone_after_reports * self.settings.worker.report_interval_s * 1000
+        )
+        gone = self.book.expire(WORKER_SCOPE, int(self.health_clock_ms - silence_ms), now)
+        if gone:
+            log.info("alerts of %d gone workers resolved", len(gone))
+            self.pipeline.add(gone, now)
+            self.book.forget_resolved()
+            self._dirty = True
 
     def _observe(self, scope: str, mark: int, conditions: list[Condition], now: datetime) -> None:
         changed = self.book.observe(scope, mark, conditions, now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,19 +17,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("driftnet.worker")
 
 
+def worker_name(settings: Settings) -> str:
+    """This worker's stable identity: ``worker.name``, else the host name (the same after a
+    restart, so the alerts about a worker are resolved by the worker that comes back)."""
+    import socket
+
+    return settings.worker.name or socket.gethostname()
+
+
 class HealthReporter:
     """Each report interval, this worker's health on the signals topic: messages and dead
     letters since the last check, how many events wait on its partitions, whether its harvest
     sink can write (the alerting stage raises driftnet's own alerts from them)."""
 
     def __init__(self, app: Any, settings: Settings, counters: Counters, topic: Any) -> None:
-        import socket
-
         self.app = app
         self.settings = settings
         self.counters = counters
         self.topic = topic
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker_name(settings)
         self.sink: Any = None
         self._last = counters.total.copy()
 

@@ -82,7 +82,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env["DRIFTNET_KAFKA__CLIENT_ID"] = settings.kafka.client_id
     for role, spec in settings.topics.by_role().items():
         env[f"DRIFTNET_TOPICS__{role.upper()}__NAME"] = spec.name
-    for key, value in settings.worker.model_dump(mode="json").items():
+    for key, value in settings.worker.model_dump(mode="json", exclude_none=True).items():
         env[f"DRIFTNET_WORKER__{key.upper()}"] = str(value)
     env["DRIFTNET_DETECTORS"] = settings.detectors.model_dump_json(exclude_defaults=True)
     env["DRIFTNET_OTLP"] = settings.otlp.model_dump_json(exclude_defaults=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from driftnet.alerts.notify.slack import SlackNotifier
 from driftnet.detectors.canary.verdict import Verdict
 from driftnet.streams.alerting.stage import AlertStage
 from driftnet.streams.detection.window_signals import window_signals
+from driftnet.streams.ops.counters import Counters
+from driftnet.streams.ops.reporting import HealthReporter
 from driftnet.streams.settings import Settings, WorkerSettings
 from tests.support.canary_sim import CANARY, Arm, Rollout, run
 from tests.support.fake_slack import TOKEN, FakeSlack
@@ -221,3 +224,80 @@ def test_a_notification_that_cannot_be_sent_is_dead_lettered_and_the_next_ones_g
     assert stage.tally.dead_lettered_by_receiver == {"console": 1}
     assert "dead-lettered 1 (permanent 1)" in stage.tally.line(len(stage.outbox))
     assert stage.outbox.head("console") is None
+
+
+def worker_stage(tmp_path: Path, clock: Clock) -> tuple[AlertStage, Recorder]:
+    """A stage whose worker alerts go to a recording console, one group per worker, at once;
+    health checks every 30 s."""
+    settings = Settings(
+        worker=WorkerSettings(data_dir=tmp_path, report_interval_s=30),
+        alerts=AlertsSettings.model_validate(
+            {
+                "routes": [
+                    {
+                        "match": {"source": "driftnet", "rule": "driftnet.sink_failing"},
+                        "receivers": ["console"],
+                        "group_by": ["worker"],
+                        "group_wait_s": 0,
+                        "group_interval_s": 0,
+                    }
+                ]
+            }
+        ),
+    )
+    console = Recorder()
+    notifiers: dict[str, Any] = {"console": console, "topic": Recorder()}
+    return AlertStage(settings, notifiers, clock=clock), console
+
+
+def told(console: Recorder) -> list[tuple[str, str]]:
+    return [(n.alerts[0].labels["worker"], n.kind) for n in console.got]
+
+
+def test_a_worker_restarted_under_its_stable_name_resolves_its_own_alert(tmp_path: Path) -> None:
+    """Health checks carry ``worker.name`` (default: the host name), not host:pid, so the
+    process that replaces a worker whose sink was failing is the same scope: its clean checks
+    resolve the alert."""
+    counters = Counters()
+    named = Settings(worker=WorkerSettings(name="checkout-worker-1"))
+    assert HealthReporter(None, named, counters, None).worker == "checkout-worker-1"
+    default = HealthReporter(None, Settings(), counters, None).worker
+    assert default == socket.gethostname()
+    clock = Clock()
+    stage, console = worker_stage(tmp_path, clock)
+    step(stage, clock, 30, health(default, clock.now, "disk full"))
+    for _ in range(4):  # the restarted worker, healthy
+        step(stage, clock, 30, health(default, clock.now))
+    assert told(console) == [(default, "new"), (default, "resolved")]
+
+
+def test_the_alerts_of_a_worker_gone_for_good_resolve(tmp_path: Path) -> None:
+    """A worker that never comes back (its host was replaced): once the others' checks are
+    ``alerts.worker_gone_after_reports`` (5) intervals past its last one, its alert resolves;
+    a worker still reporting keeps its own."""
+    clock = Clock()
+    stage, console = worker_stage(tmp_path, clock)
+    step(stage, clock, 30, health("old", clock.now, "disk full"), health("b", clock.now, "gone"))
+    for _ in range(5):
+        step(stage, clock, 30, health("b", clock.now, "gone"))
+    assert ("old", "resolved") not in told(console)
+    step(stage, clock, 30, health("b", clock.now, "gone"))
+    assert told(console) == [("b", "new"), ("old", "new"), ("old", "resolved")]
+    [resolved] = console.got[-1].alerts
+    assert "stopped sending health checks" in resolved.description
+
+
+def test_a_backlog_of_health_checks_or_a_clock_ahead_expires_nobody(tmp_path: Path) -> None:
+    """Expiry follows the checks' own times: an hour of checks read at once from a backlog
+    expires nobody who kept reporting in it; and it never runs ahead of the stage's clock, so
+    a worker whose clock is an hour ahead does not make the others look gone."""
+    clock = Clock()
+    stage, console = worker_stage(tmp_path, clock)
+    old = T0 - 3600
+    backlog = [health(w, old + 30 * i, "disk full") for i in range(10) for w in ("a", "b")]
+    step(stage, clock, 1, *backlog)
+    assert told(console) == [("a", "new"), ("b", "new")]
+    step(stage, clock, 1, health("a", clock.now, "disk full"))
+    step(stage, clock, 1, health("ahead", clock.now + 3600))
+    assert {a.labels.get("worker") for a in stage.book.firing()} == {None, "a"}  # None: watchdog
+    assert told(console) == [("a", "new"), ("b", "new"), ("b", "resolved")]
