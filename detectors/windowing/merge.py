@@ -100,6 +100,15 @@ class PartitionWindows:
         return min(offsets) if offsets else None
 
 
+@dataclass(slots=True)
+class _Late:
+    """Partials of one cohort refused as late, to report on its next closed window."""
+
+    count: int
+    at: int
+    """``_closed_until`` when the latest of them came (the merge's clock, in closed windows)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClosedWindow:
     """One cohort's window, closed: the merged aggregate the detectors read."""
@@ -124,9 +133,12 @@ class WindowMerge:
     _clock: Watermarks = field(init=False)
     _closed_until: int | None = None
     """End of the last window closed; partials for windows ending at or before it are late."""
+    forgotten_late: int = 0
+    """Late partials no closed window will report: their cohort closed no window in the
+    ``forget_after_windows`` windows after they came (see :meth:`_forget_late`)."""
     _last_seen: dict[Cohort, int] = field(default_factory=dict)
     """Start of each known cohort's latest window with data."""
-    _late: dict[Cohort, int] = field(default_factory=dict)
+    _late: dict[Cohort, _Late] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._clock = Watermarks(self.spec)
@@ -142,7 +154,9 @@ class WindowMerge:
         had not closed here yet is replayed from there on, without its first events. The
         bigger partial is the truer one."""
         if self._closed_until is not None and partial.window.end <= self._closed_until:
-            self._late[partial.cohort] = self._late.get(partial.cohort, 0) + 1
+            late = self._late.setdefault(partial.cohort, _Late(0, self._closed_until))
+            late.count += 1
+            late.at = self._closed_until
             return False
         sources = self._partials.setdefault((partial.cohort, partial.window), {})
         known = sources.get(partial.source)
@@ -196,7 +210,32 @@ class WindowMerge:
             closed.extend(self._close(window))
             window = self._next_window(window, pending)
         self._closed_until = max(self._closed_until or horizon.end, horizon.end)
+        self._forget_late()
         return sorted(closed, key=lambda c: (c.window.start, c.cohort))
+
+    def _forget_late(self) -> None:
+        """Drop the late counts no window will report, so that ``_late`` stays bounded.
+
+        A late count is reported (and removed) on its cohort's next closed window: at once for
+        a cohort the merge knows (``_last_seen``: it gets a window, with data or empty, at each
+        close) or has open windows for. Any other cohort closes a window only if it sends
+        again; one whose late partials came ``forget_after_windows`` windows ago and that has
+        not, is forgotten as ``_last_seen`` forgets a silent cohort (one that comes back starts
+        afresh), its count kept in ``forgotten_late``. Without this, every cohort with a late
+        partial after its last window (an old release, a replay after a restart) stayed."""
+        if not self._late or self._closed_until is None:
+            return
+        horizon = self._closed_until - self.forget_after_windows * self.spec.size_s
+        pending = {cohort for cohort, _ in self._partials}
+        for cohort, late in list(self._late.items()):
+            if late.at < horizon and cohort not in self._last_seen and cohort not in pending:
+                self.forgotten_late += late.count
+                del self._late[cohort]
+
+    @property
+    def late_cohorts(self) -> int:
+        """Cohorts with late partials waiting to be reported."""
+        return len(self._late)
 
     def _next_window(self, window: Window, pending: list[Window]) -> Window | None:
         """The next window worth closing: the following one while a silent cohort may still be
@@ -223,7 +262,7 @@ class WindowMerge:
                     window,
                     Partial.empty(cohort, window, "*", self.settings),
                     0,
-                    self._late.pop(cohort, 0),
+                    self._late_count(cohort),
                 )
             )
         return closed
@@ -234,7 +273,12 @@ class WindowMerge:
             return []
         self._last_seen[cohort] = max(self._last_seen.get(cohort, window.start), window.start)
         merged = Partial.merge(list(parts.values()))
-        return [ClosedWindow(cohort, window, merged, len(parts), self._late.pop(cohort, 0))]
+        return [ClosedWindow(cohort, window, merged, len(parts), self._late_count(cohort))]
+
+    def _late_count(self, cohort: Cohort) -> int:
+        """The cohort's late partials, reported now (so no longer kept)."""
+        late = self._late.pop(cohort, None)
+        return 0 if late is None else late.count
 
     @property
     def open_windows(self) -> int:

@@ -168,6 +168,60 @@ def test_merge_counts_partials_that_come_after_their_window_closed() -> None:
     assert closed.late_partials == 1
 
 
+def _release(k: int) -> tuple[str, str, str, str]:
+    return ("chat", "production", f"r{k}", "baseline")
+
+
+def test_late_counts_of_cohorts_that_will_not_close_again_stay_bounded() -> None:
+    """A new release every window, for 300 windows; each window a late partial comes for the
+    release of the window before (known: reported at the next close) or for one forgotten
+    already (a replay of an old release). The merge holds the late counts of at most
+    ``forget_after_windows + 2`` cohorts, not one per old release, and every late partial is
+    reported once or counted in ``forgotten_late``: none is lost."""
+    forget = 3
+    merge = WindowMerge(SPEC, forget_after_windows=forget)
+    sent = reported = 0
+    for k in range(300):
+        start = k * 60
+        merge.offer(_partial("p0", _release(k), Window(start, start + 60), 1))
+        old = k - 1 if k % 2 else k - forget - 2
+        if old >= 0:
+            assert not merge.offer(_partial("p1", _release(old), Window(old * 60, start), 1))
+            sent += 1
+        merge.heartbeat("p0", start + 60.0, now=0.0)
+        reported += sum(c.late_partials for c in merge.close_due(now=0.0))
+        assert merge.late_cohorts <= forget + 2, k
+    for k in range(300, 300 + forget + 3):  # silence: what waits is reported or forgotten
+        merge.heartbeat("p0", k * 60 + 60.0, now=0.0)
+        reported += sum(c.late_partials for c in merge.close_due(now=0.0))
+    assert merge.late_cohorts == 0
+    assert 0 < reported < sent
+    assert reported + merge.forgotten_late == sent
+
+
+@pytest.mark.parametrize(("back_after", "reported"), [(3, 1), (4, 1), (5, 0)])
+def test_a_late_count_waits_for_its_cohort_as_long_as_the_merge_remembers(
+    back_after: int, reported: int
+) -> None:
+    """A late partial of a cohort the merge does not know (its windows closed before, on
+    another instance) is reported on the cohort's next window if the cohort sends again
+    while the merge remembers it (``forget_after_windows`` windows after the partial came);
+    later, it starts afresh and the partial is counted forgotten."""
+    merge = WindowMerge(SPEC, forget_after_windows=3)
+    for k in range(back_after + 1):
+        start = k * 60
+        merge.offer(_partial("p0", A, Window(start, start + 60), 1))
+        if k == 1:
+            assert not merge.offer(_partial("p1", B, Window(0, 60), 2))
+        if k == back_after:
+            merge.offer(_partial("p0", B, Window(start, start + 60), 1))
+        merge.heartbeat("p0", start + 60.0, now=0.0)
+        closed = merge.close_due(now=0.0)
+    [back] = [c for c in closed if c.cohort == B]
+    assert back.late_partials == reported
+    assert merge.forgotten_late == 1 - reported
+
+
 def test_a_cohort_that_stops_sending_gets_empty_windows() -> None:
     """Silence is reported: a known cohort with no partial in a closed window gets an empty one,
     until it has been silent for ``forget_after_windows``."""
