@@ -116,6 +116,7 @@ _DEFAULT_TOPICS = {
     "silences": TopicSpec(name="driftnet.silences", partitions=1, retention_hours=90 * 24),
     "otlp_spans": TopicSpec(name="otlp_spans", partitions=4, retention_hours=24),
     "alerts_dlq": TopicSpec(name="driftnet.alerts.dlq", partitions=1, retention_hours=14 * 24),
+    "detector_state": TopicSpec(name="driftnet.detector.state", partitions=4, retention_hours=None),
 }
 
 
@@ -150,6 +151,11 @@ class TopicSettings(_Section):
     """Notifications the alerting stage gave up (JSON: receiver, notification, reason, error,
     attempts): a permanent failure, or retried past ``alerts.retry_max_attempts`` or
     ``alerts.retry_max_age_s``."""
+    detector_state: TopicSpec = _DEFAULT_TOPICS["detector_state"]
+    """The detectors' references, keyed by cohort, saved at window close and read back by a
+    restarted worker. ``driftnet topics create`` makes it compacted (the newest record per
+    cohort is kept; the retention does not apply). A cohort's record goes to its aggregates
+    partition modulo this topic's partitions: keep both counts equal."""
 
     @model_validator(mode="before")
     @classmethod

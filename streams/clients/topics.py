@@ -1,6 +1,7 @@
 """``driftnet topics create``: make every topic driftnet uses, idempotently.
 
-Names, partition counts, replication and retention come from settings (``[topics.*]``).
+Names, partition counts, replication and retention come from settings (``[topics.*]``); the
+topics of :data:`COMPACTED` are compacted (the newest record of each key is kept).
 A topic that already exists is left as it is; when its partition count differs from the
 settings, the outcome says so (adding partitions re-keys cohorts, so that stays a human call).
 """
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from driftnet.streams.clients.kafka_config import KafkaUnreachable, admin_client
 from driftnet.streams.settings import KafkaSettings, TopicSpec
 
 TIMEOUT_S = 10.0
+COMPACTED: Final = frozenset({"detector_state"})
+"""Roles whose topics keep the newest record per key (``cleanup.policy=compact``)."""
 
 
 class TopicsError(Exception):
@@ -37,6 +40,8 @@ class TopicOutcome:
         """One line for the console."""
         spec = self.spec
         retention = f"{spec.retention_hours:g} h" if spec.retention_hours else "broker default"
+        if self.role in COMPACTED:
+            retention = "compacted"
         head = f"{self.status:<8} {spec.name:<28} ({self.role})"
         if self.status == "created":
             return f"{head} {spec.partitions} partitions, retention {retention}"
@@ -65,9 +70,9 @@ def create_topics(
             spec.name: {
                 "num_partitions": spec.partitions,
                 "replication_factor": spec.replication_factor,
-                "configs": _configs(spec),
+                "configs": _configs(role, spec),
             }
-            for spec in topics.values()
+            for role, spec in topics.items()
         }
         try:
             response = admin.create_topics(
@@ -100,7 +105,9 @@ def create_topics(
         admin.close()
 
 
-def _configs(spec: TopicSpec) -> dict[str, str]:
+def _configs(role: str, spec: TopicSpec) -> dict[str, str]:
+    if role in COMPACTED:
+        return {"cleanup.policy": "compact"}
     configs = {}
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from driftnet.streams.clients.kafka_config import kafka_python_options
+from driftnet.streams.clients.recent_records import read_recent
 from driftnet.streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,41 +79,14 @@ async def read_states(
 ) -> dict[tuple[str, ...], dict[str, Any]]:
     """The newest judge state of every canary with a verdict in the last
     ``forget_after_windows`` windows of wall time (empty when the topic does not exist)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     topic = settings.topics.verdicts.name
     windows = settings.detectors.windows
     since_ms = int(((now or time.time()) - windows.forget_after_windows * windows.size_s) * 1000)
-    consumer = AIOKafkaConsumer(
-        **kafka_python_options(settings.kafka), group_id=None, enable_auto_commit=False
-    )
-    headers: list[list[tuple[str, bytes]]] = []
-    try:
-        await consumer.start()
-        if topic not in await consumer.topics():
-            log.warning("no %s topic: canary judges start without history", topic)
-            return {}
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            found = starts.get(tp)
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
-                log.warning("reading %s took over %g s: judges restored from what was read",
-                            topic, READ_TIMEOUT_S)  # fmt: skip
-                break
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                headers.extend(list(record.headers or ()) for record in records)
-    finally:
-        await consumer.stop()
-    return newest_states(headers)
+    records = await read_recent(settings.kafka, topic, since_ms, timeout_s=READ_TIMEOUT_S)
+    if records is None:
+        log.warning("no %s topic: canary judges start without history", topic)
+        return {}
+    return newest_states([list(record.headers) for record in records])
 
 
 class JudgeRestore:

@@ -14,7 +14,8 @@ canary and its baseline meet in the same merge instance and a canary's window is
 against the baseline's window too. A closed window runs its cohort's detectors; each finding
 is sent to the findings topic, and the worst examples behind it to the failures topic as
 ``evidence`` records (redacted like every failure record) tagged with the finding id
-(:mod:`driftnet.streams.detection.window_records`).
+(:mod:`driftnet.streams.detection.window_records`). The detectors' references are saved at
+window close and restored after a restart (:mod:`driftnet.streams.detection.detector_state`).
 
 Here: the merge stage and what both stages read from the settings; the map stage is in
 :mod:`driftnet.streams.detection.map_stage`, the aggregates topic's messages in
@@ -46,6 +47,7 @@ from driftnet.detectors.windowing.windows import WindowSpec
 from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.rules import RulesConfig
 from driftnet.streams.detection.aggregate_messages import Heartbeat
+from driftnet.streams.detection.detector_state import DetectorStates
 from driftnet.streams.detection.window_records import WindowRecords
 
 log = logging.getLogger("driftnet.detection")
@@ -119,6 +121,8 @@ class MergeStage:
         """Closed windows whose detectors raised (logged, skipped)."""
         self._merges: dict[int, WindowMerge] = {}
         self._watches: dict[Cohort, CohortDetectors] = {}
+        self.saved = DetectorStates()
+        """Cohorts whose detectors are to be saved, and those read back (restarts)."""
         self._watch_seen: dict[Cohort, tuple[int, int]] = {}
         """(aggregates partition, start of the latest window with events) of each watch: a
         cohort silent for ``forget_after_windows`` (an old release) loses its detectors, as the
@@ -216,14 +220,21 @@ class MergeStage:
         watch = self._watches.get(closed.cohort)
         if watch is None:
             watch = CohortDetectors.of(self.config, closed.cohort)
+            self.saved.restore(watch)  # what it had learned before a restart, if saved
             self._watches[closed.cohort] = watch
         if closed.sources or closed.cohort not in self._watch_seen:
             self._watch_seen[closed.cohort] = (partition, closed.window.start)
-        findings = watch.update(closed.aggregate, baseline)
+        findings: list[Finding] = []
+        checks: list[FullCheckRequest] = []
+        if watch.last_window_end is None or closed.window.end > watch.last_window_end:
+            findings, checks = watch.update(closed.aggregate, baseline), watch.full_checks
+            self.saved.changed(partition, watch)
+        # else a replay after a restart brought back a window already in the restored
+        # references: its findings were sent before they were saved
         evidence = [
             record for finding in findings for record in self.records.evidence(finding, closed, at)
         ]
-        judged = Judged(closed, findings, evidence, watch.full_checks)
+        judged = Judged(closed, findings, evidence, checks)
         if closed.cohort[3] == self.baseline_variant:
             self._remember_baseline(closed)
         elif self.config.canary.enabled:
@@ -292,6 +303,8 @@ class MergeStage:
             if where == partition and seen < horizon:
                 del self._watch_seen[cohort]
                 self._watches.pop(cohort, None)
+                self.saved.forgotten(cohort, partition)
+        self.saved.expire(horizon)
         for cohort, judge in list(self._judges.items()):
             if judge.last_window_end is not None and judge.last_window_end < horizon:
                 del self._judges[cohort]
@@ -311,6 +324,7 @@ class MergeStage:
         gone = set(partitions)
         for partition in gone:
             self._merges.pop(partition, None)
+        self.saved.revoke(gone)
         self._unjudged = deque(q for q in self._unjudged if q.partition not in gone)
         for cohort, partition in list(self._judge_partitions.items()):
             if partition in gone:

@@ -88,6 +88,7 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
         "silences",
         "otlp_spans",
         "alerts_dlq",
+        "detector_state",
     ]
 
 
