@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -338,6 +338,11 @@ class MergeStage:
     def cohorts_watched(self) -> int:
         """Cohorts with detectors here now."""
         return len(self._watches)
+
+    @property
+    def watched(self) -> Collection[Cohort]:
+        """The cohorts with detectors here now."""
+        return self._watches.keys()
 
     @property
     def open_windows(self) -> int:

@@ -14,6 +14,7 @@ recomputes replace the ones it sent before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from driftnet.harvest.redaction import Redactor
 from driftnet.harvest.triage import Triaged
 from driftnet.streams.clients.confirmed_sends import ConfirmedSends, settle
 from driftnet.streams.detection.aggregate_messages import read_aggregate
+from driftnet.streams.detection.detector_state import DetectorRestore, DetectorStateWriter
 from driftnet.streams.detection.full_checks import FullChecks
 from driftnet.streams.detection.judge_state import STATE_HEADER, JudgeRestore, encode_state
 from driftnet.streams.detection.map_stage import MapStage
@@ -94,6 +96,8 @@ class Detection:
         self.sends = ConfirmedSends("detection", give_up_after_s=settings.worker.send_give_up_s)
         self._app: Any = None
         self._restore = JudgeRestore(settings)
+        self._states = DetectorStateWriter(settings)
+        self._restore_states = DetectorRestore(settings)
         self._ticked_at: float | None = None
         self.on_judged: Callable[[float], None] | None = None
         """Told the seconds each tick that closed windows spent judging them (detectors and
@@ -218,6 +222,10 @@ class Detection:
             await self._restore.run(self.merge)
             if self._restore.due:
                 return  # retried on the next tick; no window closes without the judges
+        if self._restore_states.due:
+            await self._restore_states.run(self.merge.saved, self.merge.watched)
+            if self._restore_states.due:
+                return  # likewise for the detectors' references
         now = time.time()
         outgoing = self.map.due(now, self.aggregate_partitions)
         for role, key, value, partition in outgoing.messages:
@@ -233,6 +241,9 @@ class Detection:
             if not self.merge.judging:
                 break
             await asyncio.sleep(0)  # the loop's other work (heartbeats, fetches) goes on
+        # the references of the cohorts judged, confirmed with the rest before the acks
+        state = functools.partial(self.sends.send, self.topics["detector_state"])
+        await self._states.save(self.merge.saved, state)
         if self.settings.alerts.enabled:
             for value in window_signals(entries):
                 await self.sends.send(self.topics["signals"], key=b"windows", value=value)
@@ -271,6 +282,7 @@ class Detection:
         aggregates = self.settings.topics.aggregates.name
         if any(tp.topic == aggregates for tp in topic_partitions):
             self._restore.due = True
+        self._restore_states.assigned(topic_partitions)
 
     async def _harvest(self, record: FailureRecord) -> None:
         await self.sends.send(
