@@ -74,7 +74,13 @@ class Saved:
     """The aggregates partition it was merged on."""
     window_end: int
     """End of the last window in the references."""
-    snapshot: dict[str, Any]
+    value: bytes
+    """The record, kept compressed (a third of the snapshot's JSON) until it is restored."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The cohort's snapshot (:meth:`CohortDetectors.snapshot`)."""
+        snapshot: dict[str, Any] = orjson.loads(zlib.decompress(self.value))["snapshot"]
+        return snapshot
 
 
 def decode_saved(value: bytes) -> Saved:
@@ -95,7 +101,7 @@ def decode_saved(value: bytes) -> Saved:
         raise ValueError(f"unreadable detector state: {type(exc).__name__}: {exc}") from None
     if len(parts) != 4:
         raise ValueError(f"a cohort has 4 parts, got {parts!r:.80}")
-    return Saved((parts[0], parts[1], parts[2], parts[3]), partition, end, snapshot)
+    return Saved((parts[0], parts[1], parts[2], parts[3]), partition, end, value)
 
 
 def newest_saved(records: Iterable[Record], partitions: Collection[int]) -> dict[Cohort, Saved]:
@@ -164,7 +170,7 @@ class DetectorStates:
             return
         name = "/".join(watch.cohort)
         try:
-            skipped = watch.restore(saved.snapshot)
+            skipped = watch.restore(saved.snapshot())
         except ValueError as exc:
             log.warning("detectors of %s start afresh: %s", name, exc)
             return

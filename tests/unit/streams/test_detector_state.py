@@ -55,7 +55,7 @@ def test_a_saved_record_reads_back_and_junk_is_refused() -> None:
     watch = _watch(3)
     saved = decode_saved(encode_saved(2, watch))
     assert (saved.cohort, saved.partition, saved.window_end) == (COHORT, 2, 180)
-    assert saved.snapshot == orjson.loads(orjson.dumps(watch.snapshot()))
+    assert saved.snapshot() == orjson.loads(orjson.dumps(watch.snapshot()))
     other_version = zlib.compress(orjson.dumps({"version": 9, "partition": 0, "snapshot": {}}))
     no_cohort = zlib.compress(orjson.dumps({"version": 1, "partition": 0, "snapshot": {}}))
     for junk, message in [
@@ -196,3 +196,33 @@ def test_a_merge_stage_restarted_from_its_saved_state_goes_on_unchanged(restored
         assert restarted.saved.restored == 2
     else:
         assert latency(came_back) == []
+
+
+def test_a_saved_state_that_no_longer_fits_starts_afresh_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cohort's record of another snapshot version, or with one detector's snapshot
+    mangled, never stops the merge: the cohort (or that detector) starts afresh, logged."""
+    watch = _watch(4)
+    body = orjson.loads(zlib.decompress(encode_saved(0, watch)))
+    old = {**body, "snapshot": {**body["snapshot"], "version": 0}}
+    mangled = orjson.loads(orjson.dumps(body))
+    mangled["snapshot"]["detectors"]["latency.p95.v1"]["state"] = "garbage"
+    states = DetectorStates()
+    restored = {}
+    for label, record in [("old", old), ("mangled", mangled)]:
+        saved = decode_saved(zlib.compress(orjson.dumps(record)))
+        states.offer({saved.cohort: saved}, watched=())
+        restored[label] = CohortDetectors.of(DetectorsConfig(), COHORT)
+        with caplog.at_level("WARNING", logger="driftnet.detection"):
+            states.restore(restored[label])
+    assert restored["old"].last_window_end is None
+    assert restored["mangled"].last_window_end == 240
+    assert restored["mangled"].detectors["latency.p99.v1"].snapshot() == (
+        watch.detectors["latency.p99.v1"].snapshot()
+    )
+    assert restored["mangled"].detectors["latency.p95.v1"].snapshot()["state"]["windows"] == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("start afresh: cohort snapshot version 0" in w for w in warnings), warnings
+    assert any("starts afresh: latency.p95.v1: cannot restore" in w for w in warnings), warnings
+    assert states.restored == 1
