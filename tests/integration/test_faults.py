@@ -7,6 +7,7 @@ Bounded in time: short session timeouts, commit intervals and idle timeouts via 
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.harvest.records import record_id
@@ -146,6 +147,45 @@ class Signals:
         self.consumer.close()
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the workers had done, as the broker shows it (a SIGKILLed worker's last word)."""
+
+    sent: int
+    """Failure records on the failures topic (its end offsets, summed)."""
+    committed: int
+    """Events offsets the workers' group committed (summed over the partitions)."""
+
+    def since(self, before: Progress) -> str:
+        return f"{self.sent - before.sent} failure records, {self.committed - before.committed} offsets"
+
+
+class Broker:
+    """Reads :class:`Progress` off the broker: end offsets group-less, commits by admin."""
+
+    def __init__(self, settings: Settings) -> None:
+        bootstrap = settings.kafka.bootstrap_servers
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        failures = settings.topics.failures.name
+        self.failures = [
+            TopicPartition(failures, p) for p in self.consumer.partitions_for_topic(failures)
+        ]
+        self.group, self.events = settings.worker.app_id, settings.topics.events.name
+
+    def progress(self) -> Progress:
+        sent = sum(self.consumer.end_offsets(self.failures).values())
+        offsets = self.admin.list_group_offsets({self.group: None})[self.group]
+        committed = sum(
+            max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == self.events
+        )
+        return Progress(sent, committed)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.admin.close()
+
+
 def harvested_rule_ids(settings: Settings) -> list[str]:
     harvest = Harvest.at(settings.harvest.location)
     if not harvest.target.exists():
@@ -196,14 +236,21 @@ def assert_no_secret(*logs: str) -> None:
         assert "Traceback" not in log, log[-3000:]
 
 
+COMMIT_BEFORE_KILL = (1, 3)
+"""The kills that wait until the worker has also committed offsets (about 2-3 s after start)."""
+
+
 def test_a_worker_killed_five_times_loses_nothing_and_counts_each_window_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """20,000 events in six slices: each of five workers gets a slice streamed in and is
-    SIGKILLed (no flush, no commit) at a random moment while it reads it; a last worker gets
-    the last slice and drains. The harvest holds exactly the expected failure record_ids, and
-    every closed window -- closed again after a replay or not -- has the true count. The
-    planted secret is in no log."""
+    SIGKILLed (no flush, no commit) at a random moment while it reads it, but never before it
+    did work: it has sent failure records (each slice holds some), and the second and fourth
+    have also committed offsets, so their successors resume mid-stream while the others'
+    replay what their predecessor left uncommitted. A last worker gets the last slice and
+    drains. The harvest holds exactly the expected failure record_ids, and every closed
+    window -- closed again after a replay or not -- has the true count. The planted secret is
+    in no log."""
     settings = fault_settings(kafka_bootstrap, tmp_path, "kill")
     stream = make_stream(20_000, span_s=8 * WINDOW_S)
     slices = [stream.events[i * 3_334 : (i + 1) * 3_334] for i in range(6)]  # in time order
@@ -211,17 +258,28 @@ def test_a_worker_killed_five_times_loses_nothing_and_counts_each_window_once(
     logs = tmp_path / "logs"
     logs.mkdir()
     signals = Signals(kafka_bootstrap, settings.topics.signals.name)
+    broker = Broker(settings)
     runs: list[WorkerProcess] = []
     alive_at_kill: list[bool] = []
+    marks = [broker.progress()]
+    """Progress before the first worker, then after each kill: nothing else sends failure
+    records or commits the group's offsets, so what moved between two marks is the work of
+    the worker killed at the second."""
     try:
         for run in range(5):
             worker = WorkerProcess(settings, logs / f"worker-{run}.log", env=SECRETS).start()
             runs.append(worker)
             publisher = publish_paced(settings, slices[run], seconds=1.5)
-            time.sleep(rng.uniform(0.3, 1.5))
+            wait_until(lambda: broker.progress().sent > marks[-1].sent, 30, lambda: None)
+            if run in COMMIT_BEFORE_KILL:
+                wait_until(
+                    lambda: broker.progress().committed > marks[-1].committed, 30, lambda: None
+                )
+            time.sleep(rng.uniform(0.0, 1.2))
             assert worker.process is not None
             alive_at_kill.append(worker.process.poll() is None)
             worker.kill()  # SIGKILL
+            marks.append(broker.progress())
             publisher.join(30)
         last = WorkerProcess(settings, logs / "worker-last.log", env=SECRETS).start()
         runs.append(last)
@@ -233,7 +291,17 @@ def test_a_worker_killed_five_times_loses_nothing_and_counts_each_window_once(
         for worker in runs:
             worker.kill()
         signals.close()
+        broker.close()
     assert alive_at_kill == [True] * 5
+    steps = list(itertools.pairwise(marks))
+    done_by = [after.since(before) for before, after in steps]
+    print("each killed worker's work:", "; ".join(done_by))
+    assert all(after.sent > before.sent for before, after in steps), (
+        f"a worker was killed before it sent a failure record: {done_by}"
+    )
+    assert all(steps[run][1].committed > steps[run][0].committed for run in COMMIT_BEFORE_KILL), (
+        f"a worker was killed before it committed offsets: {done_by}"
+    )
     assert finished, (len(signals.counts), len(harvested_rule_ids(settings)))
     assert_exact(settings, stream, signals)
     assert_no_secret(*(worker.log for worker in runs))
