@@ -28,6 +28,10 @@ from driftnet.alerts.sources import WATCHDOG, Condition
 
 MAX_SCOPES = 50_000
 """Scopes whose last mark is remembered (each cohort and worker is one)."""
+MAX_QUIET_SCOPES = 1_000
+"""Scopes whose alerts have all gone whose mark is still kept in the saved state: a window
+replayed upstream after a takeover (a merge stage re-closing it) must not raise again an
+alert that resolved. The most recently quieted are kept."""
 
 
 @dataclass(slots=True)
@@ -47,6 +51,8 @@ class AlertBook:
         self.settings = settings
         self._tracked: dict[str, Tracked] = {}
         self._marks: dict[str, int] = {}
+        self._quiet: dict[str, None] = {}
+        """Scopes whose last alert was forgotten, oldest first (see :data:`MAX_QUIET_SCOPES`)."""
 
     def observe(
         self, scope: str, mark: int, conditions: list[Condition], now: datetime
@@ -57,9 +63,11 @@ class AlertBook:
             return []
         self._marks[scope] = mark
         if len(self._marks) > MAX_SCOPES:  # forget the scopes seen longest ago
+            busy = {t.scope for t in self._tracked.values()}
             for old in sorted(self._marks, key=self._marks.__getitem__)[: MAX_SCOPES // 10]:
-                if not any(t.scope == old for t in self._tracked.values()):
+                if old not in busy:
                     del self._marks[old]
+                    self._quiet.pop(old, None)
         changed: list[Alert] = []
         present = {c.fingerprint: c for c in conditions}
         for fingerprint, condition in present.items():
@@ -91,6 +99,7 @@ class AlertBook:
                 updated_at=now,
             )
             tracked = self._tracked[fingerprint] = Tracked(alert, scope)
+            self._quiet.pop(scope, None)
         tracked.active += 1
         tracked.clean = 0
         before = tracked.alert.state
@@ -114,7 +123,7 @@ class AlertBook:
 
     def _clean(self, fingerprint: str, tracked: Tracked, now: datetime) -> Alert | None:
         if tracked.alert.state == "pending":
-            del self._tracked[fingerprint]  # it never fired: nobody was told
+            self._forget(fingerprint)  # it never fired: nobody was told
             return None
         if tracked.alert.state == "resolved":
             return None
@@ -149,13 +158,21 @@ class AlertBook:
             resolved.append(tracked.alert)
         for scope in gone:
             del self._marks[scope]
+            self._quiet.pop(scope, None)
         return resolved
 
     def forget_resolved(self) -> None:
         """Drop the resolved alerts (once the pipeline has them)."""
         for fingerprint, tracked in list(self._tracked.items()):
             if tracked.alert.state == "resolved":
-                del self._tracked[fingerprint]
+                self._forget(fingerprint)
+
+    def _forget(self, fingerprint: str) -> None:
+        scope = self._tracked.pop(fingerprint).scope
+        if scope in self._marks and not any(t.scope == scope for t in self._tracked.values()):
+            self._quiet[scope] = None
+            if len(self._quiet) > MAX_QUIET_SCOPES:
+                del self._quiet[next(iter(self._quiet))]
 
     @property
     def alerts(self) -> list[Alert]:
@@ -164,27 +181,31 @@ class AlertBook:
     def firing(self) -> list[Alert]:
         return [t.alert for t in self._tracked.values() if t.alert.state == "firing"]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tracked": [
-                {
-                    "alert": t.alert.model_dump(mode="json"),
-                    "scope": t.scope,
-                    "active": t.active,
-                    "clean": t.clean,
-                }
-                for t in self._tracked.values()
-            ],
-            "marks": self._marks,
+    def scopes(self) -> dict[str, dict[str, Any]]:
+        """The state worth keeping, by scope (JSON): the scopes with alerts and the most
+        recently quieted, each with its mark and its alerts. A scope left out has nothing
+        a replay could change (or was seen too long ago to matter)."""
+        saved: dict[str, dict[str, Any]] = {
+            scope: {"mark": self._marks[scope], "tracked": []}
+            for scope in self._quiet
+            if scope in self._marks
         }
-
-    @classmethod
-    def from_dict(cls, settings: AlertsSettings, data: dict[str, Any]) -> AlertBook:
-        book = cls(settings)
-        for item in data.get("tracked", []):
-            alert = Alert.model_validate(item["alert"])
-            book._tracked[alert.fingerprint] = Tracked(
-                alert, str(item["scope"]), int(item["active"]), int(item["clean"])
+        for t in self._tracked.values():
+            entry = saved.setdefault(t.scope, {"mark": self._marks.get(t.scope), "tracked": []})
+            entry["tracked"].append(
+                {"alert": t.alert.model_dump(mode="json"), "active": t.active, "clean": t.clean}
             )
-        book._marks = {str(k): int(v) for k, v in data.get("marks", {}).items()}
-        return book
+        return saved
+
+    def restore_scope(self, scope: str, data: dict[str, Any]) -> None:
+        """Take back one scope as :meth:`scopes` gave it."""
+        if data.get("mark") is not None:
+            self._marks[scope] = int(data["mark"])
+        tracked = data.get("tracked", [])
+        for item in tracked:
+            alert = Alert.model_validate(item["alert"])
+            self._tracked[alert.fingerprint] = Tracked(
+                alert, scope, int(item["active"]), int(item["clean"])
+            )
+        if not tracked and scope in self._marks:
+            self._quiet[scope] = None

@@ -162,46 +162,40 @@ class Pipeline:
                 del self.groups[group_id]
         return due
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "groups": [
-                {
-                    "key": g.key,
-                    "receiver": g.receiver,
-                    "route": g.route.model_dump(mode="json"),
-                    "created_at": g.created_at.isoformat(),
-                    "alerts": [a.model_dump(mode="json") for a in g.alerts.values()],
-                    "last_sent_at": g.last_sent_at.isoformat() if g.last_sent_at else None,
-                    "last_snapshot": g.last_snapshot,
-                    "sequence": g.sequence,
-                }
-                for g in self.groups.values()
-            ],
-            "silences": [s.model_dump(mode="json") for s in self.silences.values()],
-        }
+    def group_states(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every group as JSON, by (receiver, group key): what it holds and what it told."""
+        return {group_id: group_to_dict(group) for group_id, group in self.groups.items()}
 
-    @classmethod
-    def from_dict(cls, settings: AlertsSettings, data: dict[str, Any]) -> Pipeline:
-        pipeline = cls(settings)
-        for item in data.get("groups", []):
-            alerts = [Alert.model_validate(a) for a in item["alerts"]]
-            snapshot = item["last_snapshot"]
-            group = Group(
-                key=str(item["key"]),
-                receiver=str(item["receiver"]),
-                route=Route.model_validate(item["route"]),
-                created_at=datetime.fromisoformat(item["created_at"]),
-                alerts={a.fingerprint: a for a in alerts},
-                last_sent_at=(
-                    datetime.fromisoformat(item["last_sent_at"]) if item["last_sent_at"] else None
-                ),
-                last_snapshot=None
-                if snapshot is None
-                else tuple((str(fp), str(state)) for fp, state in snapshot),
-                sequence=int(item["sequence"]),
-            )
-            pipeline.groups[(group.receiver, group.key)] = group
-        for item in data.get("silences", []):
-            silence = Silence.model_validate(item)
-            pipeline.silences[silence.id] = silence
-        return pipeline
+    def restore_group(self, data: dict[str, Any]) -> None:
+        """Take back one group as :meth:`group_states` gave it."""
+        group = group_from_dict(data)
+        self.groups[(group.receiver, group.key)] = group
+
+
+def group_to_dict(group: Group) -> dict[str, Any]:
+    return {
+        "key": group.key,
+        "receiver": group.receiver,
+        "route": group.route.model_dump(mode="json"),
+        "created_at": group.created_at.isoformat(),
+        "alerts": [a.model_dump(mode="json") for a in group.alerts.values()],
+        "last_sent_at": group.last_sent_at.isoformat() if group.last_sent_at else None,
+        "last_snapshot": group.last_snapshot,
+        "sequence": group.sequence,
+    }
+
+
+def group_from_dict(data: dict[str, Any]) -> Group:
+    alerts = [Alert.model_validate(a) for a in data["alerts"]]
+    snapshot = data["last_snapshot"]
+    sent = data["last_sent_at"]
+    return Group(
+        key=str(data["key"]),
+        receiver=str(data["receiver"]),
+        route=Route.model_validate(data["route"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        alerts={a.fingerprint: a for a in alerts},
+        last_sent_at=datetime.fromisoformat(sent) if sent else None,
+        last_snapshot=None if snapshot is None else tuple((str(f), str(s)) for f, s in snapshot),
+        sequence=int(data["sequence"]),
+    )

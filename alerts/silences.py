@@ -70,9 +70,16 @@ class SilenceCommand(BaseModel):
     at: AwareDatetime
 
 
-def fold(commands: Iterable[SilenceCommand]) -> dict[str, Silence]:
-    """The silences the commands leave, by id (an expired one ends when it was expired)."""
-    silences: dict[str, Silence] = {}
+MAX_SILENCES = 10_000
+"""Silences the alerting stage holds at most (the newest are kept)."""
+
+
+def fold(
+    commands: Iterable[SilenceCommand], silences: dict[str, Silence] | None = None
+) -> dict[str, Silence]:
+    """The silences the commands leave, by id (an expired one ends when it was expired),
+    applied in order onto ``silences`` when given."""
+    silences = dict(silences or {})
     for command in commands:
         if command.action == "add" and command.silence is not None:
             silences[command.silence.id] = command.silence
@@ -81,3 +88,14 @@ def fold(commands: Iterable[SilenceCommand]) -> dict[str, Silence]:
             ends = min(silence.ends_at, command.at)
             silences[command.id] = silence.model_copy(update={"ends_at": ends})
     return silences
+
+
+def prune(
+    silences: dict[str, Silence], now: datetime, max_count: int = MAX_SILENCES
+) -> dict[str, Silence]:
+    """The silences that can still mute something (not ended by ``now``), at most
+    ``max_count`` of them (those that started last): the commands of a long-lived silences
+    topic do not pile up in memory. A command about a silence pruned changes nothing."""
+    live = [silence for silence in silences.values() if silence.ends_at > now]
+    live.sort(key=lambda silence: silence.starts_at, reverse=True)
+    return {silence.id: silence for silence in live[:max_count]}

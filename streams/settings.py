@@ -117,6 +117,7 @@ _DEFAULT_TOPICS = {
     "otlp_spans": TopicSpec(name="otlp_spans", partitions=4, retention_hours=24),
     "alerts_dlq": TopicSpec(name="driftnet.alerts.dlq", partitions=1, retention_hours=14 * 24),
     "detector_state": TopicSpec(name="driftnet.detector.state", partitions=4, retention_hours=None),
+    "alerts_state": TopicSpec(name="driftnet.alerts.state", partitions=1, retention_hours=None),
 }
 
 
@@ -156,6 +157,11 @@ class TopicSettings(_Section):
     restarted worker. ``driftnet topics create`` makes it compacted (the newest record per
     cohort is kept; the retention does not apply). A cohort's record goes to its aggregates
     partition modulo this topic's partitions: keep both counts equal."""
+    alerts_state: TopicSpec = _DEFAULT_TOPICS["alerts_state"]
+    """The alerting stage's state (what fires, the groups and what each was told, the outbox,
+    each group's Slack message), keyed by scope, group and notification, read back by the
+    worker that next owns the signals partition. ``driftnet topics create`` makes it compacted
+    (what is gone is deleted by a tombstone; the retention does not apply); one partition."""
 
     @model_validator(mode="before")
     @classmethod

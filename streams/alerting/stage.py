@@ -1,40 +1,50 @@
-"""The alerting stage inside the worker: signals in, notifications out, state on disk.
+"""The alerting stage inside the worker: signals in, notifications out, state in Kafka.
 
 It runs as an agent on the one-partition signals topic, so exactly one worker of a group owns
-it. Each signal updates the :class:`driftnet.alerts.lifecycle.AlertBook`; a one-second tick renews the
-watchdog, reads new silences, asks the :class:`driftnet.alerts.pipeline.Pipeline` what is due and puts
-the notifications in a per-receiver **outbox**; a delivery task sends each receiver's outbox in
-order, retrying what is worth retrying (Slack 429 after Retry-After, 5xx and lost connections
-with backoff) and dropping, with a log line, what is not (other 4xx).
+it. Each signal updates the :class:`driftnet.alerts.lifecycle.AlertBook`; a one-second tick
+renews the watchdog, applies the silences, asks the :class:`driftnet.alerts.pipeline.Pipeline`
+what is due and queues the notifications in a per-receiver **outbox**; a delivery task sends
+each receiver's outbox in order (:mod:`driftnet.streams.alerting.delivery`), retrying what is
+worth retrying within a budget and dead-lettering the rest (:mod:`driftnet.alerts.outbox`).
 
-Everything -- the book, the groups, the silences, the outbox and each group's Slack message --
-is saved in ``<worker.data_dir>/alerts/state.json`` (written atomically) after every change, so
-a restarted worker neither pages twice nor forgets to resolve, and alerts that could not be
-delivered while Slack was down are delivered once it is back.
+The state -- the book, the groups, the outbox and each group's Slack message (the
+notification log) -- lives in a compacted topic, ``driftnet.alerts.state``, one record per
+scope, group, thread and waiting notification (:mod:`driftnet.alerts.state`), so whichever
+worker on whichever host owns the signals partition next continues where the last owner
+stopped:
+
+- a worker given the signals partition reads the state back before it handles any signal,
+  ticks or delivers (:meth:`AlertStage.restore`);
+- a signal is acked (its offset may be committed) only once the state it changed is
+  acknowledged by the broker; the state records the offset of the last signal it holds, so a
+  signal read again after a takeover changes nothing;
+- a notification is recorded (its outbox entry deleted, its Slack message kept) as soon as
+  it is delivered; a new owner does not deliver again what was delivered and recorded. A
+  worker killed between Slack accepting a notification and the broker acknowledging that
+  record is the one window in which a notification can be sent twice.
+
+Writes go through the app's producer, awaited, never blocking the event loop; nothing is kept
+on the local disk (``worker.data_dir``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.lifecycle import AlertBook
 from driftnet.alerts.model import Notification
-from driftnet.alerts.notify.base import Notifier, Thread
-from driftnet.alerts.outbox import DeadLetter, GiveUp, Outbox, Pending, RetryPolicy, classify
+from driftnet.alerts.notify.base import Notifier
+from driftnet.alerts.outbox import Outbox, RetryPolicy
 from driftnet.alerts.pipeline import Pipeline
 from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
-from driftnet.alerts.silences import SilenceCommand, fold
+from driftnet.alerts.silences import Silence, SilenceCommand, fold, prune
 from driftnet.alerts.sources import (
     Condition,
     finding_condition,
@@ -43,47 +53,19 @@ from driftnet.alerts.sources import (
     verdict_condition,
     watchdog_condition,
 )
+from driftnet.alerts.state import AlertState, Journal, StateStore
+from driftnet.streams.alerting.delivery import DeadLetterSink, Delivery, Tally
 from driftnet.streams.alerting.silence_reader import SilenceReader
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
 
 log = logging.getLogger("driftnet.alerts")
 
-STATE_FILE = "alerts/state.json"
 WORKER_SCOPE = "worker:"
 """The scope of a worker's health checks is this and its ``worker.name``."""
 STOP_GRACE_S = 5.0
-
-DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
-"""Publishes a dead letter; returns once it is acknowledged (raises when it is not)."""
-
-
-def _bump(counts: dict[str, int], key: str) -> None:
-    counts[key] = counts.get(key, 0) + 1
-
-
-@dataclass(slots=True)
-class Tally:
-    """What the stage did since start (logged with the worker's report)."""
-
-    signals: int = 0
-    unreadable: int = 0
-    sent: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    by_receiver: dict[str, int] = field(default_factory=dict)
-    failed_by_receiver: dict[str, int] = field(default_factory=dict)
-    dead_lettered_by_receiver: dict[str, int] = field(default_factory=dict)
-    dead_lettered_by_reason: dict[str, int] = field(default_factory=dict)
-
-    def line(self, waiting: int) -> str:
-        sent = ", ".join(f"{r} {n}" for r, n in sorted(self.by_receiver.items())) or "none"
-        reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.dead_lettered_by_reason.items()))
-        return (
-            f"alerts: {self.signals} signals ({self.unreadable} unreadable), notifications "
-            f"sent {self.sent} ({sent}), failed attempts {self.failed}, dead-lettered "
-            f"{self.dead_lettered}{f' ({reasons})' if reasons else ''}, waiting {waiting}"
-        )
+RETRY_MAX_S = 30.0
+"""A state write or read that fails is tried again after 1 s, doubling up to this."""
 
 
 class AlertStage:
@@ -94,76 +76,126 @@ class AlertStage:
         settings: Settings,
         notifiers: dict[str, Notifier],
         *,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
+        store: StateStore | None = None,
         dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self.settings = settings
         self.alerts: AlertsSettings = settings.alerts
         self.notifiers = notifiers
         self.clock = clock
-        self.dead_letters = dead_letters
-        """Where given-up notifications go (the alerts dead-letter topic in the worker)."""
-        self.retry = RetryPolicy(self.alerts.retry_max_attempts, self.alerts.retry_max_age_s)
-        self.path = Path(settings.worker.data_dir) / STATE_FILE
-        self.book = AlertBook(self.alerts)
-        self.pipeline = Pipeline(self.alerts)
-        self.outbox = Outbox()
-        self.threads: dict[str, Thread] = {}
-        """Per ``receiver|group key``: where the group's message is (a Slack channel and ts)."""
-        self.silence_commands: list[SilenceCommand] = []
+        self.store = store
+        """Where the state is kept: the state topic in the worker (set by :meth:`attach`)."""
+        self.state = AlertState(self.alerts)
+        self.journal = Journal()
+        self.tally = Tally()
+        retry = RetryPolicy(self.alerts.retry_max_attempts, self.alerts.retry_max_age_s)
+        self.delivery = Delivery(notifiers, retry, clock, self.tally, dead_letters)
+        self.silences: dict[str, Silence] = {}
         self.health_clock_ms = 0
         """The newest health check's time (its worker's clock): when the others are silent."""
-        self.tally = Tally()
-        self._dirty = False
-        self._load()
+        self.restore_due = True
+        """The state must be read back before the next signal, tick or delivery: at start, and
+        after the signals partition was revoked (another worker may have owned it since)."""
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        """Held while the state is written or read back: a read waits for the writes."""
 
-    # -- state -------------------------------------------------------------------------------
+    @property
+    def book(self) -> AlertBook:
+        return self.state.book
 
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read the alert state %s (%s): starting empty", self.path, exc)
-            return
-        self.book = AlertBook.from_dict(self.alerts, data.get("book", {}))
-        self.pipeline = Pipeline.from_dict(self.alerts, data.get("pipeline", {}))
-        self.outbox.load(Pending.model_validate(p) for p in data.get("outbox", []))
-        self.threads = dict(data.get("threads", {}))
-        waiting = len(self.outbox)
-        log.info(
-            "alert state restored: %d alerts, %d groups, %d notifications to deliver",
-            len(self.book.alerts),
-            len(self.pipeline.groups),
-            waiting,
-        )
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.state.pipeline
 
-    def save(self) -> None:
-        """Write the state atomically (a temp file renamed over the old one)."""
-        if not self._dirty:
+    @property
+    def outbox(self) -> Outbox:
+        return self.state.outbox
+
+    # -- the state in Kafka ------------------------------------------------------------------
+
+    def revoked(self) -> None:
+        """The signals partition was taken away: read the state back before going on."""
+        self.restore_due = True
+        self._generation += 1
+
+    async def restore(self) -> None:
+        """Read the state back from the store (once every write of this worker is
+        acknowledged) and go on from it; raises when it cannot be read (try again)."""
+        async with self._lock:
+            if not self.restore_due:
+                return
+            generation = self._generation
+            if self.store is None:
+                records: dict[bytes, bytes] = {}
+                signals_end = None
+            else:
+                records, signals_end = await self.store.read()
+            state = AlertState.restore(self.alerts, records)
+            if signals_end is not None and state.signals_offset >= signals_end:
+                log.warning("the signals topic ends at %d, before the alert state's offset "
+                            "%d (recreated?): its signals are all taken as new", signals_end,
+                            state.signals_offset)  # fmt: skip
+                state.signals_offset = -1
+            state.pipeline.silences = self.silences
+            self.state, self.journal = state, Journal(records)
+            if generation == self._generation:
+                self.restore_due = False
+        log.info("alert state read back (%d records): %s; this worker owns the signals "
+                 "partition", len(records), state.summary())  # fmt: skip
+
+    async def ensure_restored(self) -> None:
+        """Restore when due, trying again until it works: alerting on a state not read back
+        would page again what the last owner told."""
+        failures = 0
+        while self.restore_due:
+            try:
+                await self.restore()
+            except Exception as exc:
+                failures += 1
+                wait = min(RETRY_MAX_S, 2.0 ** (failures - 1))
+                log.warning("cannot read the alert state back (%s: %s); trying again in %g s",
+                            type(exc).__name__, exc, wait)  # fmt: skip
+                await asyncio.sleep(wait)
+
+    async def persist(self) -> None:
+        """Write what changed since the last write and return once the broker has it (a
+        failed write is tried again, with backoff, until it works)."""
+        if self.store is None:
             return
-        data = {
-            "book": self.book.to_dict(),
-            "pipeline": self.pipeline.to_dict(),
-            "outbox": [p.model_dump(mode="json") for p in self.outbox],
-            "threads": self.threads,
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".json.tmp")
-        with temp.open("w", encoding="utf-8") as file:
-            json.dump(data, file)
-            file.flush()
-            os.fsync(file.fileno())
-        temp.replace(self.path)
-        self._dirty = False
+        failures = 0
+        async with self._lock:
+            while True:
+                changes = self.journal.changes(self.state.records())
+                if not changes:
+                    return
+                try:
+                    await self.store.write(changes)
+                except Exception as exc:
+                    failures += 1
+                    wait = min(RETRY_MAX_S, 2.0 ** (failures - 1))
+                    log.warning("cannot write the alert state (%s: %s); trying again in %g s",
+                                type(exc).__name__, exc, wait)  # fmt: skip
+                    await asyncio.sleep(wait)
+                    continue
+                self.journal.commit(changes)
+                return
 
     # -- signals ---------------------------------------------------------------------------
 
-    def on_signal(self, value: bytes, now: datetime | None = None) -> None:
-        """Take one message of the signals topic."""
+    def on_signal(
+        self, value: bytes, now: datetime | None = None, offset: int | None = None
+    ) -> None:
+        """Take one message of the signals topic (at ``offset``: one the state already holds
+        changes nothing)."""
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         self.tally.signals += 1
+        if offset is not None:
+            if offset <= self.state.signals_offset:
+                self.tally.replayed += 1
+                return
+            self.state.signals_offset = offset
         try:
             signal = read_signal(value)
         except ValueError as exc:
@@ -205,14 +237,12 @@ class AlertStage:
             log.info("alerts of %d gone workers resolved", len(gone))
             self.pipeline.add(gone, now)
             self.book.forget_resolved()
-            self._dirty = True
 
     def _observe(self, scope: str, mark: int, conditions: list[Condition], now: datetime) -> None:
         changed = self.book.observe(scope, mark, conditions, now)
         if changed:
             self.pipeline.add(changed, now)
             self.book.forget_resolved()
-            self._dirty = True
 
     # -- the tick --------------------------------------------------------------------------
 
@@ -221,99 +251,61 @@ class AlertStage:
         now = now or datetime.fromtimestamp(self.clock(), UTC)
         period = int(now.timestamp() // self.alerts.watchdog_interval_s)
         self._observe("watchdog", period, [watchdog_condition(self.alerts)], now)
-        self.pipeline.silences = fold(self.silence_commands)
+        self.silences = prune(self.silences, now)
+        self.pipeline.silences = self.silences
         due = self.pipeline.tick(now)
         for notification in due:  # one without a notifier is dead-lettered by the delivery
             self.outbox.put(notification, now.timestamp())
-            self._dirty = True
         return due
 
     def add_silence_commands(self, commands: list[SilenceCommand]) -> None:
         if commands:
-            self.silence_commands.extend(commands)
-            self._dirty = True
+            self.silences = fold(commands, self.silences)
 
     # -- delivery --------------------------------------------------------------------------
 
     async def deliver_due(self) -> None:
-        """Send the head of every receiver's outbox whose time has come, in order; the next
-        one of a receiver waits until the head is delivered or given up (dead-lettered)."""
-        while True:
-            heads = self.outbox.due(self.clock())
+        """Send the head of every receiver's outbox whose time has come, in order, and record
+        what was delivered (or dead-lettered) before the next ones: the next notification of
+        a receiver waits until the head is delivered or given up."""
+        while not self.restore_due:
+            state = self.state
+            heads = state.outbox.due(self.clock())
             if not heads:
                 return
-            moved = [await self._send(head) for head in heads]
-            self.save()
+            moved = [await self.delivery.send(state, head) for head in heads]
+            await self.persist()
             if not any(moved):
                 return
-
-    async def _send(self, pending: Pending) -> bool:
-        """Deliver the head of a receiver's outbox; True when it is done with (delivered, or
-        given up and dead-lettered), False when it waits for a retry."""
-        notification, receiver = pending.notification, pending.receiver
-        key = f"{receiver}|{notification.group_key}"
-        notifier = self.notifiers.get(receiver)
-        if notifier is None:
-            error = f"no notifier {receiver!r} in this worker"
-            return await self._give_up(receiver, GiveUp("no_notifier"), error)
-        try:
-            thread = await notifier.deliver(notification, self.threads.get(key))
-        except Exception as exc:
-            failure = classify(exc)
-            self._dirty = True
-            decision = self.outbox.failed(receiver, failure, self.clock(), self.retry)
-            if isinstance(decision, GiveUp):
-                return await self._give_up(receiver, decision)
-            self.tally.failed += 1
-            _bump(self.tally.failed_by_receiver, receiver)
-            log.warning("%s: delivery failed (%s), retry %d in %.0f s", receiver,
-                        failure.error, pending.attempts + 1, decision.at - self.clock())  # fmt: skip
-            return False
-        self.outbox.pop(receiver)
-        self._dirty = True
-        self.tally.sent += 1
-        _bump(self.tally.by_receiver, receiver)
-        if notification.kind == "resolved":
-            self.threads.pop(key, None)
-        elif thread is not None:
-            self.threads[key] = thread
-        return True
-
-    async def _give_up(self, receiver: str, decision: GiveUp, error: str | None = None) -> bool:
-        """Publish the head's dead letter, then take it off the outbox (a dead letter that
-        cannot be published leaves it there, to be tried again)."""
-        letter = self.outbox.dead_letter(receiver, decision.reason, self.clock(), error)
-        title = letter.notification.title
-        if self.dead_letters is not None:
-            try:
-                await self.dead_letters(letter)
-            except Exception as exc:
-                log.error("%s: cannot publish the dead letter of %r (%s: %s); it stays in the "
-                          "outbox", receiver, title, type(exc).__name__, exc)  # fmt: skip
-                return False
-        self.outbox.pop(receiver)
-        self._dirty = True
-        self.tally.dead_lettered += 1
-        _bump(self.tally.dead_lettered_by_receiver, receiver)
-        _bump(self.tally.dead_lettered_by_reason, decision.reason)
-        log.error("%s: gave up a notification (%s) after %d attempts: %s, %s; dead-lettered, "
-                  "going on with the next", receiver, title, letter.attempts, decision.reason,
-                  letter.error)  # fmt: skip
-        return True
 
     # -- in the worker ---------------------------------------------------------------------
 
     def attach(self, app: Any, topics: Topics) -> None:
-        """The alerting stage in a faust app: its agent, its tick and its delivery service."""
+        """The alerting stage in a faust app: its agent, its tick, its delivery service and
+        the state topic."""
         import mode
 
         from driftnet.streams.alerting.notifiers import dead_letter_sink
+        from driftnet.streams.alerting.state_topic import KafkaStateStore
 
         stage, settings = self, self.settings
         silences = SilenceReader(settings)
-        if stage.dead_letters is None:
-            stage.dead_letters = dead_letter_sink(topics["alerts_dlq"])
+        signals = settings.topics.signals.name
+        if stage.delivery.dead_letters is None:
+            stage.delivery.dead_letters = dead_letter_sink(topics["alerts_dlq"])
+        if stage.store is None:
+            stage.store = KafkaStateStore(settings, topics["alerts_state"])
         reported: list[int] = [0]
+
+        def owner() -> bool:
+            return any(tp.topic == signals for tp in app.consumer.assignment())
+
+        @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+        async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+            revoked = args[0] if args else kwargs.get("revoked", ())
+            if any(tp.topic == signals for tp in revoked):
+                stage.revoked()
+                log.info("alerting: the signals partition was revoked")
 
         @app.timer(settings.worker.report_interval_s)  # type: ignore[untyped-decorator]
         async def alerting_report() -> None:
@@ -323,33 +315,39 @@ class AlertStage:
 
         @app.agent(topics["signals"], name="alerting")  # type: ignore[untyped-decorator]
         async def alerting(stream: Any) -> None:
-            async for value in stream:
-                stage.on_signal(value if isinstance(value, bytes) else bytes(value))
-                stage.save()
+            async for event in stream.noack().events():
+                await stage.ensure_restored()
+                value = event.value
+                stage.on_signal(
+                    value if isinstance(value, bytes) else bytes(value),
+                    offset=event.message.offset,
+                )
+                await stage.persist()  # the state it changed is acknowledged: then the ack
+                event.ack()
 
         @app.timer(1.0)  # type: ignore[untyped-decorator]
         async def alerting_tick() -> None:
-            if not any(
-                tp.topic == settings.topics.signals.name for tp in app.consumer.assignment()
-            ):
+            if not owner():
                 return  # another worker owns the signals partition: it alerts
+            await stage.ensure_restored()
             try:
                 stage.add_silence_commands(await silences.poll())
             except Exception as exc:  # the broker hiccuped: the silences come at the next tick
                 log.warning("cannot read silences: %s: %s", type(exc).__name__, exc)
             stage.tick()
-            stage.save()
+            await stage.persist()
 
         @app.service
         class AlertDelivery(mode.Service):
-            """Delivers the outbox while the worker runs; what is not delivered stays on disk."""
+            """Delivers the outbox while this worker owns the signals partition; what is not
+            delivered stays in the state topic for the next owner."""
 
             _stop: asyncio.Event
             _task: asyncio.Future[None]
 
             async def on_start(self) -> None:
                 self._stop = asyncio.Event()
-                self._task = asyncio.ensure_future(run_delivery(stage, self._stop))
+                self._task = asyncio.ensure_future(run_delivery(stage, self._stop, owner))
 
             async def on_stop(self) -> None:
                 self._stop.set()
@@ -359,16 +357,16 @@ class AlertStage:
                     self._task.cancel()
                     log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
                 await silences.close()
-                for notifier in stage.notifiers.values():
-                    await notifier.close()
-                stage.save()
+                await stage.delivery.close()
 
 
-async def run_delivery(stage: AlertStage, stop: asyncio.Event) -> None:
-    """Deliver the outbox every half second until ``stop``."""
+async def run_delivery(stage: AlertStage, stop: asyncio.Event, owner: Callable[[], bool]) -> None:
+    """Deliver the outbox every half second until ``stop``, while this worker owns the
+    signals partition and has its state read back."""
     while not stop.is_set():
         try:
-            await stage.deliver_due()
+            if owner() and not stage.restore_due:
+                await stage.deliver_due()
         except Exception as exc:  # a notifier bug costs a log line, never the worker
             log.error("alert delivery failed: %s: %s", type(exc).__name__, exc)
         with contextlib.suppress(TimeoutError):

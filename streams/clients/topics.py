@@ -16,7 +16,7 @@ from driftnet.streams.clients.kafka_config import KafkaUnreachable, admin_client
 from driftnet.streams.settings import KafkaSettings, TopicSpec
 
 TIMEOUT_S = 10.0
-COMPACTED: Final = frozenset({"detector_state"})
+COMPACTED: Final = frozenset({"detector_state", "alerts_state"})
 """Roles whose topics keep the newest record per key (``cleanup.policy=compact``)."""
 
 

@@ -42,7 +42,7 @@ class DetectionCounts:
 
 @dataclass(frozen=True, slots=True)
 class AlertCounts:
-    """The alerting stage's totals since start, per receiver (:class:`driftnet.streams.alerting.stage.Tally`)."""
+    """The alerting stage's totals since start, per receiver (:class:`driftnet.streams.alerting.delivery.Tally`)."""
 
     receivers: tuple[str, ...]
     sent: Mapping[str, int]

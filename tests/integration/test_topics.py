@@ -38,9 +38,10 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
         ("otlp_spans", "created"),
         ("alerts_dlq", "created"),
         ("detector_state", "created"),
+        ("alerts_state", "created"),
     ]
-    assert [o.status for o in second] == ["exists"] * 12
-    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1, 1, 1, 1, 4, 1, 4]
+    assert [o.status for o in second] == ["exists"] * 13
+    assert [o.partitions for o in second] == [3, 1, 2, 4, 1, 1, 1, 1, 1, 4, 1, 4, 1]
     assert second[0].line.startswith(f"exists   {topics.events.name}")
     assert "compacted" in first[-1].line
     admin = admin_client(kafka)
@@ -49,6 +50,7 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
             [
                 ConfigResource(ConfigResourceType.TOPIC, topics.events.name),
                 ConfigResource(ConfigResourceType.TOPIC, topics.detector_state.name),
+                ConfigResource(ConfigResourceType.TOPIC, topics.alerts_state.name),
             ],
             config_filter="all",
         )
@@ -56,8 +58,8 @@ def test_create_twice_creates_once_with_partitions_and_retention(kafka_bootstrap
         admin.close()
     retention = described["topic"][topics.events.name]["retention.ms"]["value"]
     assert retention == str(5 * 3_600_000)
-    state = described["topic"][topics.detector_state.name]["cleanup.policy"]["value"]
-    assert state == "compact"
+    for compacted in (topics.detector_state.name, topics.alerts_state.name):
+        assert described["topic"][compacted]["cleanup.policy"]["value"] == "compact"
 
 
 def test_a_partition_count_that_differs_is_reported_and_left_alone(kafka_bootstrap: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from driftnet.alerts.config import AlertsSettings, Route
@@ -100,10 +101,12 @@ def test_critical_alerts_fire_at_once_and_rules_override() -> None:
 
 
 def test_book_state_round_trips() -> None:
-    """What the book knows survives a restart (JSON)."""
+    """What the book knows survives a restart (JSON, scope by scope)."""
     book = AlertBook(AlertsSettings(for_windows=1))
     book.observe(scope_of(CHAT), 60, [condition()], at(0))
-    again = AlertBook.from_dict(AlertsSettings(for_windows=1), book.to_dict())
+    again = AlertBook(AlertsSettings(for_windows=1))
+    for scope, data in orjson.loads(orjson.dumps(book.scopes())).items():
+        again.restore_scope(scope, data)
     assert again.alerts == book.alerts
     assert again.observe(scope_of(CHAT), 60, [condition()], at(1)) == []
 
@@ -233,12 +236,14 @@ def test_routes_send_by_severity_and_the_watchdog_only_to_the_topic() -> None:
 
 
 def test_pipeline_state_round_trips() -> None:
-    """Groups (what was told, when) and silences survive a restart."""
+    """Groups (what was told, when) survive a restart (JSON, group by group)."""
     pipeline = Pipeline(AlertsSettings())
     pipeline.add([firing("latency.p95.v1")], at(0))
     pipeline.tick(at(10))
-    again = Pipeline.from_dict(AlertsSettings(), pipeline.to_dict())
-    assert again.to_dict() == pipeline.to_dict()
+    again = Pipeline(AlertsSettings())
+    for data in pipeline.group_states().values():
+        again.restore_group(orjson.loads(orjson.dumps(data)))
+    assert again.group_states() == pipeline.group_states()
     assert again.tick(at(20)) == []
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.model import Notification
 from driftnet.alerts.notify.slack import SlackNotifier
+from driftnet.alerts.state import MemoryStore
 from driftnet.detectors.canary.verdict import Verdict
 from driftnet.streams.alerting.stage import AlertStage
 from driftnet.streams.detection.window_signals import window_signals
@@ -54,7 +55,11 @@ def window(verdict: Verdict, end: int) -> bytes:
     return message
 
 
-def stage_for(tmp_path: Path, slack: FakeSlack, clock: Clock) -> AlertStage:
+def stage_for(
+    tmp_path: Path, slack: FakeSlack, clock: Clock, store: MemoryStore | None = None
+) -> AlertStage:
+    """A stage paging a canary's alerts to (fake) Slack, its state in ``store`` (a new one by
+    default): two stages given the same store are two owners of the signals partition."""
     settings = Settings(
         worker=WorkerSettings(data_dir=tmp_path),
         alerts=AlertsSettings.model_validate(
@@ -78,7 +83,7 @@ def stage_for(tmp_path: Path, slack: FakeSlack, clock: Clock) -> AlertStage:
         "console": Recorder(),
         "topic": Recorder(),
     }
-    return AlertStage(settings, notifiers, clock=clock)
+    return AlertStage(settings, notifiers, clock=clock, store=store or MemoryStore())
 
 
 class Recorder:
@@ -89,14 +94,21 @@ class Recorder:
         self.got.append(notification)
 
 
-def step(stage: AlertStage, clock: Clock, seconds: float, *signals: bytes) -> None:
+def step(
+    stage: AlertStage, clock: Clock, seconds: float, *signals: bytes, offset: int | None = None
+) -> None:
+    """``seconds`` later: the signals (at offsets from ``offset``, when given), each one's
+    state written as the worker's agent does, then a tick and the deliveries."""
     clock.now += seconds
     now = datetime.fromtimestamp(clock.now, UTC)
-    for value in signals:
-        stage.on_signal(value, now)
+    run = clock.loop.run_until_complete
+    run(stage.ensure_restored())
+    for i, value in enumerate(signals):
+        stage.on_signal(value, now, None if offset is None else offset + i)
+        run(stage.persist())
     stage.tick(now)
-    clock.loop.run_until_complete(stage.deliver_due())
-    stage.save()
+    run(stage.persist())
+    run(stage.deliver_due())
 
 
 def test_a_regression_is_one_message_resolved_in_place_with_a_thread_reply(
@@ -143,25 +155,88 @@ def test_slack_failing_for_a_while_delays_but_delivers_each_once_in_order(
     assert stage.outbox.head("slack") is None
 
 
-def test_a_restart_mid_alert_neither_repages_nor_loses_the_resolve(
+def test_a_takeover_mid_alert_neither_repages_nor_loses_the_resolve(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    """The worker stops while the canary's alert fires; a new stage from the same data dir
-    sees the same windows again (a replay) and then clean ones: no second message, and the
-    first one is resolved in place."""
+    """The owner of the signals partition dies while the canary's alert fires; another worker,
+    on another host (its own data dir), takes the state over from the store: the signals read
+    again (their offsets not committed) change nothing, and the clean windows that follow
+    resolve the same message -- no second message."""
     failing, passing = verdicts()
-    clock = Clock()
-    first = stage_for(tmp_path, fake_slack, clock)
-    step(first, clock, 60, window(failing, 60))
-    step(first, clock, 60, window(failing, 120))
+    clock, store = Clock(), MemoryStore()
+    first = stage_for(tmp_path / "host-a", fake_slack, clock, store)
+    step(first, clock, 60, window(failing, 60), window(failing, 120), offset=0)
     assert len(fake_slack.messages) == 1
-    second = stage_for(tmp_path, fake_slack, clock)
-    step(second, clock, 60, window(failing, 60), window(failing, 120))  # replayed
-    step(second, clock, 60, window(passing, 180), window(passing, 240))
+    second = stage_for(tmp_path / "host-b", fake_slack, clock, store)
+    step(second, clock, 60, window(failing, 120), offset=1)  # read again: already applied
+    assert second.tally.replayed == 1
+    step(second, clock, 60, window(passing, 180), window(passing, 240), offset=2)
     step(second, clock, 60)
     [message] = fake_slack.messages
     assert message.edits == 1
     assert "RESOLVED" in json.dumps(message.blocks)
+    assert not list(tmp_path.rglob("*.json"))  # nothing on the local disk
+
+
+def test_a_takeover_mid_resolve_delivers_the_pending_resolve_once(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The owner dies with the resolve decided but not yet due (``group_interval``): the next
+    owner sends it when it is due, once."""
+    failing, passing = verdicts()
+    clock, store = Clock(), MemoryStore()
+    first = stage_for(tmp_path / "host-a", fake_slack, clock, store)
+    step(first, clock, 60, window(failing, 60), offset=0)
+    step(first, clock, 1, window(passing, 120), window(passing, 180), offset=1)
+    assert fake_slack.calls("chat.update") == []  # group_interval (30 s) holds the resolve
+    second = stage_for(tmp_path / "host-b", fake_slack, clock, store)
+    step(second, clock, 1, window(passing, 180), offset=2)
+    step(second, clock, 30)
+    step(second, clock, 30)
+    [message] = fake_slack.messages
+    assert message.edits == 1
+    assert [r.text[:10] for r in message.replies] == ["✅ resolved"]
+
+
+def test_a_notification_waiting_for_slack_is_delivered_once_by_the_next_owner(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """Slack is down when the owner dies with a new alert in its outbox: the next owner
+    delivers it, once; what the first owner had delivered and recorded is not sent again."""
+    failing, _ = verdicts()
+    clock, store = Clock(), MemoryStore()
+    first = stage_for(tmp_path / "host-a", fake_slack, clock, store)
+    fake_slack.fail_next(5, status=503)
+    step(first, clock, 60, window(failing, 60), offset=0)
+    assert fake_slack.messages == []
+    second = stage_for(tmp_path / "host-b", fake_slack, clock, store)
+    assert clock.loop.run_until_complete(second.ensure_restored()) is None
+    assert len(second.outbox) == 1
+    for _ in range(6):
+        step(second, clock, 30)
+    assert len(fake_slack.messages) == 1
+    third = stage_for(tmp_path / "host-c", fake_slack, clock, store)
+    step(third, clock, 30)
+    assert len(third.outbox) == 0
+    assert len(fake_slack.messages) == 1
+    assert len(fake_slack.requests) == 6  # five 503s, then the message
+
+
+def test_what_is_gone_is_tombstoned(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    """Once the canary's alert is resolved and told, the store holds no group, thread or
+    waiting notification of it: only the canary's last mark (a replayed window must not raise
+    it again) and the watchdog's."""
+    failing, passing = verdicts()
+    clock, store = Clock(), MemoryStore()
+    stage = stage_for(tmp_path, fake_slack, clock, store)
+    step(stage, clock, 60, window(failing, 60), offset=0)
+    step(stage, clock, 60, window(passing, 120), window(passing, 180), offset=1)
+    live = clock.loop.run_until_complete(store.read())[0]
+    kinds = sorted(json.loads(name)[0] for name in live)
+    assert kinds == ["group", "scope", "scope", "signals"]  # the group: the watchdog's
+    canary = json.dumps(["scope", "cohort:" + "/".join(CANARY)], separators=(",", ":"))
+    assert json.loads(live[canary.encode()]) == {"mark": 180, "tracked": []}
+    assert any(value is None for _, value in store.log)
 
 
 def health(worker: str, at_s: float, sink_error: str | None = None) -> bytes:

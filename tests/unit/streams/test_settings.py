@@ -89,6 +89,7 @@ def test_topic_tables_inherit_defaults(tmp_path: Path, monkeypatch: pytest.Monke
         "otlp_spans",
         "alerts_dlq",
         "detector_state",
+        "alerts_state",
     ]
 
 
