@@ -1,15 +1,18 @@
-"""The alerting owner killed on a real broker: three ``driftnet worker`` processes, each with its
-own data directory (three hosts), the owner of the signals partition SIGKILLed while a canary's
-alert fires, then its successor SIGKILLed while the resolve waits for ``group_interval``. The
-alert state is in the compacted topic, so the fake Slack gets exactly one message, updated to
-resolved once, with one resolve reply -- no second page, no lost resolve.
+"""Alerting on a real broker, with ``driftnet worker`` processes. The owner of the signals
+partition killed: three workers, each with its own data directory (three hosts), the owner
+SIGKILLed while a canary's alert fires, then its successor SIGKILLed while the resolve waits
+for ``group_interval``. The alert state is in the compacted topic, so the fake Slack gets
+exactly one message, updated to resolved once, with one resolve reply -- no second page, no
+lost resolve. And a notification Slack refuses for good: dead-lettered, counted, and the next
+one delivered.
 
-The test produces the window signals itself (detection off) and watches the state topic to
-know what the owner has taken in. Bounded in time: 3 s sessions, a 30 s ``group_interval``."""
+The tests produce the signals themselves (detection off) and watch the state topic to know
+what the owner has taken in. Bounded in time: 3 s sessions, a 30 s ``group_interval``."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,3 +153,44 @@ def test_killing_the_alerting_owner_neither_repages_nor_loses_the_resolve(
     assert ["resolved" in reply.text for reply in message.replies] == [True]
     posts = [r for r in fake_slack.calls("chat.postMessage") if "thread_ts" not in r.payload]
     assert len(posts) == 1
+
+
+def test_a_notification_slack_refuses_is_dead_lettered_and_the_next_one_is_delivered(
+    kafka_bootstrap: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """Two workers' sinks failing, one Slack message each; Slack refuses the first for good
+    (``channel_not_found``): it is a record on the alerts dead-letter topic with its reason and
+    error, ``driftnet_alerts_dead_lettered_total`` counts it, and the second is delivered."""
+    settings = takeover_settings(kafka_bootstrap, tmp_path, fake_slack)
+    route = {"match": {"rule": "driftnet.sink_failing"}, "receivers": ["slack"],
+             "group_by": ["worker"], "group_wait_s": 0}  # fmt: skip
+    alerts = AlertsSettings.model_validate(
+        {**settings.alerts.model_dump(mode="json"), "slack_token": TOKEN, "routes": [route]}
+    )
+    settings = settings.model_copy(update={"alerts": alerts})
+    fake_slack.fail_next(1, status=200, error="channel_not_found")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    worker = on_host(settings, tmp_path, "host-a")
+    try:
+        worker.start()
+        wait_for(lambda: OWNS in worker.log, 30, "the worker to own the signals partition")
+        at_ms = int(time.time() * 1000)
+        for name in ("ghost-1", "ghost-2"):
+            health = {"type": "health", "worker": name, "at_ms": at_ms, "messages": 1,
+                      "dead_letters": 0, "sink_error": "disk full"}  # fmt: skip
+            producer.send(settings.topics.signals.name, key=b"health", value=orjson.dumps(health))
+        producer.flush(10)
+        wait_for(lambda: len(fake_slack.messages) == 1, 30, "the second worker's message")
+        [letter] = read_topic(kafka_bootstrap, settings.topics.alerts_dlq.name, expected=1)
+        url = worker.log.split("health and metrics at ")[1].split("/health")[0]
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+    finally:
+        producer.close()
+        worker.kill()
+    assert "ghost-2" in fake_slack.messages[0].text
+    dead = orjson.loads(letter.value)
+    assert (dead["receiver"], dead["reason"], dead["attempts"]) == ("slack", "permanent", 1)
+    assert "channel_not_found" in dead["error"]
+    assert dead["notification"]["alerts"][0]["labels"]["worker"] == "ghost-1"
+    assert 'driftnet_alerts_dead_lettered_total{receiver="slack"} 1.0' in metrics
