@@ -47,7 +47,7 @@ log = logging.getLogger("driftnet.detection")
 STATE_VERSION: Final = 1
 """The record's format around the cohort's snapshot (which has its own version)."""
 SAVE_SLICE_S: Final = 0.1
-"""Saving lets the event loop run after about this long (snapshots cost about 1.5 ms a cohort)."""
+"""Saving lets the event loop run after about this long (a record costs about 0.6 ms a cohort)."""
 RESTORE_TIMEOUT_S: Final = 30.0
 RESTORE_ATTEMPTS: Final = 3
 
