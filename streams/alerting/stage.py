@@ -98,6 +98,7 @@ class AlertStage:
         """The state must be read back before the next signal, tick or delivery: at start, and
         after the signals partition was revoked (another worker may have owned it since)."""
         self._generation = 0
+        self._restoring: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
         """Held while the state is written or read back: a read waits for the writes."""
 
@@ -158,6 +159,11 @@ class AlertStage:
                 log.warning("cannot read the alert state back (%s: %s); trying again in %g s",
                             type(exc).__name__, exc, wait)  # fmt: skip
                 await asyncio.sleep(wait)
+
+    def restore_soon(self) -> None:
+        """Start reading the state back, unless a reading is under way."""
+        if self._restoring is None or self._restoring.done():
+            self._restoring = asyncio.ensure_future(self.ensure_restored())
 
     async def persist(self) -> None:
         """Write what changed since the last write and return once the broker has it (a
@@ -329,7 +335,9 @@ class AlertStage:
         async def alerting_tick() -> None:
             if not owner():
                 return  # another worker owns the signals partition: it alerts
-            await stage.ensure_restored()
+            if stage.restore_due:  # read back aside, not in the timer: the next tick goes on
+                stage.restore_soon()
+                return
             try:
                 stage.add_silence_commands(await silences.poll())
             except Exception as exc:  # the broker hiccuped: the silences come at the next tick
@@ -356,6 +364,8 @@ class AlertStage:
                 except TimeoutError:
                     self._task.cancel()
                     log.warning("alert delivery stopped mid-send; the outbox keeps the rest")
+                if stage._restoring is not None:
+                    stage._restoring.cancel()
                 await silences.close()
                 await stage.delivery.close()
 

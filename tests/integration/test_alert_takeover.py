@@ -7,7 +7,7 @@ lost resolve. And a notification Slack refuses for good: dead-lettered, counted,
 one delivered.
 
 The tests produce the signals themselves (detection off) and watch the state topic to know
-what the owner has taken in. Bounded in time: 3 s sessions, a 30 s ``group_interval``."""
+what the owner has taken in. Bounded in time: 3 s sessions, a 40 s ``group_interval``."""
 
 from __future__ import annotations
 
@@ -32,15 +32,15 @@ from tests.unit.streams.test_alert_stage import verdicts, window
 
 pytestmark = pytest.mark.integration
 
-GROUP_INTERVAL_S = 30.0
+GROUP_INTERVAL_S = 40.0
 OWNS = "this worker owns the signals partition"
 REVOKED = "the signals partition was revoked"
 CANARY_SCOPE = "cohort:" + "/".join(CANARY)
 
 
 def takeover_settings(bootstrap: str, tmp_path: Path, slack: FakeSlack) -> Settings:
-    """Workers that only alert (detection off): a killed member's partitions move after 3 s;
-    the canary's alerts go to Slack, at once, then at most every 30 s."""
+    """Workers that only alert (no detection, no harvest sink): a killed member's partitions
+    move after 3 s; the canary's alerts go to Slack, at once, then at most every 40 s."""
     settings = stream_settings(bootstrap, unique_topics("alert-takeover"), tmp_path / "data")
     worker = settings.worker.model_copy(
         update={"session_timeout_s": 3.0, "commit_interval_s": 0.5, "detect": False}
@@ -61,7 +61,8 @@ def takeover_settings(bootstrap: str, tmp_path: Path, slack: FakeSlack) -> Setti
             ],
         }
     )
-    settings = settings.model_copy(update={"worker": worker, "alerts": alerts})
+    harvest = settings.harvest.model_copy(update={"sink_in_worker": False})
+    settings = settings.model_copy(update={"worker": worker, "alerts": alerts, "harvest": harvest})
     create_topics(settings.kafka, settings.topics.by_role())
     return settings
 
