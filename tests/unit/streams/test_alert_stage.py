@@ -178,6 +178,26 @@ def test_a_takeover_mid_alert_neither_repages_nor_loses_the_resolve(
     assert not list(tmp_path.rglob("*.json"))  # nothing on the local disk
 
 
+def test_a_restart_mid_alert_neither_repages_nor_loses_the_resolve(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The worker restarts (same host) while the canary's alert fires: the new process reads
+    the state back, a window seen again (re-closed upstream, at a new offset) changes nothing,
+    and the clean windows resolve the same message."""
+    failing, passing = verdicts()
+    clock, store = Clock(), MemoryStore()
+    first = stage_for(tmp_path, fake_slack, clock, store)
+    step(first, clock, 60, window(failing, 60), window(failing, 120), offset=0)
+    assert len(fake_slack.messages) == 1
+    second = stage_for(tmp_path, fake_slack, clock, store)
+    step(second, clock, 60, window(failing, 60), window(failing, 120), offset=2)  # replayed
+    step(second, clock, 60, window(passing, 180), window(passing, 240), offset=4)
+    step(second, clock, 60)
+    [message] = fake_slack.messages
+    assert message.edits == 1
+    assert "RESOLVED" in json.dumps(message.blocks)
+
+
 def test_a_takeover_mid_resolve_delivers_the_pending_resolve_once(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
