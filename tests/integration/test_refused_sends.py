@@ -183,8 +183,7 @@ def test_the_sink_commits_no_offset_past_a_dead_letter_the_broker_refused(
     assert [(d.reason, d.lineage.offset) for d in letters] == [("invalid_record", 2)]
     import duckdb
 
-    rows = duckdb.sql(
-        f"select count(*) from read_parquet('{tmp_path / 'data'}/**/*.parquet')"
-    ).fetchall()
+    query = f"select count(*) from read_parquet('{tmp_path / 'data'}/**/*.parquet')"
+    rows = duckdb.connect().execute(query).fetchall()
     assert rows == [(3,)]
     assert "Traceback" not in sink.log, sink.log
