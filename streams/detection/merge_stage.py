@@ -312,6 +312,9 @@ class MergeStage:
         for key, state in list(self._states.items()):
             if int(state.get("last_window_end") or 0) < horizon:
                 del self._states[key]  # a canary that comes back this late starts afresh
+        for service_env, history in list(self._baseline_history.items()):
+            if not history or history[-1][0] < horizon:
+                del self._baseline_history[service_env]  # no baseline window for that long
 
     def pardon(self, seconds: float, now: float) -> None:
         """The worker was stalled for ``seconds``: no source was idle meanwhile."""

@@ -183,7 +183,12 @@ def test_a_judging_budget_slices_the_windows_and_judges_them_alike() -> None:
 
 
 def _one_window(
-    stage: MapStage, merge: MergeStage, cohorts: list[str], minute: int, partition: int = 0
+    stage: MapStage,
+    merge: MergeStage,
+    cohorts: list[str],
+    minute: int,
+    partition: int = 0,
+    service: str = "support-chat",
 ) -> list[Judged]:
     """Events of each of ``cohorts`` (releases of one service) over ``minute`` after 12:00,
     with the wall clock following event time, sent through the map stage; then every window
@@ -193,7 +198,12 @@ def _one_window(
         stamp = datetime.fromtimestamp(start + 5 * n, UTC).isoformat().replace("+00:00", "Z")
         for release in cohorts:
             event = InferenceEvent.model_validate(
-                make_event(event_id=f"{release}-{minute}-{n}", timestamp=stamp, release=release)
+                make_event(
+                    event_id=f"{release}-{minute}-{n}",
+                    timestamp=stamp,
+                    release=release,
+                    service=service,
+                )
             )
             stage.observe(partition, minute, event, [], b"{}", now=start + 5 * n)
     at = start + 55
@@ -221,6 +231,18 @@ def test_a_cohort_silent_past_the_horizon_loses_its_detectors() -> None:
     judged = _one_window(stage, merge, ["r-new"], 9)
     assert {(j.window.cohort[2], j.window.sources) for j in judged} == {("r-old", 1), ("r-new", 1)}
     assert merge.cohorts_watched == 2
+
+
+def test_the_baseline_history_of_services_gone_quiet_is_forgotten() -> None:
+    """A new canary starts from its service's recent baseline windows; a service (or
+    environment) that sends nothing past the horizon must not keep its entry for good."""
+    config = DetectorsConfig.model_validate({"windows": {"forget_after_windows": 3}})
+    stage, merge = MapStage(config, "events"), MergeStage(config, "events")
+    for minute in range(40):
+        _one_window(stage, merge, ["r-1"], minute, service=f"svc-{minute}")
+    kept = merge._baseline_history
+    assert 1 <= len(kept) <= 5, f"{len(kept)} services' baseline history kept"
+    assert ("svc-38", "production") in kept  # the last window closed
 
 
 def test_a_revoked_partition_takes_its_cohorts_detectors_along() -> None:
