@@ -36,9 +36,11 @@ log = logging.getLogger("driftnet.worker")
 
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 10.0
-MAX_PENDING: Final = 64
+MAX_PENDING: Final = 2048
 """Sealed batches in flight before :meth:`ConfirmedSends.settle` waits for the oldest: enough
-to keep the producer's requests pipelined, few enough that an ack is never far behind."""
+that reading does not wait on a produce round trip (with one event per message the producer's
+20 ms linger alone spans ~100 messages), few enough to bound what waits (each batch holds only
+its sends and an ack)."""
 
 
 class DeliveryFailed(Exception):
