@@ -10,9 +10,29 @@ STAMP  := $(VENV)/.installed
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The venv, from the pinned constraints.txt. uv installs it in seconds: first the pinned uv (the
+# one `make lock` uses) goes into the venv with pip (a second or two), else a uv on PATH is used;
+# pip installs everything only where neither can be had, or uv failed (a minute, two on a busy
+# machine). INSTALLER=pip forces pip.
+INSTALLER ?= uv
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,embedded]'
+	@uv=; \
+	if [ "$(INSTALLER)" = uv ]; then \
+	    if $(PIP) install -c constraints.txt uv >/dev/null 2>&1; then uv=$(BIN)/uv; \
+	    elif command -v uv >/dev/null 2>&1; then uv=$$(command -v uv); fi; \
+	fi; \
+	if [ -n "$$uv" ]; then \
+	    echo "installing into $(VENV) with $$uv, pinned by constraints.txt"; \
+	    "$$uv" pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev,embedded]' \
+	    || { echo "uv failed: installing with pip instead"; \
+	         $(PIP) install -c constraints.txt -e '.[dev,embedded]'; }; \
+	else \
+	    echo "installing into $(VENV) with pip, pinned by constraints.txt (no uv: a minute or two)"; \
+	    $(PIP) install -c constraints.txt -e '.[dev,embedded]'; \
+	fi
 	@touch $@
 
 demo: $(STAMP) ## Watch driftnet catch a bad canary: broker, worker, simulated traffic, alerts, verdicts, harvest (~70 s)
