@@ -270,10 +270,12 @@ def _leaf(path: list[str]) -> tuple[click.Command, list[str], list[str]]:
 
 
 def test_compose_file_parses_with_the_expected_services() -> None:
-    """docker-compose.yml is YAML with kafka, topic creation, the worker and the simulator."""
+    """docker-compose.yml is YAML with kafka, topic creation, the worker, the simulator and
+    Prometheus and Grafana (tests/project/test_dashboard.py checks those two)."""
     services = _services()
-    assert set(services) == {"kafka", "topics", "worker", "simulator"}
+    assert set(services) == {"kafka", "topics", "worker", "simulator", "prometheus", "grafana"}
     assert services["simulator"]["profiles"] == ["demo"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
     assert all("profiles" not in services[name] for name in ("kafka", "topics", "worker"))
     assert services["worker"]["restart"] == "unless-stopped"
 
