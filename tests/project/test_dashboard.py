@@ -237,7 +237,6 @@ def _exposition(text: str) -> tuple[Exposition, dict[str, set[str]]]:
 class Worker:
     """What compose's worker serves on ``/metrics``."""
 
-    text: str
     series: Exposition
     families: dict[str, set[str]]
 
@@ -277,9 +276,8 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Worker:
     finally:
         detection.close()
     assert content_type.startswith("text/plain")
-    text = body.decode()
-    series, families = _exposition(text)
-    return Worker(text, series, families)
+    series, families = _exposition(body.decode())
+    return Worker(series, families)
 
 
 def problems(dashboard: dict[str, Any], series: Exposition) -> list[str]:
