@@ -2,7 +2,8 @@
 
 Precedence, highest first: environment (``DRIFTNET_KAFKA__BOOTSTRAP_SERVERS``: ``__`` nests),
 then the TOML file (``--config`` or ``DRIFTNET_CONFIG``), then defaults. An unknown key or a bad
-value is a :class:`ConfigError` whose message is one line naming the key.
+value is a :class:`ConfigError` whose message is one line naming the key (and the closest
+known one: "did you mean `kafka.bootstrap_servers`?", see :mod:`.setting_keys`).
 Library objects never read the environment: they are handed the part of these they need.
 """
 
@@ -38,6 +39,7 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.harvest.rules import RulesConfig
 from driftnet.ingest.settings import OtlpSettings
 from driftnet.storage.settings import HarvestSettings, masked_uri
+from driftnet.streams.setting_keys import key_hint, variable_hint
 
 ENV_PREFIX = "DRIFTNET_"
 CONFIG_ENV_VAR = "DRIFTNET_CONFIG"
@@ -364,14 +366,19 @@ def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
         section = name.removeprefix(ENV_PREFIX).split("__")[0]
         if section not in sections:
             known = ", ".join(f"{ENV_PREFIX}{s}__..." for s in sorted(sections))
-            raise ConfigError(f"unknown environment variable {name} (settings are {known})")
+            raise ConfigError(
+                f"unknown environment variable {name}{variable_hint(Settings, ENV_PREFIX, name)} "
+                f"(settings are {known})"
+            )
 
 
 def _one_line(exc: ValidationError, path: Path | None) -> str:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key" + key_hint(Settings, ENV_PREFIX, error["loc"], os.environ)
         problems.append(f"{key}: {message}")
     origin = (
         f" (from {path} or DRIFTNET_* environment)" if path else " (from DRIFTNET_* environment)"

@@ -170,11 +170,12 @@ def test_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DRIFTNET_KAFAK__... is an error naming the variable, not silently ignored."""
+    """DRIFTNET_KAFAK__... is an error naming the variable and the one meant, not silently
+    ignored."""
     monkeypatch.setenv("DRIFTNET_KAFAK__BOOTSTRAP_SERVERS", "k:9092")
     with pytest.raises(
         ConfigError,
-        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS \(settings are DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_HTTP__\.\.\., DRIFTNET_KAFKA__",
+        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS: did you mean `DRIFTNET_KAFKA__BOOTSTRAP_SERVERS`\? \(settings are DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_HTTP__\.\.\., DRIFTNET_KAFKA__",
     ):
         load_settings()
 
