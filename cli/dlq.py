@@ -10,7 +10,8 @@ import json
 import click
 
 from driftnet.cli.context import Context, pass_context
-from driftnet.contract.dlq import Entry, Selection, plan_replay, reason_counts
+from driftnet.cli.topics import create_topic_option, require_topics
+from driftnet.contract.dlq import REASONS, Entry, Selection, plan_replay, reason_counts
 from driftnet.streams.clients.dead_letter_topic import DlqError, publish, read_entries
 
 
@@ -30,8 +31,9 @@ REASON = click.option(
     "--reason",
     "reasons",
     multiple=True,
+    type=click.Choice(REASONS),
     metavar="REASON",
-    help="Only dead letters of this reason (invalid_json, missing_field, ...); repeatable.",
+    help=f"Only dead letters of this reason, repeatable: {', '.join(REASONS)}.",
 )
 FROM_OFFSET = click.option(
     "--from-offset",
@@ -102,6 +104,7 @@ def _as_json(entry: Entry) -> dict[str, object]:
 @click.option(
     "--to", "to_topic", help="Publish to this topic [default: each dead letter's source topic]."
 )
+@create_topic_option
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; send nothing.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds to wait for Kafka to acknowledge every message.")  # fmt: skip
@@ -111,6 +114,7 @@ def replay(
     reasons: tuple[str, ...],
     from_offset: int | None,
     to_topic: str | None,
+    create_topic: bool,
     dry_run: bool,
     timeout: float,
 ) -> None:
@@ -130,6 +134,7 @@ def replay(
         return
     verb = "would replay" if dry_run else "replayed"
     if not dry_run:
+        require_topics(context, targets, create=create_topic)
         try:
             publish(context.settings.kafka, plan.send, timeout)
         except DlqError as exc:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import orjson
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.files import force_option, open_output, output_target
 from driftnet.cli.params import parse_time
 from driftnet.storage.sql import (
     KNOWN_EVENT_SQL,
     SHOW_SQL,
+    SPAN_SQL,
     count_sql,
     export_condition,
     export_sql,
@@ -61,32 +63,33 @@ def _run(action: Any) -> Any:
     show_default=True,
     help="json writes JSON lines; parquet needs --output.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option("--output", "-o", help="Write to this file ('-': stdout, the default).")
+@force_option()
 @click.option("--max-rows", type=click.IntRange(min=0), default=100, show_default=True,
               help="Rows shown by --format table (0: all).")  # fmt: skip
 @pass_context
 def query(
-    context: Context, sql: str, output_format: str, output: str | None, max_rows: int
+    context: Context, sql: str, output_format: str, output: str | None, force: bool, max_rows: int
 ) -> None:
     """Run SQL over the harvest with DuckDB. Views: failures (each record once, labels joined),
     failures_all (physical rows), labels. Example:
     driftnet query "select reason, count(*) from failures group by all order by 2 desc" """
+    target = output_target(output, force=force, binary=output_format == "parquet")
     harvest = _harvest(context)
     if output_format == "table":
         text = _run(lambda: harvest.render(sql, max_rows=max_rows))
-        _emit(text + "\n", output)
+        _emit(text + "\n", target)
         return
-    if output_format == "parquet" and not output:
-        raise click.UsageError("--format parquet needs --output FILE")
-    destination = output or "/dev/stdout"
+    destination = target or "/dev/stdout"
     _run(lambda: harvest.copy(sql, destination, output_format))
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text)
-    else:
+def _emit(text: str, target: str | None) -> None:
+    if target is None:
         click.echo(text, nl=False)
+        return
+    with open_output(target) as sink:
+        sink.write(text.encode())
 
 
 @click.group()
@@ -105,12 +108,45 @@ def harvest() -> None:
 )
 @pass_context
 def harvest_reasons(context: Context, since: str, until: str | None, by: str) -> None:
-    """Top failure reasons by service and release over a time range (event time)."""
+    """Top failure reasons by service and release over a time range (event time). When none
+    is in the range, says where the newest failure is."""
     harvest_ = _harvest(context)
-    start = parse_time(since)
-    end = parse_time(until) if until else datetime.now(UTC) + timedelta(days=1)
+    now = datetime.now(UTC)
+    start = parse_time(since, now)
+    end = parse_time(until, now) if until else now + timedelta(days=1)
+    span = _run(lambda: harvest_.run(SPAN_SQL, [start, end])).to_pylist()[0]
+    if not span["in_range"]:
+        click.echo(nothing_between(start, end if until else None, span["newest"], now))
+        return
     sql = reasons_sql(by)
     click.echo(_run(lambda: harvest_.render(sql, [start, end], max_rows=0)))
+
+
+def nothing_between(
+    start: datetime, end: datetime | None, newest: datetime | None, now: datetime
+) -> str:
+    """Why ``harvest reasons`` found nothing between ``start`` and ``end`` (None: now), and
+    the ``--since`` or ``--until`` that would find the newest failure.
+
+    >>> now = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
+    >>> nothing_between(now - timedelta(days=1), None, datetime(2026, 11, 24, 14, 7), now)
+    'no failures between 2026-12-06 22:00 and now (event time); the newest record is from 2026-11-24 14:07 UTC: try --since 14d'
+    >>> nothing_between(now - timedelta(days=1), None, None, now)
+    'no failures between 2026-12-06 22:00 and now (event time): the harvest holds none yet'
+    """
+    until = "now" if end is None else f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    head = f"no failures between {start.astimezone(UTC):%Y-%m-%d %H:%M} and {until} (event time)"
+    if newest is None:
+        return head + ": the harvest holds none yet"
+    newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+    head += f"; the newest record is from {newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if newest < start:
+        ago = (now - newest).total_seconds()
+        hint = f"{math.ceil(ago / 3600)}h" if ago < 86_400 else f"{math.ceil(ago / 86_400)}d"
+        return head + f": try --since {hint}"
+    if end is not None and newest >= end:
+        return head + ": try a later --until, or none"
+    return head
 
 
 @harvest.command("show")
@@ -205,12 +241,14 @@ def label(
     type=click.Choice(["eval", "openai-chat", "parquet"]),
     required=True,
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@click.option("--output", "-o", help="File ('-': stdout, the default; parquet needs a file).")
+@force_option()
 @click.option("--since", help="24h, 7d, or an ISO time (event time).")
 @click.option("--until", help="End of the range.")
 @click.option("--service", multiple=True)
 @click.option("--release", multiple=True)
-@click.option("--reason", multiple=True, help="A rule id, e.g. refusal (any of its reasons).")
+@click.option("--reason", multiple=True, callback=lambda _c, _p, v: _known_reasons(v),
+              help="A rule or detector id, e.g. refusal (any of its reasons).")  # fmt: skip
 @click.option("--kind", multiple=True, type=click.Choice(["rule", "evidence", "regression"]))
 @click.option("--label", "labels", multiple=True, help="Only events with this label.")
 @click.option("--where", help="Any extra SQL predicate over failures columns.")
@@ -219,6 +257,7 @@ def export(
     context: Context,
     export_format: str,
     output: str | None,
+    force: bool,
     since: str | None,
     until: str | None,
     service: tuple[str, ...],
@@ -230,6 +269,7 @@ def export(
 ) -> None:
     """Export harvested failures: an eval set, a chat fine-tuning set (input + labelled
     correction), or Parquet. Identical inputs are exported once."""
+    target = output_target(output, force=force, binary=export_format == "parquet")
     harvest_ = _harvest(context)
     condition, params = export_condition(
         since=parse_time(since) if since else None,
@@ -243,12 +283,31 @@ def export(
     )
     sql = export_sql(condition)
     if export_format == "parquet":
-        if not output:
-            raise click.UsageError("--format parquet needs --output FILE")
-        rows = _run(lambda: harvest_.write_parquet(sql, params, output))
-        click.echo(f"exported {rows} rows to {output}", err=True)
+        assert target is not None  # output_target refuses stdout for Parquet
+        rows = _run(lambda: harvest_.write_parquet(sql, params, target))
+        click.echo(f"exported {rows} rows to {target}", err=True)
         return
-    _export_jsonl(harvest_, sql, params, export_format, output)
+    _export_jsonl(harvest_, sql, params, export_format, target)
+
+
+def failure_reasons() -> list[str]:
+    """Every ``rule_id`` a failure record's reason can carry: the failure rules, the
+    detectors and the canary judge."""
+    from driftnet.detectors.canary.verdict import JUDGE
+    from driftnet.detectors.families.registry import REGISTRY
+    from driftnet.harvest.rules import RuleId
+
+    return [*get_args(RuleId), *sorted(REGISTRY), JUDGE]
+
+
+def _known_reasons(values: tuple[str, ...]) -> tuple[str, ...]:
+    known = failure_reasons() if values else []
+    for value in values:
+        if value not in known:
+            raise click.BadParameter(
+                f"{value!r} is not a failure reason; choose from {', '.join(known)}"
+            )
+    return values
 
 
 def _export_jsonl(
@@ -263,7 +322,7 @@ def _export_jsonl(
         (record_document(row), {k: row.get(k) for k in ("label", "correction", "label_note")})
         for row in table.to_pylist()
     )
-    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    sink = open_output(output) if output else sys.stdout.buffer
     try:
         for item in export_items(pairs, export_format, tally):  # type: ignore[arg-type]
             sink.write(orjson.dumps(item, default=str) + b"\n")

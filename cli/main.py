@@ -18,10 +18,11 @@ import click
 from driftnet.cli.canary import canary
 from driftnet.cli.context import Context, pass_context
 from driftnet.cli.dlq import dlq
+from driftnet.cli.files import FolderPath, InputFile
 from driftnet.cli.harvest import COMMANDS as HARVEST_COMMANDS
 from driftnet.cli.silence import silence
 from driftnet.cli.simulate import simulate
-from driftnet.cli.topics import topics
+from driftnet.cli.topics import create_topic_option, require_topics, topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,7 +67,7 @@ def config(context: Context, reference: bool) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.File("rb"))
+@click.argument("path", type=InputFile("rb"))
 @click.option(
     "--json", "as_json", is_flag=True, help="Print failure records and dead letters as JSON lines."
 )
@@ -113,8 +114,9 @@ def broker(port: int, host: str) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.File("rb"))
+@click.argument("path", type=InputFile("rb"))
 @click.option("--topic", help="Topic to publish to [default: topics.events from settings].")
+@create_topic_option
 @click.option(
     "--batch/--no-batch",
     default=True,
@@ -130,15 +132,22 @@ def broker(port: int, host: str) -> None:
 )
 @pass_context
 def publish(
-    context: Context, path: IO[bytes], topic: str | None, batch: bool, timeout: float
+    context: Context,
+    path: IO[bytes],
+    topic: str | None,
+    create_topic: bool,
+    batch: bool,
+    timeout: float,
 ) -> None:
     """Publish PATH (JSON lines: an event object or an array of them per line) to Kafka.
     With --batch (the default) object lines are batched per cohort; other lines, including
-    malformed ones, are sent as they are, so the worker can dead-letter them. '-' reads stdin."""
+    malformed ones, are sent as they are, so the worker can dead-letter them. '-' reads stdin.
+    A topic that does not exist is refused unless --create-topic."""
     from driftnet.streams.clients.publish_file import publish_lines
 
     settings = context.settings
     target = topic or settings.topics.events.name
+    require_topics(context, [target], create=create_topic)
     source = path.name if path.name != "<stdin>" else "stdin"
     result = publish_lines(path, settings, target, batch=batch, timeout_s=timeout)
     for line in result.refusal_lines(source):
@@ -167,7 +176,7 @@ def worker(context: Context) -> None:
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FolderPath(file_okay=False, path_type=Path),
     default=Path("driftnet-demo"),
     show_default=True,
     help="Where the demo keeps its settings, logs and harvest (cleared first if a demo made it).",

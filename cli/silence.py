@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.topics import require_topics
 
 
 def parse_matchers(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -30,6 +31,7 @@ def _publish(context: Context, command: object) -> None:
 
     assert isinstance(command, SilenceCommand)
     settings = context.settings
+    require_topics(context, [settings.topics.silences.name])
     try:
         publish_command(settings.kafka, settings.topics.silences.name, command)
     except SilenceTopicError as exc:

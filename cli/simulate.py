@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import click
 import orjson
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.files import force_option, open_output, output_target
 from driftnet.cli.params import parse_duration, parse_time
+from driftnet.cli.topics import create_topic_option, require_topics
 from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, start_of
 
 
@@ -31,11 +34,13 @@ from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, star
               help="Event time per wall second: 60 plays 30 minutes in 30 seconds.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same events.")
 @click.option("--start", help="Event time of the first event (ISO); default: so that the "
-              "scenario ends now.")  # fmt: skip
+              "scenario ends now (with -o), or when the last event is sent.")  # fmt: skip
 @click.option("--canary-share", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True)
-@click.option("--output", "-o", type=click.File("wb"), help="Write JSON lines here instead "
-              "of publishing ('-' for stdout); no pacing.")  # fmt: skip
+@click.option("--output", "-o", help="Write JSON lines here instead of publishing ('-' for "
+              "stdout); no pacing.")  # fmt: skip
+@force_option()
 @click.option("--topic", help="Topic to publish to [default: topics.events].")
+@create_topic_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @pass_context
 def simulate(
@@ -47,25 +52,44 @@ def simulate(
     seed: int,
     start: str | None,
     canary_share: float,
-    output: IO[bytes] | None,
+    output: str | None,
+    force: bool,
     topic: str | None,
+    create_topic: bool,
     quiet: bool,
 ) -> None:
     """Publish realistic v1 events: three services, six tenants, a baseline/canary split, and
-    a SCENARIO in which something goes wrong part-way through."""
+    a SCENARIO in which something goes wrong part-way through. Published, the scenario ends
+    when its last event is sent (at --rate, so event time keeps pace with the clock); written
+    to a file (-o), it ends now."""
     span = parse_duration(duration)
     wall = span / speedup
     count = max(1, round(rate * wall))
-    first = start_of(parse_time(start)) if start else start_of() - timedelta(seconds=span - wall)
+    # Published, the events go out over `wall` seconds from now: the last one is sent then.
+    ends_in = wall if output is None else 0.0
+    first = start_of(parse_time(start)) if start else start_of() - timedelta(seconds=span - ends_in)
     chosen = SCENARIOS[cast(ScenarioName, scenario)]
     simulator = Simulator(chosen, first, span, seed=seed, canary_share=canary_share)
     events = simulator.events(count)
     if output is not None:
-        for event in events:
-            output.write(orjson.dumps(event) + b"\n")
+        _write(events, output_target(output, force=force))
         click.echo(f"wrote {count:,} {scenario} events ({_span(first, span)})", err=True)
         return
-    _publish(context, events, count, rate, topic, quiet, f"{scenario} {_span(first, span)}")
+    target = topic or context.settings.topics.events.name
+    require_topics(context, [target], create=create_topic)
+    _publish(context, events, count, rate, target, quiet, f"{scenario} {_span(first, span)}")
+
+
+def _write(events: Iterable[dict[str, Any]], target: str | None) -> None:
+    sink = open_output(target) if target else sys.stdout.buffer
+    try:
+        for event in events:
+            sink.write(orjson.dumps(event) + b"\n")
+    finally:
+        if target:
+            sink.close()
+        else:
+            sink.flush()
 
 
 def _span(first: datetime, span: float) -> str:
@@ -78,7 +102,7 @@ def _publish(
     events: Iterable[dict[str, Any]],
     count: int,
     rate: float,
-    topic: str | None,
+    target: str,
     quiet: bool,
     title: str,
 ) -> None:
@@ -87,7 +111,6 @@ def _publish(
     from driftnet.streams.clients.publisher import EventPublisher
 
     settings = context.settings
-    target = topic or settings.topics.events.name
     started = time.monotonic()
     sent = 0
     columns = (

@@ -1,10 +1,18 @@
-"""``driftnet topics create``: the Kafka topics driftnet uses."""
+"""``driftnet topics create``: the Kafka topics driftnet uses; and what the commands that
+publish (``publish``, ``simulate``, ``silence``, ``dlq replay``) check first: that the topic
+they would write to exists, since a broker that creates topics on first use would otherwise
+take the messages onto a topic no worker reads."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from driftnet.cli.context import Context, pass_context
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -29,3 +37,60 @@ def topics_create(context: Context) -> None:
     failed = [o.spec.name for o in outcomes if o.status == "failed"]
     if failed:
         raise click.ClickException(f"could not create {', '.join(failed)}")
+
+
+def create_topic_option(command: F) -> F:
+    """``--create-topic``: create a missing ``--topic`` instead of refusing it."""
+    return click.option(
+        "--create-topic",
+        is_flag=True,
+        help="Create the topic if it does not exist (partitions and retention of "
+        "topics.events, or of the settings' topic of that name).",
+    )(command)
+
+
+def require_topics(context: Context, names: list[str], *, create: bool | None = None) -> None:
+    """Refuse, in one line, to publish to a topic that does not exist, naming it and how to
+    create it; with ``create`` (the user passed ``--create-topic``), create it and say so.
+    ``create=None``: the command has no ``--create-topic``. Also the commands' fast "no
+    broker" answer (:func:`driftnet.streams.clients.kafka_config.probe`)."""
+    from driftnet.streams.clients.topics import TopicsError, create_topics, existing_topics
+
+    settings = context.settings
+    servers = settings.kafka.bootstrap_servers
+    try:
+        existing = existing_topics(settings.kafka)
+    except TopicsError as exc:
+        raise click.ClickException(str(exc)) from None
+    missing = [name for name in dict.fromkeys(names) if name not in existing]
+    if not missing:
+        return
+    by_name = {spec.name: (role, spec) for role, spec in settings.topics.by_role().items()}
+    if not create:
+        name = missing[0]
+        if name in by_name:
+            how = "run `driftnet topics create`" + (
+                "" if create is None else " or pass --create-topic"
+            )
+        else:
+            how = (
+                f"pass --create-topic to create it (the worker reads {settings.topics.events.name})"
+            )
+        raise click.ClickException(f"topic {name} does not exist on {servers}: {how}")
+    events = settings.topics.events
+    specs = {
+        name: by_name.get(name, ("events", events.model_copy(update={"name": name})))
+        for name in missing
+    }
+    try:
+        outcomes = [
+            outcome
+            for name, (role, spec) in specs.items()
+            for outcome in create_topics(settings.kafka, {role: spec})
+        ]
+    except TopicsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for outcome in outcomes:
+        click.echo(outcome.line, err=True)
+        if outcome.status == "failed":
+            raise click.ClickException(f"could not create {outcome.spec.name}")

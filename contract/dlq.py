@@ -32,12 +32,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, cast
+from typing import Final, cast, get_args
 
 from driftnet.contract.decode import DeadLetter, DeadLetterReason
 from driftnet.contract.events import Lineage
 
 PREFIX: Final = "driftnet.dlq."
+REASONS: Final[tuple[str, ...]] = get_args(DeadLetterReason)
+"""Every reason a dead letter can give (``driftnet dlq show --reason`` takes these)."""
 
 Headers = list[tuple[str, bytes]]
 

@@ -30,6 +30,15 @@ def reasons_sql(by: str) -> str:
     )
 
 
+SPAN_SQL = (
+    "SELECT count(*) FILTER (WHERE timestamp >= ? AND timestamp < ?) AS in_range, "
+    "max(timestamp) AS newest FROM failures"
+)
+"""``driftnet harvest reasons``: how many failures fall between two timestamps (two
+parameters) and the newest one's event time (NULL: none at all), for an empty answer to say
+where the failures are."""
+
+
 def count_sql(where: str) -> str:
     """``driftnet harvest delete``: how many failures match ``where`` (SQL), as column ``n``."""
     return f"SELECT count(*) AS n FROM failures WHERE {where}"

@@ -12,7 +12,12 @@ import time
 from collections.abc import Iterator
 
 from driftnet.contract.dlq import Entry, replay_headers
-from driftnet.streams.clients.kafka_config import kafka_python_options, whole_topic_consumer
+from driftnet.streams.clients.kafka_config import (
+    KafkaUnreachable,
+    kafka_python_options,
+    probe,
+    whole_topic_consumer,
+)
 from driftnet.streams.settings import KafkaSettings
 
 READ_TIMEOUT_S = 30.0
@@ -64,6 +69,10 @@ def publish(kafka: KafkaSettings, sends: list[tuple[Entry, str]], timeout_s: flo
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    try:
+        probe(kafka)
+    except KafkaUnreachable as exc:
+        raise DlqError(str(exc)) from None
     try:
         producer = KafkaProducer(**kafka_python_options(kafka), acks="all", linger_ms=5)
     except KafkaError as exc:

@@ -2,11 +2,14 @@
 and faust.
 
 kafka-python and aiokafka (admin, producers, the harvest sink's consumer) and faust spell the same connection
-settings differently; every client driftnet makes gets them from here.
+settings differently; every client driftnet makes gets them from here. The commands' clients
+(admin, the whole-topic reader) first :func:`probe` the address, so that "no broker" takes
+at most :data:`PROBE_TIMEOUT_S` to say.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -60,14 +63,57 @@ def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 class KafkaUnreachable(Exception):
-    """No broker answered; ``str()`` is one line naming the address."""
+    """No broker answered; ``str()`` is one line naming the address, ``why`` the cause."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
+
+
+PROBE_TIMEOUT_S = 3.0
+"""How long :func:`probe` waits for a bootstrap server to accept a connection."""
+
+
+def probe(kafka: KafkaSettings, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Return once a bootstrap server accepts a TCP connection; :class:`KafkaUnreachable`
+    within ``timeout_s`` when none does (refused, unknown host, no answer).
+
+    The commands call it before they build a Kafka client: kafka-python retries a refused
+    bootstrap until its own timeout (5-30 s), so without it "no broker" took that long to
+    say. Only the connection is tried; a server that accepts it gets the client's full
+    timeouts. The worker's clients (faust, the publisher's thread) never call it."""
+    servers = kafka.servers
+    share = timeout_s / max(len(servers), 1)
+    problems: list[str] = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=share):
+                return
+        except ValueError:
+            problems.append(f"{server}: not host:port")
+        except TimeoutError:
+            problems.append(f"{server}: no answer in {share:g} s")
+        except socket.gaierror:
+            problems.append(f"{server}: unknown host")
+        except OSError as exc:
+            problems.append(f"{server}: {(exc.strerror or type(exc).__name__).lower()}")
+    why = "; ".join(problems) if len(problems) != 1 else problems[0].split(": ", 1)[-1]
+    why = why or "no bootstrap servers"
+    raise KafkaUnreachable(
+        f"cannot reach Kafka at {kafka.bootstrap_servers} ({why}); "
+        "is a broker running? (`driftnet broker` starts one)",
+        why,
+    )
 
 
 def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
-    """A kafka-python ``KafkaAdminClient``, or :class:`KafkaUnreachable` within ``timeout_s``."""
+    """A kafka-python ``KafkaAdminClient``, or :class:`KafkaUnreachable` within ``timeout_s``
+    (within :data:`PROBE_TIMEOUT_S` when nothing listens at the address)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    probe(kafka, timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
     timeout_ms = int(timeout_s * 1000)
     try:
         return KafkaAdminClient(
@@ -120,6 +166,10 @@ def whole_topic_consumer(
     from kafka.errors import KafkaError
 
     try:
+        probe(kafka, timeout_s=min(bootstrap_timeout_ms / 1000, PROBE_TIMEOUT_S))
+    except KafkaUnreachable as exc:
+        raise error(_no_broker(kafka, exc.why)) from None
+    try:
         consumer = KafkaConsumer(
             **kafka_python_options(kafka),
             group_id=None,
@@ -128,10 +178,7 @@ def whole_topic_consumer(
             bootstrap_timeout_ms=bootstrap_timeout_ms,
         )
     except KafkaError as exc:
-        raise error(
-            f"no Kafka broker at {kafka.bootstrap_servers} ({type(exc).__name__}); "
-            "is one running? (`driftnet broker` starts one)"
-        ) from None
+        raise error(_no_broker(kafka, type(exc).__name__)) from None
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -148,3 +195,10 @@ def whole_topic_consumer(
         consumer.close()
         raise
     return consumer, assigned
+
+
+def _no_broker(kafka: KafkaSettings, why: str) -> str:
+    return (
+        f"no Kafka broker at {kafka.bootstrap_servers} ({why}); "
+        "is one running? (`driftnet broker` starts one)"
+    )

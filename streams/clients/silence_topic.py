@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from driftnet.alerts.silences import SilenceCommand
-from driftnet.streams.clients.kafka_config import kafka_python_options
+from driftnet.streams.clients.kafka_config import KafkaUnreachable, kafka_python_options, probe
 from driftnet.streams.settings import KafkaSettings
 
 
@@ -16,6 +16,10 @@ def publish_command(kafka: KafkaSettings, topic: str, command: SilenceCommand) -
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    try:
+        probe(kafka)
+    except KafkaUnreachable as exc:
+        raise SilenceTopicError(str(exc)) from None
     try:
         producer = KafkaProducer(**kafka_python_options(kafka), acks="all")
         producer.send(topic, command.model_dump_json().encode()).get(timeout=30)

@@ -105,6 +105,23 @@ def create_topics(
         admin.close()
 
 
+def existing_topics(kafka: KafkaSettings, *, timeout_s: float = TIMEOUT_S) -> set[str]:
+    """The names of the topics on the brokers; :class:`TopicsError` (one line) when they
+    cannot be reached or asked."""
+    from kafka.errors import KafkaError
+
+    try:
+        admin = admin_client(kafka, timeout_s=timeout_s)
+    except KafkaUnreachable as exc:
+        raise TopicsError(str(exc)) from None
+    try:
+        return set(admin.list_topics())
+    except KafkaError as exc:
+        raise TopicsError(f"listing topics failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        admin.close()
+
+
 def _configs(role: str, spec: TopicSpec) -> dict[str, str]:
     if role in COMPACTED:
         return {"cleanup.policy": "compact"}
