@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors bench-otlp clean
+.PHONY: help demo readme-demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors bench-otlp clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP) ## Watch driftnet catch a bad canary: broker, worker, simulated traffic, alerts, verdicts, harvest (~70 s)
 	$(BIN)/driftnet demo
+
+readme-demo: $(STAMP) ## Rerun make demo from a fresh clone of HEAD; rewrite the README's demo sample and timings
+	$(BIN)/python -m driftnet.sandbox.demo_readme --readme README.md
 
 check-example: $(STAMP) ## Run the failure rules over examples/events.jsonl offline and print what failed and why
 	$(BIN)/driftnet --config examples/driftnet.toml check examples/events.jsonl

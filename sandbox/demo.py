@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,12 +35,12 @@ from driftnet.alerts.notify.console import render_console
 from driftnet.alerts.sources import WATCHDOG
 from driftnet.sandbox import demo_plan
 from driftnet.sandbox.broker import BrokerError, EmbeddedBroker, die_with_parent, terminate
+from driftnet.sandbox.demo_tables import query_table, verdicts_table
 from driftnet.sandbox.simulation import Simulator, start_of
 from driftnet.storage.query import Harvest, QueryError
 from driftnet.streams.clients.kafka_config import kafka_python_options
 from driftnet.streams.clients.publisher import EventPublisher
 from driftnet.streams.clients.topics import TopicsError, create_topics
-from driftnet.streams.clients.verdict_table import verdict_table
 from driftnet.streams.clients.verdicts import VerdictsError, read_latest
 from driftnet.streams.settings import KafkaSettings, Settings, load_settings
 
@@ -205,7 +206,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
     """The demo, start to finish (see the module docstring)."""
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = Console(highlight=False)  # the terminal's width (COLUMNS, else 80 when piped)
+    say = partial(console.print, soft_wrap=True)  # one line each, for the terminal to wrap
     started = time.monotonic()
     directory = directory.resolve()
     prepare(directory)
@@ -221,7 +223,7 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
             broker.start()
         except BrokerError as exc:
             raise DemoError(str(exc)) from None
-        console.print(f"[bold]driftnet demo[/] · embedded broker on {broker.bootstrap_servers}")
+        say(f"[bold]driftnet demo[/] · embedded broker on {broker.bootstrap_servers}")
         config = directory / "driftnet.toml"
         channel = settings.alerts.slack_channel if slack else None
         config.write_text(
@@ -241,9 +243,7 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
         worker = WorkerProcess(config, directory / "worker.log", worker_env(settings))
         worker.start()
         where = f"console and Slack ({settings.alerts.slack_channel})" if slack else "console"
-        console.print(
-            f"worker running (log: {_shown(directory / 'worker.log')}); alerts to the {where}"
-        )
+        say(f"worker running (log: {_shown(directory / 'worker.log')}); alerts to the {where}")
         printer = AlertPrinter(demo.kafka, demo.topics.alerts.name, console)
         printer.start()
         end = _play(demo, console, seed)
@@ -259,7 +259,7 @@ def run_demo(settings: Settings, directory: Path, *, seed: int = 0) -> None:
         _print_summary(console, demo, directory)
         if printer.error:
             console.print(f"[yellow]note:[/] {printer.error}")
-        console.print(
+        say(
             f"\n[bold]done in {time.monotonic() - started:.0f} s[/]: {printer.printed} alert "
             f"notifications, {len(verdicts)} canary verdicts; the broker (in memory) is gone, "
             f"the harvest stays in {_shown(directory / 'harvest')}"
@@ -301,7 +301,8 @@ def _play(settings: Settings, console: Console, seed: int) -> float:
     console.print(
         f"playing {span / 60:.0f} minutes of production traffic at {demo_plan.SPEEDUP:.0f}x "
         f"({count:,} events, {rate:,.0f}/s; a 60 s window closes every "
-        f"{60 / demo_plan.SPEEDUP:.0f} s)"
+        f"{60 / demo_plan.SPEEDUP:.0f} s)",
+        soft_wrap=True,
     )
     with (
         EventPublisher(settings.kafka, settings.topics.events.name, settings.publisher) as pub,
@@ -315,7 +316,7 @@ def _play(settings: Settings, console: Console, seed: int) -> float:
             while story and offset >= story[0].at * span:
                 phase = story.pop(0)
                 moment = first + timedelta(seconds=phase.at * span)
-                console.print(f"\n[bold cyan]▶ {moment:%H:%M} UTC[/] {phase.text}")
+                console.print(f"\n[bold cyan]▶ {moment:%H:%M} UTC[/] {phase.text}", soft_wrap=True)
             ahead = started + sent / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
@@ -362,8 +363,7 @@ def _print_verdicts(console: Console, verdicts: list[Any]) -> None:
     if not verdicts:
         console.print("[yellow]no canary verdicts were published[/]")
         return
-    columns = ("service", "canary", "verdict", "score", "action", "requests", "failing")
-    console.print(verdict_table(verdicts, "canary verdicts (driftnet.verdicts)", columns))
+    console.print(verdicts_table(verdicts, "canary verdicts (driftnet.verdicts)"))
 
 
 def _print_summary(console: Console, settings: Settings, directory: Path) -> None:
@@ -372,8 +372,10 @@ def _print_summary(console: Console, settings: Settings, directory: Path) -> Non
     record_id: str | None = None
     try:
         for title, sql in demo_plan.summary_queries():
-            console.print(f"\n[bold]{title}[/]\n[dim]{sql}[/]")
-            console.print(harvest.render(sql, max_rows=40), markup=False, highlight=False)
+            console.print(f"\n[bold]{title}[/]\n[dim]{sql}[/]", soft_wrap=True)
+            result = harvest.run(sql)
+            cells = [tuple(row.values()) for row in result.to_pylist()[:40]]
+            console.print(query_table(result.column_names, cells))
         rows = harvest.run(
             "select record_id from failures where kind = 'regression' and arm = 'canary' "
             "order by latency_ms desc limit 1"

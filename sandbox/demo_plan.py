@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from driftnet.sandbox.simulation import SCENARIOS
+from driftnet.sandbox.simulation import SCENARIOS, Scenario
 
 SCENARIO: Final = SCENARIOS["demo"]
 DURATION_S: Final = 24 * 60.0
@@ -25,6 +25,10 @@ RATE: Final = 800.0
 """Events per wall second: about 1,600 a window, enough for the canary judge to decide in a
 window or two of an incident."""
 EVENTS: Final = round(RATE * DURATION_S / SPEEDUP)
+EVENTS_PARTITIONS: Final = 2
+"""Partitions of the demo's events topic: with 2, every one carries a cohort that sends from
+the first event to the last (a test checks it), so windows close on the watermarks as the
+story plays; with the default 4, one gets none of the story's six cohorts."""
 GROUP_WAIT_S: Final = 1.0
 GROUP_INTERVAL_S: Final = 3.0
 MARKER: Final = ".driftnet-demo"
@@ -33,10 +37,13 @@ MARKER: Final = ".driftnet-demo"
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """A turn of the story: from this share of the event time on, what happens."""
+    """A turn of the story: from this share of the event time on, what happens, and the
+    canary alerts it causes (by service): those that fire, those that resolve."""
 
     at: float
     text: str
+    fires: tuple[str, ...] = ()
+    resolves: tuple[str, ...] = ()
 
 
 def phases() -> tuple[Phase, ...]:
@@ -44,10 +51,16 @@ def phases() -> tuple[Phase, ...]:
     rollback, worse = SCENARIO.also
     return (
         Phase(0.0, "healthy traffic: 3 services, each with a canary release on 25% of its calls"),
-        Phase(SCENARIO.incident_at, "support-chat's canary gets 80% slower"),
+        Phase(SCENARIO.incident_at, "support-chat's canary gets 80% slower",
+              fires=_service(SCENARIO)),
         Phase(rollback.incident_at, f"{rollback.description}; {worse.description} "
-              "(refusals, scores, ratings)"),
+              "(refusals, scores, ratings)", fires=_service(worse), resolves=_service(rollback)),
     )  # fmt: skip
+
+
+def _service(scenario: Scenario) -> tuple[str]:
+    assert scenario.service is not None, "each turn of the demo's story hits one service"
+    return (scenario.service,)
 
 
 def _toml_string(value: str) -> str:
@@ -90,6 +103,13 @@ report_interval_s = 10
 [http]
 port = 0
 
+# Two events partitions, each with a cohort that sends from the first event to the last, so
+# windows close on the watermarks as the story plays: a partition with no traffic would hold
+# every window open for detectors.windows.idle_timeout_s (30 s), and with the default 4
+# partitions one gets none of the story's six cohorts.
+[topics.events]
+partitions = {EVENTS_PARTITIONS}
+
 [harvest]
 location = {_toml_string(str(directory / "harvest"))}
 group_id = "driftnet-demo-harvest"
@@ -131,10 +151,10 @@ def summary_queries() -> list[tuple[str, str]]:
             "where kind = 'rule' group by all order by failures desc limit 8",
         ),
         (
-            "the canaries' regression packs: their worst requests next to matched baseline ones",
-            "select service, arm, reasons[1].subject as metric, count(*) as requests, "
+            "the canaries' regression packs: their worst requests and matched baseline ones",
+            "select service, arm, reasons[1].subject as metric, count(*) as n, "
             "round(median(latency_ms)) as median_ms, "
-            "round(avg(scores['faithfulness']), 2) as faithfulness "
+            "round(avg(scores['faithfulness']), 2) as faith "
             "from failures where kind = 'regression' group by all order by all",
         ),
     ]

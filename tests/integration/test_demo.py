@@ -1,5 +1,6 @@
 """``driftnet demo`` as a newcomer runs it (what ``make demo`` runs): the alerts fire and
-resolve on the console, the canaries get the right verdicts, the harvest summary and the
+resolve on the console, each right after the scene of the story that caused it, the canaries
+get the right verdicts in tables that fit an 80-column terminal, the harvest summary and the
 commands it prints work, and nothing it started outlives it -- Ctrl-C included."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from driftnet.sandbox.demo_transcript import outline, story_problems
 from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.support.fake_slack import fake_slack as fake_slack  # the fixture
 from tests.support.kafka_helpers import DRIFTNET
@@ -22,9 +24,9 @@ pytestmark = pytest.mark.integration
 
 
 def clean_env() -> dict[str, str]:
-    """A newcomer's environment: no DRIFTNET_* settings, a wide terminal-less output."""
+    """A newcomer's environment: no DRIFTNET_* settings, an 80-column terminal-less output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTNET_")}
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = "80"
     return env
 
 
@@ -46,10 +48,12 @@ def survivors(marker: str) -> list[str]:
 def test_the_demo_catches_the_bad_canaries_and_cleans_up(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    """The slowed-down canary pages and is resolved once rolled back; the worse one pages;
-    the healthy one never does (on the console and, with a token, in Slack); verdicts
-    Fail / Fail / Pass; the summary shows the regression packs; a printed command runs as
-    printed; no broker or worker is left behind."""
+    """The slowed-down canary pages after the scene that slows it and before the next one,
+    and is resolved once rolled back; the worse one pages after its scene; the healthy one
+    never does (on the console and, with a token, in Slack); verdicts Fail / Fail / Pass
+    with their scores and failing metrics, every table within 80 columns; the summary shows
+    the regression packs; a printed command runs as printed; no broker or worker is left
+    behind."""
     directory = tmp_path / "demo"
     env = {
         **clean_env(),
@@ -67,27 +71,35 @@ def test_the_demo_catches_the_bad_canaries_and_cleans_up(
     assert re.search(r"FIRING critical search-summarizer canary .*Fail, rollback", output)
     assert re.search(r"RESOLVED critical support-chat canary", output)
     assert "invoice-extractor canary" not in output.split("canary verdicts")[0]
+    # in the story's order: before, the alerts all came after the rollback scene, in a burst
+    marks = outline(output.splitlines())
+    assert marks.index("FIRING support-chat") < marks.index("scene 2"), marks
+    assert story_problems(marks) == []
     assert "alerts to the console and Slack (#llm-oncall)" in output
     posts = {m.text.split(" canary ")[0].split()[-1]: m for m in fake_slack.messages}
     assert set(posts) == {"support-chat", "search-summarizer"}, [m.text for m in posts.values()]
     assert "RESOLVED" in posts["support-chat"].text.upper()
     assert posts["support-chat"].edits >= 1  # resolved in place
 
+    tables = [line for line in output.splitlines() if set(line) & set("│┃━─")]
+    assert max(len(line) for line in tables) <= 80
+    assert "…" not in "\n".join(tables)
     table = output.split("canary verdicts (driftnet.verdicts)")[1].split("what was harvested")[0]
-    rows: dict[str, str] = {}
-    for line in table.splitlines():  # a row may wrap: its first line names the service
-        cells = line.split("│")
-        if len(cells) > 2 and cells[1].strip():
-            current = cells[1].strip()
-        if len(cells) > 2:
-            rows[current] = rows.get(current, "") + line
-    assert "Fail" in rows["support-chat"]
-    assert "rollback" in rows["support-chat"]
-    assert "latency_p95" in rows["support-chat"]
-    assert "Fail" in rows["search-summarizer"]
-    assert "score.faithfulness" in rows["search-summarizer"]
-    assert "Pass" in rows["invoice-extractor"]
-    assert "promote" in rows["invoice-extractor"]
+    rows: dict[str, list[list[str]]] = {}
+    for line in table.splitlines():  # a row's first line names the service
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells and cells[0] in ("support-chat", "search-summarizer", "invoice-extractor"):
+            current = rows.setdefault(cells[0], [])
+        if cells and "─" not in line:
+            current.append(cells)
+    verdict = {name: [r[1] for r in row][:3] for name, row in rows.items()}
+    failing = {name: " ".join(r[2] for r in row) for name, row in rows.items()}
+    for name in ("support-chat", "search-summarizer"):
+        assert verdict[name][:2] == ["Fail", "rollback"]
+        assert re.fullmatch(r"score \d+", verdict[name][2])
+    assert "latency_p95 +" in failing["support-chat"]
+    assert "score.faithfulness -" in failing["search-summarizer"]
+    assert verdict["invoice-extractor"] == ["Pass", "promote", "score 100"]
 
     summary = output.split("the canaries' regression packs")[1]
     assert re.search(r"support-chat\s+│ canary\s+│ latency_p", summary)
