@@ -102,8 +102,8 @@ def timing(lines: Sequence[Stamped], cores: int, load: float) -> Timing:
             raise ValueError(f"no line matches {test!r}")
         return found[0]
 
-    installing = [s.text for s in lines if s.text.startswith("installing into ")]
-    installer = "uv" if installing and "uv" in installing[0].split(" with ")[1] else "pip"
+    said = [s.text for s in lines if s.text.startswith(("installing into ", "uv failed"))]
+    installer = "uv" if said and "/uv, pinned" in said[-1] else "pip"  # what make said last
     venv = [s.at for s in lines if s.text.endswith("/driftnet demo")]  # make echoes the command
     firing = first(r"^\S+ FIRING ")
     alerted = firing.text.split()[3]
@@ -126,7 +126,7 @@ def claims(t: Timing) -> str:
     text = (
         f"From a fresh clone, `make demo` printed its first alert {t.alert_s:.0f} s after the "
         f"command and was done in {t.done_s:.0f} s here ({t.cores} cores, load average "
-        f"{t.load:.1f}, warm package cache): {t.venv_s:.0f} s creating `.venv` with "
+        f"{t.load:.1f}): {t.venv_s:.0f} s creating `.venv` with "
         f"{t.installer} (once), {t.worker_s - t.venv_s:.0f} s starting the broker and the "
         f"worker, then the story; the first alert printed {t.alert_s - t.scene_s:.0f} s after "
         "the scene that caused it."

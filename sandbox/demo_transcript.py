@@ -65,25 +65,23 @@ def story_problems(marks: Sequence[str]) -> list[str]:
     causes (``Phase.fires``, ``Phase.resolves``) first printed after that scene and before
     the next one (after the last scene, before the verdicts); no other service alerted."""
     story = demo_plan.phases()
-    problems: list[str] = []
     at = {mark: i for i, mark in reversed(list(enumerate(marks)))}  # first position of each
-    scenes = [at.get(f"scene {n}") for n in range(len(story))]
-    if None in scenes or scenes != sorted(scenes, key=lambda i: i or 0):
+    found = [at.get(f"scene {n}") for n in range(len(story))]
+    scenes = [i for i in found if i is not None]
+    if len(scenes) < len(story) or scenes != sorted(scenes):
         return [f"the story's scenes are missing or out of order: {marks}"]
-    end = at.get("verdicts", len(marks))
+    bounds = [*scenes, at.get("verdicts", len(marks))]
+    names = [*(f"scene {n}" for n in range(1, len(story))), "the verdicts"]
+    problems: list[str] = []
     expected = set()
     for n, phase in enumerate(story):
-        begin = scenes[n] or 0
-        until = scenes[n + 1] if n + 1 < len(story) else end
         for state, services in (("FIRING", phase.fires), ("RESOLVED", phase.resolves)):
             for service in services:
-                expected.add(f"{state} {service}")
-                where = at.get(f"{state} {service}")
-                if where is None or not begin < where < (until or end):
+                mark = f"{state} {service}"
+                expected.add(mark)
+                if not bounds[n] < at.get(mark, -1) < bounds[n + 1]:
                     problems.append(
-                        f"{state} {service} should first come after scene {n} and before "
-                        f"{'scene ' + str(n + 1) if n + 1 < len(story) else 'the verdicts'}: "
-                        f"{marks}"
+                        f"{mark} should first come after scene {n} and before {names[n]}: {marks}"
                     )
     alerted = {m for m in marks if m.startswith(("FIRING ", "RESOLVED "))}
     problems.extend(f"{m}: no scene of the story causes it" for m in sorted(alerted - expected))

@@ -117,7 +117,8 @@ def test_story_problems_catch_alerts_that_come_late_or_from_nowhere() -> None:
 
 def test_timing_reads_the_run_and_claims_says_it() -> None:
     """The moments of a stamped run: the venv ready when make echoes the demo command, the
-    worker's line, the scene that fired the first alert and that alert, the end."""
+    worker's line, the scene that fired the first alert and that alert, the end; pip named
+    when uv failed and make fell back to it."""
     at = {".venv/bin/driftnet demo": 7.0, "worker running": 16.0, SCENES[1]: 30.0}
     stamped = [Stamped(next((t for k, t in at.items() if line.startswith(k)), 0.0), line)
                for line in RUN]  # fmt: skip
@@ -129,6 +130,8 @@ def test_timing_reads_the_run_and_claims_says_it() -> None:
     assert "first alert 38 s after the command and was done in 80 s here (2 cores" in text
     assert "7 s creating `.venv` with uv (once), 9 s starting the broker and the worker" in text
     assert "printed 8 s after the scene that caused it" in text
+    failed = [*stamped[:2], Stamped(5.0, "uv failed: installing with pip instead"), *stamped[2:]]
+    assert timing(failed, cores=2, load=1.5).installer == "pip"
 
 
 def test_replace_between_rewrites_only_the_block() -> None:
