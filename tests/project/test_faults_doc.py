@@ -1,4 +1,4 @@
-"""RELIABILITY.md names real tests: every ``tests/<file>.py::<test>`` it cites exists, and
+"""docs/reliability.md names real tests: every ``tests/<file>.py::<test>`` it cites exists, and
 every corpus id it cites is one of the hostile corpus's."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 from tests.conftest import ROOT
 
-DOC = (ROOT / "RELIABILITY.md").read_text()
+DOC = (ROOT / "docs" / "reliability.md").read_text()
 
 
 def test_every_cited_test_exists() -> None:

@@ -1,4 +1,5 @@
-"""The README, the front door, stays true to the code."""
+"""The README, the front door, and the documentation site's pages stay true to the code: each
+check reads the page that now holds the text it checks."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import re
 
 from driftnet.contract.events import otel_mapping
 from tests.conftest import ROOT
+from tests.support.docs import documents, page, section
 
 README = (ROOT / "README.md").read_text()
 
 
 def test_otel_table_matches_the_contract() -> None:
-    """The README's OpenTelemetry table lists exactly the mapping the contract declares."""
-    table = README.split("<!-- otel-mapping:start -->")[1].split("<!-- otel-mapping:end -->")[0]
+    """The event contract's OpenTelemetry table lists exactly the mapping the contract declares."""
+    table = (
+        page("event-contract.md")
+        .split("<!-- otel-mapping:start -->")[1]
+        .split("<!-- otel-mapping:end -->")[0]
+    )
     rows = dict(re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|$", table, flags=re.MULTILINE))
     assert rows == otel_mapping()
 
@@ -45,6 +51,8 @@ def test_command_table_lists_every_command() -> None:
 
 
 def test_dlq_header_table_matches_the_code() -> None:
+    """The worker's dead-letter header table (docs/operations.md) names every header the code
+    writes."""
     from datetime import UTC, datetime
 
     from driftnet.contract.decode import decode
@@ -55,36 +63,46 @@ def test_dlq_header_table_matches_the_code() -> None:
     names = {
         name.removeprefix(PREFIX) for name, _ in dead_letter_headers(letter, datetime.now(UTC))
     }
-    section = README.split("## The worker")[1].split("\n## ")[0]
-    documented = set(re.findall(r"`(?:driftnet\.dlq)?\.([a-z_0-9]+)`", section))
+    worker = section(page("operations.md"), "## The worker")
+    documented = set(re.findall(r"`(?:driftnet\.dlq)?\.([a-z_0-9]+)`", worker))
     assert names <= documented
     assert {"field", "batch_index"} <= documented
 
 
 def test_detector_table_lists_every_registered_detector() -> None:
-    """The README's detector table names exactly the registered detectors."""
+    """The detectors page's table names exactly the registered detectors."""
     from driftnet.detectors.families.registry import REGISTRY
 
-    table = README.split("<!-- detectors:start -->")[1].split("<!-- detectors:end -->")[0]
+    table = (
+        page("detectors.md").split("<!-- detectors:start -->")[1].split("<!-- detectors:end -->")[0]
+    )
     listed = set(re.findall(r"`([a-z_]+\.[a-z0-9_]+\.v\d+)`", table))
     assert listed == set(REGISTRY)
 
 
 def test_scenario_table_matches_the_simulator() -> None:
-    """The README's scenario table lists every scenario with its description."""
+    """Getting started's scenario table lists every scenario with its description."""
     from driftnet.sandbox.simulation import SCENARIOS
 
-    table = README.split("<!-- scenarios:start -->")[1].split("<!-- scenarios:end -->")[0]
+    table = (
+        page("getting-started.md")
+        .split("<!-- scenarios:start -->")[1]
+        .split("<!-- scenarios:end -->")[0]
+    )
     rows = dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, flags=re.MULTILINE))
     assert rows == {name: s.description for name, s in SCENARIOS.items()}
 
 
 def test_canary_metric_table_matches_the_judge() -> None:
-    """The README's canary metric table: every judged metric, its group, bad direction,
+    """The canary judge page's metric table: every judged metric, its group, bad direction,
     whether it is critical and its minimum samples, as the code defines them."""
     from driftnet.detectors.canary.config import DEFAULT_RULES, METRICS, SCORE, score_spec
 
-    table = README.split("<!-- canary-metrics:start -->")[1].split("<!-- canary-metrics:end -->")[0]
+    table = (
+        page("canary-judge.md")
+        .split("<!-- canary-metrics:start -->")[1]
+        .split("<!-- canary-metrics:end -->")[0]
+    )
     rows = re.findall(
         r"^\| `([^`]+)` \| (\w+) \| (\w+) \| [^|]+ \| [^|]+ \| (yes|no) \| (\d+) \|$",
         table,
@@ -102,10 +120,9 @@ def test_canary_metric_table_matches_the_judge() -> None:
 def test_every_source_path_the_docs_name_exists() -> None:
     """A module moved to another room cannot leave the README or docs pointing at nothing."""
     rooms = "contract|detectors|harvest|ingest|alerts|storage|streams|sandbox|cli|tests|bench"
-    docs = [ROOT / "README.md", ROOT / "RELIABILITY.md", *sorted((ROOT / "docs").glob("*.md"))]
     named = {
         (doc.name, path)
-        for doc in docs
+        for doc in documents()
         for path in re.findall(rf"`((?:{rooms})/[\w/]*\w(?:\.py)?/?)(?:::\w+)?`", doc.read_text())
     }
     assert len(named) > 20
@@ -117,8 +134,9 @@ def test_every_import_in_the_docs_examples_resolves() -> None:
     """The docs' Python examples name modules and objects that exist where they say."""
     import importlib
 
-    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    blocks = [b for doc in docs for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)]
+    blocks = [
+        b for doc in documents() for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    ]
     imports = [
         i
         for b in blocks
