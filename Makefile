@@ -70,8 +70,14 @@ bench-detectors: $(STAMP) ## Detector memory per cohort at 10,000 cohorts, drift
 bench-sink: $(STAMP) ## Parquet sink rows/s on the embedded broker, as a ratio to a raw consumer
 	$(BIN)/python -m bench.sink_throughput
 
-docs: $(STAMP) ## Rewrite the README's configuration reference from the settings model
-	$(BIN)/python -m driftnet.cli.config_reference --write README.md
+# The site's generated pages (settings, commands, the OTLP mapping), then the site itself into
+# site/ (open site/index.html); --strict fails on a broken link, anchor or nav entry, as the
+# tests do. Nothing is downloaded.
+docs: $(STAMP) ## Regenerate the reference pages in docs/ (settings, CLI, OTLP mapping) and build the site into site/
+	$(BIN)/python -m driftnet.cli.config_reference --write docs/configuration.md
+	$(BIN)/python -m driftnet.cli.cli_reference --write docs/cli.md
+	$(BIN)/python -m driftnet.ingest.mapping --write docs/opentelemetry.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }
@@ -79,4 +85,4 @@ lock: ## Re-pin constraints.txt from pyproject.toml (then commit it)
 	    --no-header --annotation-style line --quiet -o constraints.txt
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .typecheck build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .typecheck build site *.egg-info

@@ -195,7 +195,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def render(result: dict[str, Any]) -> str:
-    """The table ``make bench`` prints (and the README carries), as Markdown."""
+    """The table ``make bench`` prints (and docs/benchmarks.md carries), as Markdown."""
     head = ("measurement", "figure", "target", "verdict / note")
     body = rows(result)
     lines = [

@@ -6,8 +6,9 @@ secrets shown as unset) and its description (the field's attribute docstring). A
 entries (``rules.services``) or a list of tables (``alerts.routes``) is one row for itself, then
 the rows of its entry with a ``<name>`` or ``[]`` placeholder. Pure and deterministic.
 
-``python -m driftnet.cli.config_reference`` prints the reference; ``--write README.md`` rewrites the
-text between the ``config-reference`` markers of that file (``make docs``).
+``python -m driftnet.cli.config_reference`` prints the reference; ``--write
+docs/configuration.md`` rewrites the text between the ``config-reference`` markers of that page
+(``make docs``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from driftnet.cli.config_types import toml, type_of, unwrap
+from driftnet.cli.doc_blocks import replace_between, write_block
 from driftnet.streams.settings import ENV_PREFIX, Settings
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
 REGENERATE = "make docs"
-"""The command that rewrites the README's reference (``python -m driftnet.cli.config_reference
---write README.md``)."""
+"""The command that rewrites the docs' reference (``python -m driftnet.cli.config_reference
+--write docs/configuration.md``)."""
 
 NAME = "<name>"
 ITEM = "[]"
@@ -91,7 +93,7 @@ def render(model: type[BaseModel] = Settings) -> str:
     """The reference as Markdown (no markers), ending with a newline."""
     parts = [_INTRO, ""]
     for section in sections(model):
-        parts += [f"### `{section.name}`", ""]
+        parts += [f"## `{section.name}`", ""]
         if section.description:
             parts += [section.description, ""]
         parts += [
@@ -115,11 +117,7 @@ def block(model: type[BaseModel] = Settings) -> str:
 
 def replace_block(text: str, reference: str) -> str:
     """``text`` with what stands between the two markers replaced by ``reference``."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"expected one {START} followed by one {END}")
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    return f"{head}{START}{reference}{END}{tail}"
+    return replace_between(text, START, END, reference)
 
 
 def leaf_keys(model: type[BaseModel] = Settings) -> tuple[str, ...]:
@@ -258,21 +256,15 @@ def _code(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the reference, or with ``--write FILE`` put it between the markers of FILE."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--write", type=Path, metavar="FILE", help="e.g. README.md")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="e.g. docs/configuration.md")
     args = parser.parse_args(argv)
     if args.write is None:
         sys.stdout.write(render())
         return 0
-    text = args.write.read_text(encoding="utf-8")
     try:
-        updated = replace_block(text, block())
+        print(write_block(args.write, START, END, block(), "configuration reference"))
     except ValueError as exc:
         parser.error(f"{args.write}: {exc}")
-    if updated == text:
-        print(f"{args.write}: the configuration reference is up to date")
-    else:
-        args.write.write_text(updated, encoding="utf-8")
-        print(f"{args.write}: configuration reference rewritten")
     return 0
 
 

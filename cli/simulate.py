@@ -24,7 +24,7 @@ from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, star
     type=click.Choice(sorted(SCENARIOS)),
     default="healthy",
     show_default=True,
-    help="What goes wrong (see the README's scenario table).",
+    help="What goes wrong (see the scenario table in docs/getting-started.md).",
 )
 @click.option("--rate", type=click.FloatRange(min=0.1), default=200.0, show_default=True,
               help="Events per second of wall time.")  # fmt: skip

@@ -2,7 +2,7 @@
 
 One JSON object (or a JSON array of them) per Kafka message, keyed by the cohort. Names are
 flat snake_case; where OpenTelemetry's GenAI semantic conventions have a name for a field, the
-field's JSON Schema carries it as ``x-otel`` (see :func:`otel_mapping` and the README table).
+field's JSON Schema carries it as ``x-otel`` (see :func:`otel_mapping` and the table in docs/event-contract.md).
 The call's content (``input``, ``output``) is read so that absent is not empty: a producer that
 does not capture it leaves it out, and that is not an empty answer (:mod:`.content`).
 

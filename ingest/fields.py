@@ -45,7 +45,7 @@ class Row:
     field: str
     """Dotted v1 path: ``usage.input_tokens``."""
     otel: tuple[str, ...]
-    """OpenTelemetry names read, in order (for a derived row: what it reads, for the README)."""
+    """OpenTelemetry names read, in order (for a derived row: what it reads, for the docs)."""
     scope: Scope
     convert: Callable[[Any], Any] | None = None
     """Attribute value -> field value (None: leave the field out); as is when unset."""

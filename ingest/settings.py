@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class OtlpSettings(BaseModel):
-    """Ingest of OpenTelemetry GenAI spans from ``topics.otlp_spans`` (see the README's
-    "OpenTelemetry ingest"): each LLM-call span becomes a v1 event on the events topic."""
+    """Ingest of OpenTelemetry GenAI spans from ``topics.otlp_spans`` (see
+    docs/opentelemetry.md): each LLM-call span becomes a v1 event on the events topic."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 

@@ -15,7 +15,7 @@ first window. Each side tests its null *with the tolerance built in*: the increa
   batched until each arm has :data:`SCORE_BATCH` scores (a normal approximation);
 - drift: calibrated p-values of "no difference", and the statistic must reach the tolerance.
 
-The README's "Canary judge" section gives the reasoning and the measurements.
+docs/canary-judge.md gives the reasoning and the measurements.
 """
 
 from __future__ import annotations

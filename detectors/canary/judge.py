@@ -10,7 +10,7 @@ classifies the metric and gives the score and the verdict
 (:mod:`~driftnet.detectors.canary.examples`) and a reason
 (:mod:`~driftnet.detectors.canary.reasons`). What the judge keeps, and saves for a restarted
 worker, is in :mod:`~driftnet.detectors.canary.state`. The statistics and their measured
-behaviour: the README's "Canary judge" section.
+behaviour: docs/canary-judge.md.
 
 >>> from driftnet.detectors.windowing.partials import Partial
 >>> from driftnet.detectors.windowing.windows import Window

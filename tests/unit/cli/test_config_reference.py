@@ -1,4 +1,5 @@
-"""The configuration reference: generated from the settings model, and the README's copy of it."""
+"""The configuration reference: generated from the settings model, and its page in the docs
+(docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from driftnet.cli.config_reference import (
 from driftnet.streams.settings import Settings, load_settings
 from tests.conftest import ROOT
 
-REGENERATE = "make docs (or: .venv/bin/python -m driftnet.cli.config_reference --write README.md)"
+PAGE = ROOT / "docs" / "configuration.md"
+REGENERATE = "make docs (or: .venv/bin/python -m driftnet.cli.config_reference --write docs/configuration.md)"
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +42,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def _readme_reference() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert text.count(START) == 1, f"README.md needs one {START} marker; then run {REGENERATE}"
-    assert text.count(END) == 1, f"README.md needs one {END} marker; then run {REGENERATE}"
+def _page_reference() -> str:
+    text = PAGE.read_text(encoding="utf-8")
+    assert text.count(START) == 1, f"{PAGE.name} needs one {START} marker; then run {REGENERATE}"
+    assert text.count(END) == 1, f"{PAGE.name} needs one {END} marker; then run {REGENERATE}"
     return text.split(START)[1].split(END)[0]
 
 
@@ -80,20 +82,20 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
             yield key
 
 
-def test_readme_reference_matches_the_settings_model() -> None:
-    """The README's configuration reference is exactly what the settings model generates."""
-    assert _readme_reference() == block(), (
-        f"README.md's configuration reference differs from the settings model: run {REGENERATE}"
+def test_page_reference_matches_the_settings_model() -> None:
+    """The docs' configuration reference is exactly what the settings model generates."""
+    assert _page_reference() == block(), (
+        f"{PAGE.name}'s configuration reference differs from the settings model: run {REGENERATE}"
     )
 
 
-def test_every_leaf_setting_is_in_the_readme() -> None:
-    """Every leaf setting of the model has a row in the README's reference."""
-    documented = set(re.findall(r"^\| `([^`]+)` \|", _readme_reference(), flags=re.MULTILINE))
+def test_every_leaf_setting_is_in_the_page() -> None:
+    """Every leaf setting of the model has a row in the docs' reference."""
+    documented = set(re.findall(r"^\| `([^`]+)` \|", _page_reference(), flags=re.MULTILINE))
     leaves = list(_leaves(Settings))
     assert len(leaves) > 100
     missing = [key for key in leaves if key not in documented]
-    assert not missing, f"not in the README's reference: {missing}; run {REGENERATE}"
+    assert not missing, f"not in {PAGE.name}'s reference: {missing}; run {REGENERATE}"
 
 
 def test_every_row_has_a_type_a_default_and_a_description() -> None:
