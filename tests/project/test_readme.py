@@ -7,7 +7,7 @@ import re
 
 from driftnet.contract.events import otel_mapping
 from tests.conftest import ROOT
-from tests.support.docs import documents, page, section
+from tests.support.docs import DOCS, anchors, documents, headings, page, pages, section
 
 README = (ROOT / "README.md").read_text()
 
@@ -31,6 +31,46 @@ def test_front_door_commands() -> None:
     assert re.search(r"^demo:", makefile, flags=re.MULTILINE)
     assert re.search(r"^test:", makefile, flags=re.MULTILINE)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_is_a_short_front_door() -> None:
+    """At most ~300 lines: what driftnet is, the diagram, the two commands (the demo's sample
+    between its markers), five minutes on your own Kafka with the brokers and the ports on its
+    first screen, the command table and the links; everything else is a page of docs/."""
+    assert len(README.splitlines()) <= 300
+    sections = [text for level, text in headings(README) if level == 2]
+    assert sections[:2] == ["The two commands", "Five minutes on your own Kafka"]
+    assert {"The `driftnet` command", "Documentation"} <= set(sections)
+    for marker in ("demo-output:start", "demo-output:end", "demo-timing:start", "demo-timing:end"):
+        assert README.count(f"<!-- {marker} -->") == 1
+    first_screen = "\n".join(section(README, "## Five minutes on your own Kafka").splitlines()[:25])
+    for setting in ("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", "DRIFTNET_HTTP__PORT", "--port"):
+        assert setting in first_screen, setting
+    top = "\n".join(README.splitlines()[:60])
+    assert "DRIFTNET_KAFKA__BOOTSTRAP_SERVERS" in top
+    assert "DRIFTNET_HTTP__PORT" in top
+
+
+def test_readme_links_reach_a_file_and_a_heading() -> None:
+    """Every relative link of the README reaches a file of the repository, and its #anchor a
+    heading of that page (or of the README)."""
+    links = re.findall(r"\]\(([^)\s]+)\)", README)
+    assert len(links) > 15
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = ROOT / path if path else ROOT / "README.md"
+        assert target.exists(), link
+        if anchor:
+            assert anchor in anchors(target.read_text(encoding="utf-8")), link
+
+
+def test_readme_links_every_page() -> None:
+    """The README's documentation table links every page of the site."""
+    linked = set(re.findall(r"\]\(docs/([a-z-]+\.md)\)", section(README, "## Documentation")))
+    assert linked == {p.name for p in pages()} - {"index.md"}
+    assert all((DOCS / name).is_file() for name in linked)
 
 
 def test_command_table_lists_every_command() -> None:
