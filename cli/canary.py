@@ -45,7 +45,7 @@ def status(context: Context, service: str | None, since: str, output: str, timeo
     """Print the latest verdict of every canary (from the verdicts topic), newest first:
     verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
     from driftnet.cli.params import parse_time
-    from driftnet.streams.clients.verdict_table import verdict_table
+    from driftnet.streams.clients.verdict_table import fitting_verdict_table
     from driftnet.streams.clients.verdicts import VerdictsError, read_latest
 
     settings = context.settings
@@ -69,6 +69,8 @@ def status(context: Context, service: str | None, since: str, output: str, timeo
         return
     from rich.console import Console
 
-    table = verdict_table(verdicts, f"canary verdicts ({settings.topics.verdicts.name})")
-    # Into a pipe or a file, every row whole (rich would cut it at 80 columns).
-    Console(width=None if sys.stdout.isatty() else 1_000).print(table)
+    title = f"canary verdicts ({settings.topics.verdicts.name})"
+    # Into a pipe or a file, every column, each row whole (rich would cut it at 80 columns);
+    # in a terminal too narrow for every column, the three that fit (nothing cut).
+    console = Console(width=None if sys.stdout.isatty() else 1_000)
+    console.print(fitting_verdict_table(verdicts, title, console.width))

@@ -1,5 +1,7 @@
-"""The demo's tables, built to fit the terminal: the canary verdicts and the harvest queries'
-results as rich tables that fit 80 columns. Cells wrap (at spaces, long words folded) rather
+"""The demo's tables, built to fit the terminal: the canary verdicts
+(:func:`~driftnet.streams.clients.verdict_table.compact_verdict_table`, which ``driftnet canary
+status`` prints in a narrow terminal too) and the harvest queries' results as rich tables that
+fit 80 columns. Cells wrap (at spaces, long words folded) rather
 than being cut: the verdict, the score and every failing metric stay whole in any terminal at
 least 80 columns wide. Pure: values in, rich tables out.
 
@@ -23,34 +25,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from driftnet.detectors.canary.verdict import Verdict
-from driftnet.streams.clients.verdict_table import change
-
-_STYLES = {"Pass": "green", "Marginal": "yellow", "Fail": "bold red", "Inconclusive": "cyan"}
-
-
-def verdicts_table(verdicts: Sequence[Verdict], title: str) -> Table:
-    """One row per canary: its service, release and requests (canary / baseline); its
-    verdict, the action and the score; each failing metric with its change on a line of its
-    own. At 80 columns the failing metrics get 29 characters or more, and wrap past that."""
-    table = Table(title=title, title_justify="left", box=box.HEAVY_HEAD)
-    table.add_column("canary", no_wrap=True)  # a release is one long word: kept whole
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("failing", overflow="fold", min_width=12)
-    for verdict in verdicts:
-        failing = sorted(verdict.failing, key=lambda m: (not m.critical, m.metric))
-        requests = f"{verdict.canary_requests:,} / {verdict.baseline_requests:,} requests"
-        score = "-" if verdict.score is None else f"{verdict.score:g}"
-        outcome = (verdict.verdict, _STYLES[verdict.verdict])
-        table.add_row(
-            Text.assemble(
-                (verdict.service, "bold"), "\n", verdict.release, "\n", (requests, "dim")
-            ),
-            Text.assemble(outcome, "\n", verdict.recommendation, "\n", f"score {score}"),
-            Text("\n".join(change(m) for m in failing) or "-"),
-            end_section=True,
-        )
-    return table
+from driftnet.streams.clients.verdict_table import compact_verdict_table as verdicts_table
 
 
 def query_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

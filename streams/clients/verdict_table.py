@@ -1,4 +1,7 @@
-"""Canary verdicts as a rich table: the rows ``driftnet canary status`` and ``driftnet demo`` print."""
+"""Canary verdicts as rich tables: every column (:func:`verdict_table`, ``driftnet canary
+status`` in a wide terminal or a pipe) or three that fit 80 columns (:func:`compact_verdict_table`:
+``driftnet demo``, and ``canary status`` in a narrow terminal) -- never a verdict, score or
+failing metric cut."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import TYPE_CHECKING
 from driftnet.detectors.canary.verdict import MetricVerdict, Verdict
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.table import Table
 
 COLUMNS = (
@@ -78,3 +83,45 @@ def verdict_table(verdicts: list[Verdict], title: str, columns: tuple[str, ...] 
         cells["verdict"] = f"[{_STYLES[verdict.verdict]}]{cells['verdict']}[/]"
         table.add_row(*(cells[name] for name in columns))
     return table
+
+
+def compact_verdict_table(verdicts: Sequence[Verdict], title: str) -> Table:
+    """One row per canary: its service, release and requests (canary / baseline); its
+    verdict, the action and the score; each failing metric with its change on a line of its
+    own. At 80 columns the failing metrics get 29 characters or more, and wrap past that."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", box=box.HEAVY_HEAD)
+    table.add_column("canary", no_wrap=True)  # a release is one long word: kept whole
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("failing", overflow="fold", min_width=12)
+    for verdict in verdicts:
+        failing = sorted(verdict.failing, key=lambda m: (not m.critical, m.metric))
+        requests = f"{verdict.canary_requests:,} / {verdict.baseline_requests:,} requests"
+        score = "-" if verdict.score is None else f"{verdict.score:g}"
+        outcome = (verdict.verdict, _STYLES[verdict.verdict])
+        table.add_row(
+            Text.assemble(
+                (verdict.service, "bold"), "\n", verdict.release, "\n", (requests, "dim")
+            ),
+            Text.assemble(outcome, "\n", verdict.recommendation, "\n", f"score {score}"),
+            Text("\n".join(change(m) for m in failing) or "-"),
+            end_section=True,
+        )
+    return table
+
+
+def fitting_verdict_table(verdicts: Sequence[Verdict], title: str, width: int) -> Table:
+    """Every column when they fit in ``width``, else the three of
+    :func:`compact_verdict_table` (a terminal of 80 columns used to show ``Pa…`` and no score)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    full = verdict_table(list(verdicts), title)
+    unbounded = Console(width=10_000, file=StringIO())  # rich clamps a measure to the width
+    return (
+        full if unbounded.measure(full).maximum <= width else compact_verdict_table(verdicts, title)
+    )

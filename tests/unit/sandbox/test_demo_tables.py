@@ -102,3 +102,27 @@ def test_a_query_table_fits_80_columns_and_wraps_rather_than_cuts() -> None:
     wrapped = render(query_table(["service", "note"], [("support-chat", long)]), 80)
     assert max(map(len, wrapped)) <= 80
     assert "".join(line.split("│")[-1].strip() for line in wrapped[2:]) == long
+
+
+def test_canary_status_keeps_every_column_when_it_fits_and_the_verdict_when_it_does_not() -> None:
+    """``driftnet canary status`` at 80 columns read ``Pa…`` with no score: a terminal too
+    narrow for every column gets the three-column table, a wide one (or a pipe) every column."""
+    from driftnet.streams.clients.verdict_table import fitting_verdict_table
+
+    verdicts = [
+        verdict("support-chat", "gpt-4o-mini+prompt-v8", "Fail", 0.0, [metric("latency_p95", 0.8)]),
+        verdict("search-summarizer", "claude-haiku+prompt-v3", "Pass", 100.0, []),
+    ]
+    for width in (80, 100):
+        out = StringIO()
+        Console(width=width, file=out).print(fitting_verdict_table(verdicts, "canary", width))
+        text = out.getvalue()
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+        for shown in ("Fail", "Pass", "score 0", "score 100"):
+            assert shown in text
+        assert "latency_p95 +80%" in text
+    out = StringIO()
+    Console(width=1_000, file=out).print(fitting_verdict_table(verdicts, "canary", 1_000))
+    header = out.getvalue().splitlines()[2]
+    assert "baseline" in header  # every column
+    assert "as of" in header
