@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help demo readme-demo check-example test lint docs lock bench bench-core bench-stream bench-sink bench-detectors bench-otlp clean
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The venv, from the pinned constraints.txt. uv installs it in seconds: first the pinned uv (the
 # one `make lock` uses) goes into the venv with pip (a second or two), else a uv on PATH is used;
