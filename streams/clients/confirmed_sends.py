@@ -3,7 +3,7 @@ acked, retried with backoff when the broker refuses it, and the worker stops rat
 past a record it could not deliver.
 
 faust's ``await topic.send(..., force=True)`` hands a message to the producer and returns a
-future. In faust 0.15 a produce the broker rejects (message too large, topic deleted, not
+future (here: :func:`_publish`, the same send keeping faust's promise of the message). In faust 0.15 a produce the broker rejects (message too large, topic deleted, not
 enough replicas, a timeout) only logs a warning, and the producer flush faust runs before a
 commit waits for sends to *finish*, not to *succeed*: an offset acked at the send was committed
 with its failure record lost. Here every send joins the current :class:`Batch`; a stage seals
@@ -111,8 +111,7 @@ class ConfirmedSends:
             kwargs["headers"] = headers
         if partition is not None:
             kwargs["partition"] = partition
-        future = await topic.send(force=True, **kwargs)
-        self._current.sends.append(_Send(topic, kwargs, future))
+        self._current.sends.append(_Send(topic, kwargs, await _publish(topic, kwargs)))
 
     def seal(self, on_delivered: Callable[[], None] | None = None) -> None:
         """Close the current batch: ``on_delivered`` runs (in order) once all of it is
@@ -175,13 +174,23 @@ class ConfirmedSends:
             await self.sleep(wait)
             sent.attempts += 1
             self.retried += 1
-            sent.future = await sent.topic.send(force=True, **sent.kwargs)
+            sent.future = await _publish(sent.topic, sent.kwargs)
 
     @staticmethod
     async def fail_loudly(app: Any, error: DeliveryFailed) -> None:
         """Log one line and stop the worker with exit status 1 (a supervisor restarts it)."""
         log.error("%s", error)
         await app.crash(error)
+
+
+async def _publish(topic: Any, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    """Send now (as faust's ``send(force=True)`` does) and return faust's own promise of the
+    message, which its producer callback resolves or fails. ``send`` returns the producer's
+    future instead, and the promise it fails is then never read: asyncio logs "exception was
+    never retrieved" with a traceback for every refused record."""
+    message = topic.as_future_message(**kwargs)
+    await topic.publish_message(message)
+    return message  # type: ignore[no-any-return]
 
 
 def _topic_name(topic: Any) -> str:

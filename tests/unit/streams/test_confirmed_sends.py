@@ -26,14 +26,17 @@ class FakeTopic:
         self.refuse = 0
         self.resolve_now = resolve_now
 
-    async def send(self, *, force: bool, **kwargs: Any) -> asyncio.Future[Any]:
-        assert force, "sent at once, not attached to the event"
+    def as_future_message(self, **kwargs: Any) -> asyncio.Future[Any]:
+        """faust's promise of a message (resolved by the producer's callback)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.sent.append(kwargs)
         self.futures.append(future)
+        return future
+
+    async def publish_message(self, future: asyncio.Future[Any]) -> None:
+        """Sent at once, not attached to the event."""
         if self.resolve_now:
             self.resolve(future)
-        return future
 
     def resolve(self, future: asyncio.Future[Any]) -> None:
         if self.refuse:
