@@ -12,6 +12,7 @@ from driftnet.alerts.notify.base import DeliveryError, Notifier, Thread
 from driftnet.alerts.notify.console import ConsoleNotifier
 from driftnet.alerts.notify.slack import SlackNotifier, SlackWebhookNotifier
 from driftnet.alerts.outbox import DeadLetter
+from driftnet.streams.clients.confirmed_sends import publish_now
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import Topics
 
@@ -21,8 +22,7 @@ log = logging.getLogger("driftnet.alerts")
 async def send_confirmed(topic: Any, key: bytes, value: bytes) -> None:
     """Send one message with faust and return once the broker has acknowledged it (faust's
     ``send`` returns a future of the acknowledgement; a refusal raises)."""
-    sent = await topic.send(key=key, value=value, force=True)
-    await sent
+    await (await publish_now(topic, {"key": key, "value": value}))
 
 
 class TopicNotifier(Notifier):

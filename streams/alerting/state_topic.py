@@ -9,10 +9,12 @@ what a tombstone deleted (:func:`driftnet.alerts.state.newest`)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Final
 
 from driftnet.alerts.state import Change, Records, newest
+from driftnet.streams.clients.confirmed_sends import publish_now
 from driftnet.streams.clients.kafka_config import kafka_python_options
 from driftnet.streams.settings import Settings
 
@@ -31,9 +33,12 @@ class KafkaStateStore:
     async def write(self, changes: list[Change]) -> None:
         """Send ``changes`` (None: a tombstone) and return once the broker has every one;
         raises when it refused one (the caller writes them again)."""
-        sent = [await self.topic.send(key=key, value=value, force=True) for key, value in changes]
-        for acknowledged in sent:
-            await acknowledged
+        sent = [
+            await publish_now(self.topic, {"key": key, "value": value}) for key, value in changes
+        ]
+        for outcome in await asyncio.gather(*sent, return_exceptions=True):
+            if isinstance(outcome, BaseException):  # each one read: none logged as unread
+                raise outcome
 
     async def read(self) -> tuple[Records, int | None]:
         """Every live record of the state topic, and the end offset of the signals partition

@@ -3,7 +3,7 @@ acked, retried with backoff when the broker refuses it, and the worker stops rat
 past a record it could not deliver.
 
 faust's ``await topic.send(..., force=True)`` hands a message to the producer and returns a
-future (here: :func:`_publish`, the same send keeping faust's promise of the message). In faust 0.15 a produce the broker rejects (message too large, topic deleted, not
+future (here: :func:`publish_now`, the same send keeping faust's promise of the message). In faust 0.15 a produce the broker rejects (message too large, topic deleted, not
 enough replicas, a timeout) only logs a warning, and the producer flush faust runs before a
 commit waits for sends to *finish*, not to *succeed*: an offset acked at the send was committed
 with its failure record lost. Here every send joins the current :class:`Batch`; a stage seals
@@ -111,7 +111,7 @@ class ConfirmedSends:
             kwargs["headers"] = headers
         if partition is not None:
             kwargs["partition"] = partition
-        self._current.sends.append(_Send(topic, kwargs, await _publish(topic, kwargs)))
+        self._current.sends.append(_Send(topic, kwargs, await publish_now(topic, kwargs)))
 
     def seal(self, on_delivered: Callable[[], None] | None = None) -> None:
         """Close the current batch: ``on_delivered`` runs (in order) once all of it is
@@ -174,7 +174,7 @@ class ConfirmedSends:
             await self.sleep(wait)
             sent.attempts += 1
             self.retried += 1
-            sent.future = await _publish(sent.topic, sent.kwargs)
+            sent.future = await publish_now(sent.topic, sent.kwargs)
 
     @staticmethod
     async def fail_loudly(app: Any, error: DeliveryFailed) -> None:
@@ -183,7 +183,7 @@ class ConfirmedSends:
         await app.crash(error)
 
 
-async def _publish(topic: Any, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+async def publish_now(topic: Any, kwargs: dict[str, Any]) -> asyncio.Future[Any]:
     """Send now (as faust's ``send(force=True)`` does) and return faust's own promise of the
     message, which its producer callback resolves or fails. ``send`` returns the producer's
     future instead, and the promise it fails is then never read: asyncio logs "exception was
