@@ -12,17 +12,15 @@ the text between the ``cli-reference`` markers of that page (``make docs``).
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
-from driftnet.cli.doc_blocks import write_block
+from driftnet.cli.doc_blocks import cell, code, reference_main
 
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
@@ -85,7 +83,7 @@ def render(root: click.Command | None = None) -> str:
         if command.options:
             parts += ["| option | what it does |", "|---|---|"]
             parts += [
-                f"| {_option(o.names)} | {_cell(_markdown(o.help))} |" for o in command.options
+                f"| {_option(o.names)} | {cell(_markdown(o.help))} |" for o in command.options
             ]
             parts.append("")
     return "\n".join(parts)
@@ -172,32 +170,20 @@ def _option(names: str) -> str:
     count = next((i for i, word in enumerate(words) if not word.startswith(("-", "/"))), len(words))
     spelt = " ".join(words[:count])
     value = " ".join(words[count:])
-    return f"{_code(spelt)} {_cell(_markdown(value))}" if value else _code(spelt)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
+    return f"{code(spelt)} {cell(_markdown(value))}" if value else code(spelt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the reference, or with ``--write FILE`` put it between the markers of FILE."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--write", type=Path, metavar="FILE", help="e.g. docs/cli.md")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(render())
-        return 0
-    try:
-        print(write_block(args.write, START, END, block(), "CLI reference"))
-    except ValueError as exc:
-        parser.error(f"{args.write}: {exc}")
-    return 0
+    return reference_main(
+        argv,
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        render=render,
+        block=block,
+        markers=(START, END),
+        what="CLI reference",
+        example="docs/cli.md",
+    )
 
 
 if __name__ == "__main__":

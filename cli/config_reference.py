@@ -13,13 +13,11 @@ docs/configuration.md`` rewrites the text between the ``config-reference`` marke
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
@@ -27,7 +25,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from driftnet.cli.config_types import toml, type_of, unwrap
-from driftnet.cli.doc_blocks import replace_between, write_block
+from driftnet.cli.doc_blocks import cell, code, reference_main, replace_between
 from driftnet.streams.settings import ENV_PREFIX, Settings
 
 START = "<!-- config-reference:start -->"
@@ -101,10 +99,10 @@ def render(model: type[BaseModel] = Settings) -> str:
             "|---|---|---|---|---|",
         ]
         for row in section.rows:
-            env = _code(row.env) if row.env else "(JSON only)"
+            env = code(row.env) if row.env else "(JSON only)"
             parts.append(
-                f"| {_code(row.key)} | {env} | {_cell(row.type)} | {row.default} | "
-                f"{_cell(row.description)} |"
+                f"| {code(row.key)} | {env} | {cell(row.type)} | {row.default} | "
+                f"{cell(row.description)} |"
             )
         parts.append("")
     return "\n".join(parts)
@@ -199,7 +197,7 @@ def _default(field: FieldInfo, name: str, instances: tuple[BaseModel, ...] | Non
 def _named_default(default: Any) -> str:
     if not isinstance(default, dict) or not default:
         return _shown_default(default)
-    return "one for each of " + ", ".join(_code(name) for name in default)
+    return "one for each of " + ", ".join(code(name) for name in default)
 
 
 def _shown_default(default: Any) -> str:
@@ -210,7 +208,7 @@ def _shown_default(default: Any) -> str:
         return f"depends on `{NAME}`"
     if default is None or isinstance(default, SecretStr):
         return "unset"
-    return _code(toml(default))
+    return code(toml(default))
 
 
 def _entry_model(tp: Any) -> tuple[Literal["dict", "list"], type[BaseModel]] | None:
@@ -243,29 +241,17 @@ def _text(docstring: str) -> str:
     return _RST_LITERAL.sub(r"`\1`", _RST_ROLE.sub(r"`\1`", text))
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the reference, or with ``--write FILE`` put it between the markers of FILE."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--write", type=Path, metavar="FILE", help="e.g. docs/configuration.md")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(render())
-        return 0
-    try:
-        print(write_block(args.write, START, END, block(), "configuration reference"))
-    except ValueError as exc:
-        parser.error(f"{args.write}: {exc}")
-    return 0
+    return reference_main(
+        argv,
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        render=render,
+        block=block,
+        markers=(START, END),
+        what="configuration reference",
+        example="docs/configuration.md",
+    )
 
 
 if __name__ == "__main__":
