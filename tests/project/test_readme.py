@@ -133,6 +133,22 @@ def test_scenario_table_matches_the_simulator() -> None:
     assert rows == {name: s.description for name, s in SCENARIOS.items()}
 
 
+def test_topics_create_sample_lists_every_topic() -> None:
+    """Getting started's "On Kafka, by hand" shows what ``driftnet topics create`` prints on a
+    fresh broker: one ``created`` line per topic role of the settings, in their order, each as
+    the command words it."""
+    from driftnet.streams.clients.topics import TopicOutcome
+    from driftnet.streams.settings import Settings
+
+    walkthrough = section(page("getting-started.md"), "## On Kafka, by hand")
+    shown = [line for line in walkthrough.splitlines() if line.startswith("created  ")]
+    expected = [
+        TopicOutcome(role=role, spec=spec, status="created").line
+        for role, spec in Settings().topics.by_role().items()
+    ]
+    assert shown == expected
+
+
 def test_canary_metric_table_matches_the_judge() -> None:
     """The canary judge page's metric table: every judged metric, its group, bad direction,
     whether it is critical and its minimum samples, as the code defines them."""
