@@ -77,11 +77,28 @@ def query(
     target = output_target(output, force=force, binary=output_format == "parquet")
     harvest = _harvest(context)
     if output_format == "table":
-        text = _run(lambda: harvest.render(sql, max_rows=max_rows))
-        _emit(text + "\n", target)
+        result, more = _run(lambda: harvest.head(sql, max_rows=max_rows))
+        text = _table_text(result, target)
+        if more:
+            text += f"(the first {max_rows} rows; --max-rows 0 shows all)\n"
+        _emit(text, target)
         return
     destination = target or "/dev/stdout"
     _run(lambda: harvest.copy(sql, destination, output_format))
+
+
+def _table_text(result: Any, target: str | None) -> str:
+    """An Arrow result drawn as :func:`~driftnet.storage.result_table.query_table`: to the
+    terminal's width on stdout (:func:`~driftnet.cli.tables.output_width`), rows whole in a
+    file; ``ok`` for a statement that returns no rows."""
+    from driftnet.cli.tables import UNBOUNDED, output_width, table_text
+    from driftnet.storage.result_table import query_table
+
+    if not result.num_columns:
+        return "ok\n"
+    rows = [tuple(row.values()) for row in result.to_pylist()]
+    table = query_table(result.column_names, rows)
+    return table_text(table, UNBOUNDED if target else output_width())
 
 
 def _emit(text: str, target: str | None) -> None:
@@ -119,7 +136,8 @@ def harvest_reasons(context: Context, since: str, until: str | None, by: str) ->
         click.echo(nothing_between(start, end if until else None, span["newest"], now))
         return
     sql = reasons_sql(by)
-    click.echo(_run(lambda: harvest_.render(sql, [start, end], max_rows=0)))
+    result, _ = _run(lambda: harvest_.head(sql, [start, end], max_rows=0))
+    click.echo(_table_text(result, None), nl=False)
 
 
 def nothing_between(

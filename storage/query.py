@@ -250,17 +250,23 @@ class Harvest:
         table: pa.Table = self._retrying(fetch)
         return table
 
-    def render(self, sql: str, params: list[Any] | None = None, max_rows: int = 100) -> str:
-        """``sql``'s result as a readable box table."""
+    def head(
+        self, sql: str, params: list[Any] | None = None, max_rows: int = 100
+    ) -> tuple[pa.Table, bool]:
+        """``sql``'s first ``max_rows`` rows (0: all) as an Arrow table, and whether it has
+        more; a statement that returns no rows gives a table of no columns."""
 
-        def draw(con: duckdb.DuckDBPyConnection) -> str:
+        def fetch(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, bool]:
             relation = con.sql(sql, params=params or None)
             if relation is None:
-                return "ok"
-            return str(relation.limit(max_rows)) if max_rows else str(relation)
+                return pa.table({}), False
+            if not max_rows:
+                return relation.to_arrow_table(), False
+            table = relation.limit(max_rows + 1).to_arrow_table()
+            return table.slice(0, max_rows), table.num_rows > max_rows
 
-        text: str = self._retrying(draw)
-        return text
+        result: tuple[pa.Table, bool] = self._retrying(fetch)
+        return result
 
     def write_parquet(self, sql: str, params: list[Any], destination: str) -> int:
         """Write ``sql``'s result (``?`` parameters bound) to a zstd Parquet file; returns the
