@@ -147,10 +147,19 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) == 2 and argv[0] == "--write":
         path = Path(argv[1])
         try:
-            path.write_text(rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            updated = rewrite(text)
+            if updated != text:
+                path.write_text(updated, encoding="utf-8")
         except (OSError, ValueError) as exc:
             print(f"cannot rewrite {path}: {exc}", file=sys.stderr)
             return 1
+        # the wording of the two reference generators (cli/doc_blocks.py), for `make docs`
+        print(
+            f"{path}: the OTLP mapping is up to date"
+            if updated == text
+            else f"{path}: OTLP mapping rewritten"
+        )
         return 0
     if argv:
         print("usage: python -m driftnet.ingest.mapping [--write FILE.md]", file=sys.stderr)
