@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 import click
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.group import Group
+from driftnet.cli.params import Choice, Time
 
 
-@click.group()
+@click.group(cls=Group)
 def canary() -> None:
     """Canary verdicts: each canary release judged against its baseline."""
 
@@ -20,6 +22,7 @@ def canary() -> None:
 @click.option("--service", help="Only the canaries of this service.")
 @click.option(
     "--since",
+    type=Time(keywords=("all",)),
     default="24h",
     show_default=True,
     help="Only verdicts published in this last span (30m, 6h, 7d) or since a time (ISO); "
@@ -28,7 +31,7 @@ def canary() -> None:
 @click.option(
     "--format",
     "output",
-    type=click.Choice(["table", "json"]),
+    type=Choice(["table", "json"], "an output format"),
     default="table",
     show_default=True,
     help="A table, or the latest verdicts as JSON lines (everything the deploy system sees).",
@@ -41,16 +44,17 @@ def canary() -> None:
     help="Seconds to spend reading the verdicts topic.",
 )
 @pass_context
-def status(context: Context, service: str | None, since: str, output: str, timeout: float) -> None:
+def status(
+    context: Context, service: str | None, since: datetime | str, output: str, timeout: float
+) -> None:
     """Print the latest verdict of every canary (from the verdicts topic), newest first:
     verdict, score, recommended action (promote / hold / rollback) and failing metrics."""
-    from driftnet.cli.params import parse_time
     from driftnet.streams.clients.verdict_table import fitting_verdict_table
     from driftnet.streams.clients.verdicts import VerdictsError, read_latest
 
     settings = context.settings
     now = datetime.now(UTC)
-    since_s = None if since == "all" else (now - parse_time(since, now)).total_seconds()
+    since_s = None if isinstance(since, str) else (now - since).total_seconds()
     try:
         latest = read_latest(
             settings.kafka, settings.topics.verdicts.name, timeout_s=timeout, since_s=since_s

@@ -10,6 +10,8 @@ import json
 import click
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.group import Group
+from driftnet.cli.params import Choice
 from driftnet.cli.topics import create_topic_option, require_topics
 from driftnet.contract.dlq import REASONS, Entry, Selection, plan_replay, reason_counts
 from driftnet.streams.clients.dead_letter_topic import DlqError, publish, read_entries
@@ -31,7 +33,7 @@ REASON = click.option(
     "--reason",
     "reasons",
     multiple=True,
-    type=click.Choice(REASONS),
+    type=Choice(REASONS, "a dead-letter reason"),
     metavar="REASON",
     help=f"Only dead letters of this reason, repeatable: {', '.join(REASONS)}.",
 )
@@ -42,7 +44,7 @@ FROM_OFFSET = click.option(
 )
 
 
-@click.group()
+@click.group(cls=Group)
 def dlq() -> None:
     """The dead-letter queue: messages that were not valid events, and why."""
 

@@ -13,7 +13,8 @@ import orjson
 
 from driftnet.cli.context import Context, pass_context
 from driftnet.cli.files import force_option, open_output, output_target
-from driftnet.cli.params import parse_time
+from driftnet.cli.group import Group
+from driftnet.cli.params import Choice, Time, choice_message
 from driftnet.storage.sql import (
     KNOWN_EVENT_SQL,
     SHOW_SQL,
@@ -58,7 +59,7 @@ def _run(action: Any) -> Any:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "csv", "json", "parquet"]),
+    type=Choice(["table", "csv", "json", "parquet"], "an output format"),
     default="table",
     show_default=True,
     help="json writes JSON lines; parquet needs --output.",
@@ -109,28 +110,29 @@ def _emit(text: str, target: str | None) -> None:
         sink.write(text.encode())
 
 
-@click.group()
+@click.group(cls=Group)
 def harvest() -> None:
     """The failure harvest: canned questions, compaction, retention, deletion."""
 
 
 @harvest.command("reasons")
-@click.option("--since", default="24h", show_default=True, help="24h, 7d, or an ISO time.")
-@click.option("--until", default=None, help="End of the range (default: now).")
+@click.option("--since", type=Time(), default="24h", show_default=True,
+              help="24h, 7d, or an ISO time.")  # fmt: skip
+@click.option("--until", type=Time(), default=None, help="End of the range (default: now).")
 @click.option(
     "--by",
-    type=click.Choice(["service", "release", "service,release", "none"]),
+    type=Choice(["service", "release", "service,release", "none"], "a grouping"),
     default="service,release",
     show_default=True,
 )
 @pass_context
-def harvest_reasons(context: Context, since: str, until: str | None, by: str) -> None:
+def harvest_reasons(context: Context, since: datetime, until: datetime | None, by: str) -> None:
     """Top failure reasons by service and release over a time range (event time). When none
     is in the range, says where the newest failure is."""
     harvest_ = _harvest(context)
     now = datetime.now(UTC)
-    start = parse_time(since, now)
-    end = parse_time(until, now) if until else now + timedelta(days=1)
+    start = since
+    end = until or now + timedelta(days=1)
     span = _run(lambda: harvest_.run(SPAN_SQL, [start, end])).to_pylist()[0]
     if not span["in_range"]:
         click.echo(nothing_between(start, end if until else None, span["newest"], now))
@@ -256,18 +258,20 @@ def label(
 @click.option(
     "--format",
     "export_format",
-    type=click.Choice(["eval", "openai-chat", "parquet"]),
+    type=Choice(["eval", "openai-chat", "parquet"], "an export format"),
     required=True,
 )
 @click.option("--output", "-o", help="File ('-': stdout, the default; parquet needs a file).")
 @force_option()
-@click.option("--since", help="24h, 7d, or an ISO time (event time).")
-@click.option("--until", help="End of the range.")
+@click.option("--since", type=Time(), help="24h, 7d, or an ISO time (event time).")
+@click.option("--until", type=Time(), help="End of the range.")
 @click.option("--service", multiple=True)
 @click.option("--release", multiple=True)
 @click.option("--reason", multiple=True, callback=lambda _c, _p, v: _known_reasons(v),
               help="A rule or detector id, e.g. refusal (any of its reasons).")  # fmt: skip
-@click.option("--kind", multiple=True, type=click.Choice(["rule", "evidence", "regression"]))
+@click.option(
+    "--kind", multiple=True, type=Choice(["rule", "evidence", "regression"], "a record kind")
+)
 @click.option("--label", "labels", multiple=True, help="Only events with this label.")
 @click.option("--where", help="Any extra SQL predicate over failures columns.")
 @pass_context
@@ -276,8 +280,8 @@ def export(
     export_format: str,
     output: str | None,
     force: bool,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     service: tuple[str, ...],
     release: tuple[str, ...],
     reason: tuple[str, ...],
@@ -290,8 +294,8 @@ def export(
     target = output_target(output, force=force, binary=export_format == "parquet")
     harvest_ = _harvest(context)
     condition, params = export_condition(
-        since=parse_time(since) if since else None,
-        until=parse_time(until) if until else None,
+        since=since,
+        until=until,
         service=service,
         release=release,
         kind=kind,
@@ -322,8 +326,9 @@ def _known_reasons(values: tuple[str, ...]) -> tuple[str, ...]:
     known = failure_reasons() if values else []
     for value in values:
         if value not in known:
+            listing = "a rule such as refusal, or a detector id such as latency.p95.v1"
             raise click.BadParameter(
-                f"{value!r} is not a failure reason; choose from {', '.join(known)}"
+                choice_message(value, known, "a failure reason", listing), param_hint="--reason"
             )
     return values
 

@@ -19,13 +19,14 @@ from driftnet.cli.canary import canary
 from driftnet.cli.context import Context, pass_context
 from driftnet.cli.dlq import dlq
 from driftnet.cli.files import FolderPath, InputFile
+from driftnet.cli.group import Group
 from driftnet.cli.harvest import COMMANDS as HARVEST_COMMANDS
 from driftnet.cli.silence import silence
 from driftnet.cli.simulate import simulate
 from driftnet.cli.topics import create_topic_option, require_topics, topics
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, name="driftnet", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_file",

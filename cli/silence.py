@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.group import Group
+from driftnet.cli.params import Duration
 from driftnet.cli.topics import require_topics
 
 
@@ -56,7 +58,7 @@ def _silences(context: Context) -> dict[str, object]:
     return dict(fold(commands))
 
 
-@click.group()
+@click.group(cls=Group)
 def silence() -> None:
     """Silences: mute the alerts whose labels match, for a while."""
 
@@ -64,17 +66,19 @@ def silence() -> None:
 @silence.command("add")
 @click.option("--match", "pairs", multiple=True, required=True,
               help="label=pattern (fnmatch), repeatable: release=gpt-4.1*, service=chat.")  # fmt: skip
-@click.option("--for", "duration", default="2h", show_default=True, help="30m, 2h, 1d.")
+@click.option("--for", "duration", type=Duration(), default="2h", show_default=True,
+              help="30m, 2h, 1d.")  # fmt: skip
 @click.option("--comment", default="", help="Why (shown by `silence list`).")
 @click.option("--by", "author", default="", help="Who (shown by `silence list`).")
 @pass_context
-def add(context: Context, pairs: tuple[str, ...], duration: str, comment: str, author: str) -> None:
+def add(
+    context: Context, pairs: tuple[str, ...], duration: float, comment: str, author: str
+) -> None:
     """Mute the alerts matching every --match for --for, starting now."""
     from driftnet.alerts.silences import Silence, SilenceCommand
-    from driftnet.cli.params import parse_duration
 
     matchers = parse_matchers(pairs)
-    span = timedelta(seconds=parse_duration(duration))
+    span = timedelta(seconds=duration)
     now = datetime.now(UTC)
     made = Silence.new(matchers, now, span, comment, author)
     _publish(context, SilenceCommand(action="add", silence=made, at=now))

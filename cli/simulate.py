@@ -13,7 +13,7 @@ import orjson
 
 from driftnet.cli.context import Context, pass_context
 from driftnet.cli.files import force_option, open_output, output_target
-from driftnet.cli.params import parse_duration, parse_time
+from driftnet.cli.params import Choice, Duration, Time
 from driftnet.cli.topics import create_topic_option, require_topics
 from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, start_of
 
@@ -21,19 +21,19 @@ from driftnet.sandbox.simulation import SCENARIOS, ScenarioName, Simulator, star
 @click.command()
 @click.option(
     "--scenario",
-    type=click.Choice(sorted(SCENARIOS)),
+    type=Choice(sorted(SCENARIOS), "a scenario"),
     default="healthy",
     show_default=True,
     help="What goes wrong (see the scenario table in docs/getting-started.md).",
 )
 @click.option("--rate", type=click.FloatRange(min=0.1), default=200.0, show_default=True,
               help="Events per second of wall time.")  # fmt: skip
-@click.option("--duration", default="10m", show_default=True,
+@click.option("--duration", type=Duration(), default="10m", show_default=True,
               help="Event time the scenario covers (90s, 30m, 2h).")  # fmt: skip
 @click.option("--speedup", type=click.FloatRange(min=1.0), default=1.0, show_default=True,
               help="Event time per wall second: 60 plays 30 minutes in 30 seconds.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same events.")
-@click.option("--start", help="Event time of the first event (ISO); default: so that the "
+@click.option("--start", type=Time(), help="Event time of the first event (ISO); default: so that the "
               "scenario ends now (with -o), or when the last event is sent.")  # fmt: skip
 @click.option("--canary-share", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True)
 @click.option("--output", "-o", help="Write JSON lines here instead of publishing ('-' for "
@@ -47,10 +47,10 @@ def simulate(
     context: Context,
     scenario: str,
     rate: float,
-    duration: str,
+    duration: float,
     speedup: float,
     seed: int,
-    start: str | None,
+    start: datetime | None,
     canary_share: float,
     output: str | None,
     force: bool,
@@ -62,12 +62,12 @@ def simulate(
     a SCENARIO in which something goes wrong part-way through. Published, the scenario ends
     when its last event is sent (at --rate, so event time keeps pace with the clock); written
     to a file (-o), it ends now."""
-    span = parse_duration(duration)
+    span = duration
     wall = span / speedup
     count = max(1, round(rate * wall))
     # Published, the events go out over `wall` seconds from now: the last one is sent then.
     ends_in = wall if output is None else 0.0
-    first = start_of(parse_time(start)) if start else start_of() - timedelta(seconds=span - ends_in)
+    first = start_of(start) if start else start_of() - timedelta(seconds=span - ends_in)
     chosen = SCENARIOS[cast(ScenarioName, scenario)]
     simulator = Simulator(chosen, first, span, seed=seed, canary_share=canary_share)
     events = simulator.events(count)

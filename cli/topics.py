@@ -11,11 +11,12 @@ from typing import Any, TypeVar
 import click
 
 from driftnet.cli.context import Context, pass_context
+from driftnet.cli.group import Group
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group()
+@click.group(cls=Group)
 def topics() -> None:
     """Kafka topics driftnet uses."""
 
