@@ -99,7 +99,7 @@ def compact_verdict_table(verdicts: Sequence[Verdict], title: str) -> Table:
     table.add_column("failing", overflow="fold", min_width=12)
     for verdict in verdicts:
         failing = sorted(verdict.failing, key=lambda m: (not m.critical, m.metric))
-        requests = f"{verdict.canary_requests:,} / {verdict.baseline_requests:,} requests"
+        requests = f"canary {verdict.canary_requests:,} / baseline {verdict.baseline_requests:,}"
         score = "-" if verdict.score is None else f"{verdict.score:g}"
         outcome = (verdict.verdict, _STYLES[verdict.verdict])
         table.add_row(

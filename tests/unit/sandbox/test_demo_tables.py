@@ -121,6 +121,7 @@ def test_canary_status_keeps_every_column_when_it_fits_and_the_verdict_when_it_d
         for shown in ("Fail", "Pass", "score 0", "score 100"):
             assert shown in text
         assert "latency_p95 +80%" in text
+        assert "canary 2,628 / baseline 8,043" in text  # which count is which, said
     out = StringIO()
     Console(width=1_000, file=out).print(fitting_verdict_table(verdicts, "canary", 1_000))
     header = out.getvalue().splitlines()[2]
