@@ -59,3 +59,45 @@ def test_a_time_or_duration_that_does_not_parse_names_its_option(
     assert result.exit_code == 2, result.output
     line = one_line(result.output)
     assert line.startswith(f"Error: {option} {message}"), line
+
+
+def test_the_config_option_after_a_command_says_where_it_goes(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`driftnet topics create --config good.toml` said `No such option: --config` under a
+    usage block; the one line says to put --config before the command."""
+    good = tmp_path / "good.toml"
+    good.write_text("")
+    for config in (["--config", str(good)], [f"--config={good}"]):
+        result = runner.invoke(cli, ["topics", "create", *config])
+        assert result.exit_code == 2
+        assert one_line(result.output) == (
+            "Error: --config belongs to driftnet, not to topics create: put --config before "
+            "the command: driftnet --config FILE topics create"
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "line"),
+    [
+        (["wrker"], "Error: driftnet has no command 'wrker'; did you mean 'worker'?"),
+        (["dlq", "shwo"], "Error: driftnet dlq has no command 'shwo'; did you mean 'show'?"),
+        (["zzz"], "Error: driftnet has no command 'zzz' (driftnet -h lists them)"),
+        (
+            ["--confg", "x", "config"],
+            "Error: driftnet has no option --confg; did you mean --config?",
+        ),
+        (
+            ["export", "--forse"],
+            "Error: driftnet export has no option --forse; did you mean --force?",
+        ),
+    ],
+    ids=["command", "subcommand", "no-match", "root-option", "option"],
+)
+def test_an_unknown_command_or_option_suggests_the_one_meant(
+    runner: CliRunner, command: list[str], line: str
+) -> None:
+    """`driftnet wrker` said `No such command 'wrker'.` under a usage block, with no hint."""
+    result = runner.invoke(cli, command)
+    assert result.exit_code == 2
+    assert one_line(result.output) == line
