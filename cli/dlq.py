@@ -135,8 +135,8 @@ def replay(
         )
         return
     verb = "would replay" if dry_run else "replayed"
+    require_topics(context, targets, create=create_topic, dry_run=dry_run)
     if not dry_run:
-        require_topics(context, targets, create=create_topic)
         try:
             publish(context.settings.kafka, plan.send, timeout)
         except DlqError as exc:

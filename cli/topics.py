@@ -50,11 +50,15 @@ def create_topic_option(command: F) -> F:
     )(command)
 
 
-def require_topics(context: Context, names: list[str], *, create: bool | None = None) -> None:
+def require_topics(
+    context: Context, names: list[str], *, create: bool | None = None, dry_run: bool = False
+) -> None:
     """Refuse, in one line, to publish to a topic that does not exist, naming it and how to
     create it; with ``create`` (the user passed ``--create-topic``), create it and say so.
     ``create=None``: the command has no ``--create-topic``. Also the commands' fast "no
-    broker" answer (:func:`driftnet.streams.clients.kafka_config.probe`)."""
+    broker" answer (:func:`driftnet.streams.clients.kafka_config.probe`). A ``dry_run``
+    checks the same and says what the real run would do: fail (one line, exit 1), or create
+    the topic (which it does not)."""
     from driftnet.streams.clients.topics import TopicsError, create_topics, existing_topics
 
     settings = context.settings
@@ -67,6 +71,10 @@ def require_topics(context: Context, names: list[str], *, create: bool | None = 
     if not missing:
         return
     by_name = {spec.name: (role, spec) for role, spec in settings.topics.by_role().items()}
+    if dry_run and create:
+        for name in missing:
+            click.echo(f"would create {name} (it does not exist on {servers})", err=True)
+        return
     if not create:
         name = missing[0]
         if name in by_name:
@@ -77,7 +85,8 @@ def require_topics(context: Context, names: list[str], *, create: bool | None = 
             how = (
                 f"pass --create-topic to create it (the worker reads {settings.topics.events.name})"
             )
-        raise click.ClickException(f"topic {name} does not exist on {servers}: {how}")
+        why = f"topic {name} does not exist on {servers}: {how}"
+        raise click.ClickException(f"the real run would fail: {why}" if dry_run else why)
     events = settings.topics.events
     specs = {
         name: by_name.get(name, ("events", events.model_copy(update={"name": name})))

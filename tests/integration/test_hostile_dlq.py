@@ -117,3 +117,47 @@ def test_a_missing_dlq_topic_is_one_line(
         f"Error: topic 'no-such-dlq-topic' does not exist on {kafka_bootstrap} "
         "(create it with `driftnet topics create`)"
     )
+
+
+def test_a_dry_run_to_a_missing_topic_says_the_replay_would_fail(
+    kafka_bootstrap: str, tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``replay --to nope.topic --dry-run`` said it would replay while the real run refuses
+    the missing topic: the dry run checks the target the same way and says it would fail
+    (exit 1); with --create-topic it says it would create it, and creates nothing."""
+    from driftnet.streams.clients.topics import existing_topics
+
+    settings = stream_settings(kafka_bootstrap, unique_topics("dlqdry"), tmp_path)
+    create_topics(settings.kafka, settings.topics.by_role())
+    topics = settings.topics
+    [letter] = Triage(RulesConfig())(b"{", Lineage(topics.events.name, 0, 0), NOW).dead_letters
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        producer.send(topics.dlq.name, value=letter.payload,
+                      headers=dead_letter_headers(letter, NOW))  # fmt: skip
+        producer.flush()
+    finally:
+        producer.close()
+    monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("DRIFTNET_TOPICS__DLQ__NAME", topics.dlq.name)
+    monkeypatch.setenv("DRIFTNET_TOPICS__EVENTS__NAME", topics.events.name)
+    nope = f"nope.{topics.dlq.name}"
+    refusal = (
+        f"topic {nope} does not exist on {kafka_bootstrap}: pass --create-topic to create it "
+        f"(the worker reads {topics.events.name})"
+    )
+    real = runner.invoke(cli, ["dlq", "replay", "--to", nope])
+    assert real.output.strip().splitlines() == [f"Error: {refusal}"]
+    dry = runner.invoke(cli, ["dlq", "replay", "--to", nope, "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert dry.output.strip().splitlines() == [f"Error: the real run would fail: {refusal}"]
+    would_create = runner.invoke(
+        cli, ["dlq", "replay", "--to", nope, "--dry-run", "--create-topic"]
+    )
+    assert would_create.exit_code == 0, would_create.output
+    assert would_create.output.splitlines() == [
+        f"would create {nope} (it does not exist on {kafka_bootstrap})",
+        f"would replay 1 dead letters to {nope} (invalid_json 1); next time --from-offset 1 "
+        "replays only newer ones",
+    ]
+    assert nope not in existing_topics(settings.kafka)
