@@ -148,10 +148,16 @@ def publish(
 
     settings = context.settings
     target = topic or settings.topics.events.name
+    if target == settings.topics.dlq.name:
+        click.echo(
+            f"warning: {target} is the dead-letter topic: the worker does not read it, and "
+            "`driftnet dlq show` lists what is published there as not a driftnet dead letter",
+            err=True,
+        )
     require_topics(context, [target], create=create_topic)
     source = path.name if path.name != "<stdin>" else "stdin"
     result = publish_lines(path, settings, target, batch=batch, timeout_s=timeout)
-    for line in result.refusal_lines(source):
+    for line in (*result.raw_lines(source), *result.refusal_lines(source)):
         click.echo(line, err=True)
     click.echo(result.summary(source, settings.kafka.bootstrap_servers))
     error = result.error(settings.kafka.bootstrap_servers)

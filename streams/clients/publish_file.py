@@ -42,6 +42,27 @@ class PublishResult:
     limit: int
     """The producer's ``max_request_size``."""
     refused: tuple[Refusal, ...] = ()
+    not_json: int = 0
+    """Lines that do not parse as JSON: sent as they are, for the worker to dead-letter."""
+    not_events: int = 0
+    """JSON lines that are neither an object nor an array of objects: sent as they are too."""
+
+    def raw_lines(self, source: str) -> list[str]:
+        """A line saying how many lines of ``source`` were not events and went as they are
+        (``README.md: 206 lines are not JSON: sent as they are (the worker will dead-letter
+        them)``); none when every line was an event or a batch."""
+        parts = []
+        if self.not_json:
+            parts.append(f"{self.not_json} {_lines(self.not_json)} not JSON")
+        if self.not_events:
+            parts.append(
+                f"{self.not_events} {_lines(self.not_events)} JSON but not an event object "
+                "or an array of them"
+            )
+        if not parts:
+            return []
+        return [f"{source}: {'; '.join(parts)}: sent as they are (the worker will dead-letter "
+                f"{'it' if self.not_json + self.not_events == 1 else 'them'})"]  # fmt: skip
 
     def refusal_lines(self, source: str) -> list[str]:
         """One line per refused line of ``source``, naming it, its size and the limit."""
@@ -96,7 +117,7 @@ def publish_lines(
 ) -> PublishResult:
     """Publish every non-blank line; wait up to ``timeout_s`` for Kafka to acknowledge."""
     publisher = EventPublisher(settings.kafka, topic, settings.publisher)
-    count = 0
+    count = not_json = not_events = 0
     refused: list[Refusal] = []
     try:
         for number, raw in enumerate(lines, start=1):
@@ -113,16 +134,25 @@ def publish_lines(
                 key = Cohort.of(document[0]).key
                 ok = publisher.publish_raw(line, key, events=len(document))
             else:
+                not_json += document is None
+                not_events += document is not None
                 ok = publisher.publish_raw(line)
             size = None if ok else publisher.oversize(line, key)
             if size is not None:
                 refused.append(Refusal(number, describe(document or line), size))
     finally:
         stats = publisher.close(timeout_s)
-    return PublishResult(count, topic, stats, publisher.max_request_size, tuple(refused))
+    return PublishResult(
+        count, topic, stats, publisher.max_request_size, tuple(refused), not_json, not_events
+    )
+
+
+def _lines(n: int) -> str:
+    return "line is" if n == 1 else "lines are"
 
 
 def _parse(line: bytes) -> Any:
+    """The line's JSON document; None when it is not JSON (or is JSON ``null``)."""
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:

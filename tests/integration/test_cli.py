@@ -267,3 +267,31 @@ def test_worker_with_no_broker_is_one_line(
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot reach Kafka at 127.0.0.1:")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_publish_says_which_lines_are_not_events_and_warns_of_the_dead_letter_topic(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`publish README.md --topic llm.inference.dlq` said only `206 lines -> 206 events`: the
+    lines that are not events are counted and said to go as they are, and publishing onto the
+    dead-letter topic is warned of."""
+    monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", kafka_bootstrap)
+    dlq = f"dlq.{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DRIFTNET_TOPICS__DLQ__NAME", dlq)
+    notes = tmp_path / "notes.md"
+    event = (EXAMPLES / "events.jsonl").read_text().splitlines()[0]
+    notes.write_text(f"# Notes\n\nnot an event\n{event}\n[1, 2]\n")
+    result = runner.invoke(cli, ["publish", str(notes), "--topic", dlq, "--create-topic"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        f"warning: {dlq} is the dead-letter topic: the worker does not read it, and "
+        "`driftnet dlq show` lists what is published there as not a driftnet dead letter"
+    )
+    assert (
+        f"{notes}: 2 lines are not JSON; 1 line is JSON but not an event object or an "
+        "array of them: sent as they are (the worker will dead-letter them)" in lines
+    )
+    assert read_topic(kafka_bootstrap, dlq, expected=4, settle_s=0)
+    join_publisher_threads()
