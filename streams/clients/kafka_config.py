@@ -3,14 +3,16 @@ and faust.
 
 kafka-python and aiokafka (admin, producers, the harvest sink's consumer) and faust spell the same connection
 settings differently; every client driftnet makes gets them from here. The commands' clients
-(admin, the whole-topic reader) first :func:`probe` the address, so that "no broker" takes
-at most :data:`PROBE_TIMEOUT_S` to say.
+(admin, the whole-topic reader) first :func:`probe` the address with Kafka's ApiVersions
+handshake, so that "no broker" -- or something else listening there -- takes at most
+:data:`PROBE_TIMEOUT_S` to say.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import struct
 from typing import Any
 
 from driftnet.streams.settings import KafkaSettings, PublisherSettings
@@ -63,41 +65,74 @@ def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 class KafkaUnreachable(Exception):
-    """No broker answered; ``str()`` is one line naming the address, ``why`` the cause."""
+    """No broker answered; ``str()`` is one line naming the address, ``why`` the cause.
+    ``no_broker``: nothing answered at all (worth asking "is a broker running?"), as opposed
+    to an address without a port or a server that does not speak Kafka."""
 
-    def __init__(self, message: str, why: str = "") -> None:
+    def __init__(self, message: str, why: str = "", *, no_broker: bool = True) -> None:
         super().__init__(message)
         self.why = why
+        self.no_broker = no_broker
 
 
 PROBE_TIMEOUT_S = 3.0
-"""How long :func:`probe` waits for a bootstrap server to accept a connection."""
+"""How long :func:`probe` waits for a bootstrap server to answer."""
+
+_CORRELATION = 0x44726E74
+_API_VERSIONS = struct.pack(">hhih", 18, 0, _CORRELATION, 14) + b"driftnet-probe"
+"""An ApiVersions v0 request (key 18), which every Kafka broker answers before anything
+else, SASL or not; no byte of it is a line end, so a line-based server just waits."""
+
+
+class _NotKafka(Exception):
+    """Something accepted the connection but gave no Kafka answer."""
 
 
 def probe(kafka: KafkaSettings, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Return once a bootstrap server accepts a TCP connection; :class:`KafkaUnreachable`
-    within ``timeout_s`` when none does (refused, unknown host, no answer).
+    """Return once a bootstrap server answers Kafka's ApiVersions handshake (or, over TLS,
+    accepts a connection); :class:`KafkaUnreachable` within ``timeout_s`` when none does:
+    refused, unknown host, no answer, no port, or something listening that does not speak
+    Kafka (an HTTP server).
 
     The commands call it before they build a Kafka client: kafka-python retries a refused
-    bootstrap until its own timeout (5-30 s), so without it "no broker" took that long to
-    say. Only the connection is tried; a server that accepts it gets the client's full
-    timeouts. The worker's clients (faust, the publisher's thread) never call it."""
+    bootstrap until its own timeout (5-30 s), and waits 10 s on a server that accepts the
+    connection and never answers, so without it "no broker" took that long to say. A server
+    that answers gets the client's full timeouts. The worker's clients (faust, the
+    publisher's thread) never call it."""
     servers = kafka.servers
+    unported = [server for server in servers if not _port(server)]
+    if unported:
+        host = unported[0].strip()
+        why = f"{host!r} has no port"
+        raise KafkaUnreachable(
+            f"kafka.bootstrap_servers {why}: write host:port, e.g. {host}:9092", why,
+            no_broker=False,
+        )  # fmt: skip
     share = timeout_s / max(len(servers), 1)
+    handshake = not kafka.security_protocol.endswith("SSL")
     problems: list[str] = []
+    strangers: list[str] = []
     for server in servers:
         host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=share):
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=share) as sock:
+                if handshake:
+                    _api_versions(sock)
                 return
-        except ValueError:
-            problems.append(f"{server}: not host:port")
+        except _NotKafka as exc:
+            strangers.append(f"{server}{exc}")
         except TimeoutError:
             problems.append(f"{server}: no answer in {share:g} s")
         except socket.gaierror:
             problems.append(f"{server}: unknown host")
         except OSError as exc:
             problems.append(f"{server}: {(exc.strerror or type(exc).__name__).lower()}")
+    if strangers and not problems:
+        why = "something is listening there, but it does not speak Kafka"
+        raise KafkaUnreachable(
+            f"no Kafka answered at {', '.join(strangers)} ({why})", why, no_broker=False
+        )
+    problems += [f"{stranger}: not Kafka" for stranger in strangers]
     why = "; ".join(problems) if len(problems) != 1 else problems[0].split(": ", 1)[-1]
     why = why or "no bootstrap servers"
     raise KafkaUnreachable(
@@ -105,6 +140,32 @@ def probe(kafka: KafkaSettings, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         "is a broker running? (`driftnet broker` starts one)",
         why,
     )
+
+
+def _port(server: str) -> bool:
+    _, colon, port = server.rpartition(":")
+    return bool(colon) and port.isdigit()
+
+
+def _api_versions(sock: socket.socket) -> None:
+    """Send ApiVersions and read the answer's size and correlation id (within the socket's
+    timeout); :class:`_NotKafka` saying how long it waited when no Kafka answer comes."""
+    waited = sock.gettimeout() or 0.0
+    try:
+        sock.sendall(struct.pack(">i", len(_API_VERSIONS)) + _API_VERSIONS)
+        head = b""
+        while len(head) < 8:
+            chunk = sock.recv(8 - len(head))
+            if not chunk:
+                raise _NotKafka("")
+            head += chunk
+    except TimeoutError:
+        raise _NotKafka(f" within {waited:g} s") from None
+    except ConnectionError:
+        raise _NotKafka("") from None
+    size, correlation = struct.unpack(">ii", head)
+    if correlation != _CORRELATION or not 4 <= size < 1 << 20:
+        raise _NotKafka("")
 
 
 def admin_client(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> Any:
@@ -168,7 +229,7 @@ def whole_topic_consumer(
     try:
         probe(kafka, timeout_s=min(bootstrap_timeout_ms / 1000, PROBE_TIMEOUT_S))
     except KafkaUnreachable as exc:
-        raise error(_no_broker(kafka, exc.why)) from None
+        raise error(_no_broker(kafka, exc.why) if exc.no_broker else str(exc)) from None
     try:
         consumer = KafkaConsumer(
             **kafka_python_options(kafka),
