@@ -9,6 +9,7 @@ Library objects never read the environment: they are handed the part of these th
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -366,17 +367,33 @@ def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
         section = name.removeprefix(ENV_PREFIX).split("__")[0]
         if section not in sections:
             known = ", ".join(f"{ENV_PREFIX}{s}__..." for s in sorted(sections))
+            hint = variable_hint(Settings, ENV_PREFIX, name)
+            if difflib.get_close_matches(name, [CONFIG_ENV_VAR], n=1, cutoff=0.8):
+                hint = f": did you mean `{CONFIG_ENV_VAR}`?"
             raise ConfigError(
-                f"unknown environment variable {name}{variable_hint(Settings, ENV_PREFIX, name)} "
-                f"(settings are {known})"
+                f"unknown environment variable {name}{hint} (settings are "
+                f"{CONFIG_ENV_VAR} (the TOML file), {known})"
             )
+
+
+_PLAIN = {
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+}
+"""pydantic's error types whose message is said plainly, with the value given (never a
+secret: these are booleans and numbers)."""
 
 
 def _one_line(exc: ValidationError, path: Path | None) -> str:
     problems = []
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in exc.errors(include_url=False, include_input=True):
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
+        message = _PLAIN.get(error["type"], error["msg"])
+        if error["type"] in _PLAIN:
+            message += f", got {error.get('input')!r}"
         if error["type"] == "extra_forbidden":
             message = "unknown key" + key_hint(Settings, ENV_PREFIX, error["loc"], os.environ)
         problems.append(f"{key}: {message}")

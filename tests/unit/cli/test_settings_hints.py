@@ -83,3 +83,46 @@ def test_unknown_variable_key(runner: CliRunner, monkeypatch: pytest.MonkeyPatch
         "Error: invalid setting kafka.bootstrap_server: unknown key, did you mean "
         "`DRIFTNET_KAFKA__BOOTSTRAP_SERVERS`? (from DRIFTNET_* environment)"
     )
+
+
+def test_a_misspelt_config_variable_suggests_driftnet_config(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRIFTNET_CONIFG=x` got no guess and a list of names without DRIFTNET_CONFIG."""
+    monkeypatch.setenv("DRIFTNET_CONIFG", "x")
+    line = error_line(runner.invoke(cli, ["config"]))
+    assert line.startswith(
+        "Error: unknown environment variable DRIFTNET_CONIFG: did you mean `DRIFTNET_CONFIG`? "
+        "(settings are DRIFTNET_CONFIG (the TOML file), DRIFTNET_ALERTS__..., "
+    )
+
+
+def test_a_misspelt_variable_key_is_suggested_as_a_variable(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRIFTNET_HTTP__PROT`: the suggestion is spelt as the variable the user set."""
+    monkeypatch.setenv("DRIFTNET_HTTP__PROT", "8080")
+    line = error_line(runner.invoke(cli, ["config"]))
+    assert line == (
+        "Error: invalid setting http.prot: unknown key, did you mean `DRIFTNET_HTTP__PORT`? "
+        "(from DRIFTNET_* environment)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("DRIFTNET_HARVEST__SINK_IN_WORKER", "maybe",
+         "harvest.sink_in_worker: expected true or false, got 'maybe'"),
+        ("DRIFTNET_HTTP__PORT", "eighty", "http.port: expected a whole number, got 'eighty'"),
+    ],
+    ids=["boolean", "integer"],
+)  # fmt: skip
+def test_a_bad_boolean_or_number_is_said_plainly(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
+    """`DRIFTNET_HARVEST__SINK_IN_WORKER=maybe` said `Input should be a valid boolean, unable
+    to interpret input`: now what is expected, and the value given."""
+    monkeypatch.setenv(variable, value)
+    line = error_line(runner.invoke(cli, ["config"]))
+    assert line == f"Error: invalid setting {said} (from DRIFTNET_* environment)"

@@ -139,7 +139,7 @@ def test_per_service_rules_from_file(tmp_path: Path) -> None:
         pytest.param("[kafak]\n", "invalid setting kafak: unknown key", id="unknown-section"),
         pytest.param(
             '[rules.defaults]\nlatency_slo_ms = "fast"\n',
-            "invalid setting rules.defaults.latency_slo_ms: Input should be a valid number",
+            "invalid setting rules.defaults.latency_slo_ms: expected a number, got 'fast'",
             id="bad-value",
         ),
         pytest.param(
@@ -175,7 +175,7 @@ def test_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DRIFTNET_KAFAK__BOOTSTRAP_SERVERS", "k:9092")
     with pytest.raises(
         ConfigError,
-        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS: did you mean `DRIFTNET_KAFKA__BOOTSTRAP_SERVERS`\? \(settings are DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_HTTP__\.\.\., DRIFTNET_KAFKA__",
+        match=r"^unknown environment variable DRIFTNET_KAFAK__BOOTSTRAP_SERVERS: did you mean `DRIFTNET_KAFKA__BOOTSTRAP_SERVERS`\? \(settings are DRIFTNET_CONFIG \(the TOML file\), DRIFTNET_ALERTS__\.\.\., DRIFTNET_DECODE__\.\.\., DRIFTNET_DETECTORS__\.\.\., DRIFTNET_HARVEST__\.\.\., DRIFTNET_HTTP__\.\.\., DRIFTNET_KAFKA__",
     ):
         load_settings()
 
