@@ -338,7 +338,10 @@ def test_a_second_worker_takes_over_the_partitions_of_a_killed_one(
         )
         takeover_s = time.monotonic() - killed_at
         publisher.join(60)
-        finished = wait_until(done(settings, stream, signals), 60, signals.poll)
+        # The survivor replays the dead one's partitions and, with their windows, waits for
+        # its detector and judge states to be read back: on a loaded 2-core machine that took
+        # more than 60 s once (seen as "failure records lost": b was stopped before it caught up).
+        finished = wait_until(done(settings, stream, signals), 120, signals.poll)
         assert b.stop() == 0, b.log
         signals.poll()
     finally:
@@ -350,7 +353,7 @@ def test_a_second_worker_takes_over_the_partitions_of_a_killed_one(
     assert took_all, b.log
     print(f"takeover: the survivor had all 4 partitions {takeover_s:.1f} s after the kill")
     assert takeover_s < 15
-    assert_exact(settings, stream, signals)
+    assert_exact(settings, stream, signals)  # what was lost, if anything: said before "not done"
     assert finished
     assert_no_secret(a.log, b.log)
 
