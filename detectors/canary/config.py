@@ -7,6 +7,9 @@ sample size below which it is Nodata. Overrides name the metric and keep what th
     [detectors.canary.metrics.latency_p95]
     tolerance = 0.2        # +20% allowed; critical, enabled and min_samples stay the defaults
 
+    [detectors.canary.metrics.latency_p50]
+    decisive_e_value = 1e4 # fails the canary alone once its evidence reaches 10,000
+
     [detectors.canary.metrics.score]   # every evaluation score (score.<name>)
     critical = false
 
@@ -99,12 +102,20 @@ class MetricRule(BaseModel):
     scores (score units); the KS or total variation statistic for drift."""
     min_samples: int = Field(gt=0)
     """Values each arm needs (cumulatively) before the metric is judged; Nodata below."""
+    decisive_e_value: float | None = Field(None, ge=1)
+    """A metric that is not critical fails the canary on its own -- whatever the score, even
+    before ``min_canary_requests`` and ``min_windows`` -- once the largest e-value of its bad
+    side reaches this (None: never; failing, it only lowers the score). Ville's inequality
+    bounds the chance that a metric within its tolerance ever gets there by one over it, at
+    any window; a value below ``tests / alpha`` (the e-value at which a metric fails) counts
+    as that. Default 1000 for ``latency_p50`` and ``ttft_p50`` (a slower median is a latency
+    regression, shown windows before the p95 shows it), None for the others."""
 
 
 DEFAULT_RULES: Final[dict[str, dict[str, Any]]] = {
-    "latency_p50": {"tolerance": 0.04, "min_samples": 50},
+    "latency_p50": {"tolerance": 0.04, "min_samples": 50, "decisive_e_value": 1000},
     "latency_p95": {"tolerance": 0.04, "min_samples": 100, "critical": True},
-    "ttft_p50": {"tolerance": 0.04, "min_samples": 50},
+    "ttft_p50": {"tolerance": 0.04, "min_samples": 50, "decisive_e_value": 1000},
     "error_rate": {"tolerance": 0.002, "min_samples": 100, "critical": True},
     "refusal_rate": {"tolerance": 0.01, "min_samples": 100},
     "negative_feedback_rate": {"tolerance": 0.02, "min_samples": 50},

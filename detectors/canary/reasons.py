@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from driftnet.detectors.canary.state import RECENT_WINDOWS, Arm
@@ -52,6 +53,33 @@ def not_enough_traffic(requests: int, min_requests: int, windows: int, min_windo
         f"not enough traffic yet: {requests} canary requests "
         f"(needs {min_requests}) in {windows} paired windows "
         f"(needs {min_windows})"
+    )
+
+
+def decisive_evidence(metrics: list[tuple[MetricVerdict, float | None]]) -> str:
+    """Why metrics that are not critical fail the canary whatever the score and the traffic:
+    their evidence reached their ``decisive_e_value``."""
+    shown = ", ".join(
+        f"{m.metric} e-value {_e(1 / m.p_value if m.p_value > 0 else math.inf)} "
+        f">= {_e(threshold or 0)}"
+        for m, threshold in metrics
+    )
+    return (
+        f"decisive evidence: {shown} (anytime-valid: a metric within its tolerance gets there "
+        "with a chance of at most one over the threshold, at any window)"
+    )
+
+
+def _e(value: float) -> str:
+    return f"{value:,.0f}" if value < 1e6 else f"{value:.3g}"
+
+
+def failed_early(requests: int, min_requests: int, windows: int, min_windows: int) -> str:
+    """Why a Fail came before the minimum sample: the evidence is valid at any sample size."""
+    return (
+        f"failed before the minimum sample: {requests} canary requests "
+        f"(a Pass needs {min_requests}) in {windows} paired windows "
+        f"(a Pass needs {min_windows}); the e-processes are valid at any sample size"
     )
 
 

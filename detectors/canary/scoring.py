@@ -17,8 +17,11 @@ tolerance of its baseline ever gets a failing metric -- hence ever a Fail -- is 
 Score: per group, the share of its judged metrics that are not failing; the weighted mean over
 groups with a judged metric, times 100. Verdict: Fail when a critical metric fails (as soon as
 it has its minimum samples, even before the minimum traffic: the evidence is valid at any
-time); else Inconclusive until the canary has ``min_canary_requests`` and ``min_windows``; else
-Fail below ``marginal_score``, Marginal below ``pass_score``, Pass.
+time), or when a failing metric's evidence is *decisive* (its largest e-value has reached its
+``decisive_e_value``: 1000 for latency_p50 and ttft_p50, a chance of at most 0.1% for a metric
+within its tolerance, by Ville's inequality), again before the minimum traffic; else
+Inconclusive until the canary has ``min_canary_requests`` and ``min_windows``; else Fail below
+``marginal_score``, Marginal below ``pass_score``, Pass.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ from collections.abc import Mapping
 
 from driftnet.detectors.canary.config import CanarySettings, MetricRule, MetricSpec
 from driftnet.detectors.canary.evidence import TESTS
-from driftnet.detectors.canary.reasons import describe, not_enough_traffic, score_below
+from driftnet.detectors.canary.reasons import (
+    decisive_evidence,
+    describe,
+    failed_early,
+    not_enough_traffic,
+    score_below,
+)
 from driftnet.detectors.canary.state import RATE_TOTALS, Arm, Sides, window_sums
 from driftnet.detectors.canary.verdict import ArmValues, Classification, MetricVerdict, Outcome
 from driftnet.detectors.windowing.partials import Partial
@@ -152,8 +161,9 @@ def decide(
 ) -> tuple[Outcome, list[str]]:
     """The verdict and its reasons, failing critical metrics first."""
     failing = [m for m in metrics if m.failing]
-    critical = [m for m in failing if m.critical]
-    reasons = [describe(m) for m in sorted(failing, key=lambda m: not m.critical)]
+    decisive = decisive_metrics(settings, failing)
+    critical = [m for m in failing if m.critical or m in decisive]
+    reasons = [describe(m) for m in sorted(failing, key=lambda m: m not in critical)]
     outcome: Outcome
     enough = (
         canary_requests >= settings.min_canary_requests
@@ -162,6 +172,17 @@ def decide(
     )
     if critical:
         outcome = "Fail"
+        if decisive:
+            reasons.insert(
+                len(critical),
+                decisive_evidence([(m, decisive_threshold(settings, m.metric)) for m in decisive]),
+            )
+        if not enough:
+            reasons.append(
+                failed_early(
+                    canary_requests, settings.min_canary_requests, windows, settings.min_windows
+                )
+            )
     elif not enough:
         outcome = "Inconclusive"
         reasons.append(
@@ -178,6 +199,26 @@ def decide(
     else:
         outcome = "Pass"
     return outcome, reasons
+
+
+def decisive_metrics(settings: CanarySettings, failing: list[MetricVerdict]) -> list[MetricVerdict]:
+    """The failing metrics that are not critical but whose evidence has reached their
+    ``decisive_e_value`` (read from the largest e-value so far, ``1 / p_value``: once
+    decisive, always)."""
+    return [
+        m
+        for m in failing
+        if not m.critical
+        and (threshold := decisive_threshold(settings, m.metric)) is not None
+        and m.p_value * threshold <= 1
+    ]
+
+
+def decisive_threshold(settings: CanarySettings, metric: str) -> float | None:
+    """The e-value at which metric ``metric`` fails the canary on its own (None: never): its
+    ``decisive_e_value``, never below the e-value that makes it fail (``tests / alpha``)."""
+    wanted = settings.metric(metric).decisive_e_value
+    return None if wanted is None else max(wanted, max(settings.tests, 1) / settings.alpha)
 
 
 def _counter(arm: Arm | Partial, name: str) -> int:

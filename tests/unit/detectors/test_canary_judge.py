@@ -134,18 +134,23 @@ def test_rare_errors_in_both_arms_never_fail_the_error_rate(
 
 
 @pytest.mark.parametrize(
-    ("regression", "metric"),
+    ("regression", "metrics"),
     [
-        pytest.param(Arm(latency_scale=1.25), "latency_p95", id="p95-latency-plus-25pct"),
-        pytest.param(Arm(error_rate=0.05), "error_rate", id="errors-2pct-to-5pct"),
+        pytest.param(
+            Arm(latency_scale=1.25),
+            ("latency_p50", "latency_p95", "ttft_p50"),
+            id="p95-latency-plus-25pct",
+        ),
+        pytest.param(Arm(error_rate=0.05), ("error_rate",), id="errors-2pct-to-5pct"),
     ],
 )
 def test_a_regression_is_failed_within_three_windows(
-    pool: ProcessPoolExecutor, regression: Arm, metric: str
+    pool: ProcessPoolExecutor, regression: Arm, metrics: tuple[str, ...]
 ) -> None:
     """+25% latency (p95 included), or errors from 2% to 5%, with over 2,000 canary requests in
     the first 3 windows (3,600 a window, 20% to the canary): failed within 3 windows in at
-    least 95% of 100 rollouts, on the metric that regressed."""
+    least 95% of 100 rollouts, on a metric that regressed (for latency, the median's decisive
+    evidence often fails the canary before the p95 fails)."""
     rollout = Rollout(windows=3, requests_per_window=3_600, canary_share=0.2, canary=regression)
     found = 0
     for verdicts in rollouts(pool, rollout, range(1_000, 1_100)):
@@ -153,7 +158,7 @@ def test_a_regression_is_failed_within_three_windows(
         fail = first_fail(verdicts)
         if fail is not None:
             found += 1
-            assert verdicts[fail].metric(metric).failing
+            assert any(verdicts[fail].metric(m).failing for m in metrics)
     assert found >= 95, f"failed within 3 windows in {found} of 100 rollouts"
 
 
