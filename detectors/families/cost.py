@@ -28,12 +28,8 @@ from collections.abc import Sequence
 from statistics import median
 from typing import Any, Final, Literal
 
-from driftnet.detectors.families.base import (
-    Sampled,
-    SampledStatisticDetector,
-    WindowedDetector,
-    thin,
-)
+from driftnet.detectors.families.base import Sampled, SampledStatisticDetector, WindowedDetector
+from driftnet.detectors.families.samples import thin
 from driftnet.detectors.families.snapshot import as_float
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings

@@ -40,7 +40,8 @@ from typing import Any, Final, Self
 import numpy as np
 import numpy.typing as npt
 
-from driftnet.detectors.families.base import SAMPLE_PER_WINDOW, SampleRing, WindowedDetector
+from driftnet.detectors.families.base import WindowedDetector
+from driftnet.detectors.families.samples import SAMPLE_PER_WINDOW, SampleRing
 from driftnet.detectors.families.snapshot import (
     SnapshotError,
     as_int,

@@ -31,15 +31,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from driftnet.detectors.families.base import (
-    SAMPLE_PER_WINDOW,
-    Sampled,
-    SampledStatisticDetector,
-    SampleRing,
-    WindowedDetector,
-    pooled,
-    thin,
-)
+from driftnet.detectors.families.base import Sampled, SampledStatisticDetector, WindowedDetector
+from driftnet.detectors.families.samples import SAMPLE_PER_WINDOW, SampleRing, pooled, thin
 from driftnet.detectors.families.snapshot import as_list, pack, unpack
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
