@@ -10,11 +10,12 @@ read this way gives the same answer whether or not the broker has compacted it y
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from driftnet.streams.clients.kafka_config import kafka_python_options
 from driftnet.streams.settings import KafkaSettings
@@ -22,6 +23,38 @@ from driftnet.streams.settings import KafkaSettings
 log = logging.getLogger("driftnet.detection")
 
 READ_TIMEOUT_S: Final = 30.0
+RESTORE_TIMEOUT_S: Final = 30.0
+RESTORE_ATTEMPTS: Final = 3
+
+T = TypeVar("T")
+
+
+class ReadBack:
+    """A state read back before the next window closes, retried on the next ticks: a failed
+    read (the broker hiccuped) is tried again up to :data:`RESTORE_ATTEMPTS` times, with no
+    window closed meanwhile; then the state starts afresh, with a warning."""
+
+    def __init__(self, what: str, without: str) -> None:
+        self.what = what
+        """What is read, for the log: ``canary judge states``."""
+        self.without = without
+        """What giving up means, for the log: ``canary judges start without their history``."""
+        self.failures = 0
+
+    async def read(self, read: Callable[[], Awaitable[T]], empty: T) -> T | None:
+        """``read()``'s answer; ``empty`` once the attempts are spent; None to try again."""
+        try:
+            result = await asyncio.wait_for(read(), RESTORE_TIMEOUT_S)
+        except Exception as exc:  # the broker hiccuped: try again, then go on without
+            self.failures += 1
+            if self.failures < RESTORE_ATTEMPTS:
+                log.warning("cannot read %s back (attempt %d of %d): %s: %s", self.what,
+                            self.failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
+                return None
+            log.warning("%s: %s: %s", self.without, type(exc).__name__, exc)
+            result = empty
+        self.failures = 0
+        return result
 
 
 @dataclass(frozen=True, slots=True)

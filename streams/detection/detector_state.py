@@ -38,7 +38,7 @@ import orjson
 
 from driftnet.detectors.cohort import CohortDetectors
 from driftnet.detectors.windowing.observation import Cohort
-from driftnet.streams.clients.recent_records import Record, read_recent
+from driftnet.streams.clients.recent_records import ReadBack, Record, read_recent
 from driftnet.streams.settings import Settings
 from driftnet.streams.stage import RECORD_MAX_BYTES
 
@@ -48,8 +48,6 @@ STATE_VERSION: Final = 1
 """The record's format around the cohort's snapshot (which has its own version)."""
 SAVE_SLICE_S: Final = 0.1
 """Saving lets the event loop run after about this long (a record costs about 0.6 ms a cohort)."""
-RESTORE_TIMEOUT_S: Final = 30.0
-RESTORE_ATTEMPTS: Final = 3
 
 Send = Callable[..., Awaitable[object]]
 """``send(key=..., value=..., partition=...)``: a confirmed send to the detector-state topic."""
@@ -234,7 +232,7 @@ class DetectorRestore:
         self.settings = settings
         self.due = True
         self._partitions: set[int] = set()
-        self._failures = 0
+        self._attempts = ReadBack("detector states", "detectors start without their references")
 
     def assigned(self, topic_partitions: Iterable[Any]) -> None:
         """Partitions given to this worker: new aggregates partitions are read back."""
@@ -251,19 +249,10 @@ class DetectorRestore:
         if not self._partitions:
             self.due = False
             return
-        try:
-            saved = await asyncio.wait_for(self._read(), RESTORE_TIMEOUT_S)
-        except Exception as exc:  # the broker hiccuped: try again, then go on without
-            self._failures += 1
-            if self._failures < RESTORE_ATTEMPTS:
-                log.warning("cannot read detector states back (attempt %d of %d): %s: %s",
-                            self._failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
-                return
-            log.warning("detectors start without their references: %s: %s",
-                        type(exc).__name__, exc)  # fmt: skip
-            saved = {}
+        saved: dict[Cohort, Saved] | None = await self._attempts.read(self._read, {})
+        if saved is None:
+            return  # tried again at the next tick
         self.due = False
-        self._failures = 0
         states.offer(saved, watched)
         log.info("detector states read back for %d cohorts of aggregates partitions %s",
                  len(saved), sorted(self._partitions))  # fmt: skip

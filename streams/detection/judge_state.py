@@ -14,7 +14,6 @@ sent is in the state; one whose verdict was lost to a crash is judged again afte
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import zlib
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from driftnet.streams.clients.recent_records import read_recent
+from driftnet.streams.clients.recent_records import ReadBack, read_recent
 from driftnet.streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,8 +31,6 @@ log = logging.getLogger("driftnet.detection")
 
 STATE_HEADER: Final = "driftnet.judge.state"
 READ_TIMEOUT_S: Final = 30.0
-RESTORE_TIMEOUT_S = 30.0
-RESTORE_ATTEMPTS = 3
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
@@ -96,7 +93,9 @@ class JudgeRestore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.due = True
-        self._failures = 0
+        self._attempts = ReadBack(
+            "canary judge states", "canary judges start without their history"
+        )
 
     async def run(self, merge: MergeStage) -> None:
         """Read the canary judges' states back into ``merge`` before any window closes (see
@@ -105,19 +104,12 @@ class JudgeRestore:
         if not self.settings.detectors.canary.enabled:
             self.due = False
             return
-        try:
-            states = await asyncio.wait_for(read_states(self.settings), RESTORE_TIMEOUT_S)
-        except Exception as exc:  # the broker hiccuped: try again, then go on without
-            self._failures += 1
-            if self._failures < RESTORE_ATTEMPTS:
-                log.warning("cannot read canary judge states back (attempt %d of %d): %s: %s",
-                            self._failures, RESTORE_ATTEMPTS, type(exc).__name__, exc)  # fmt: skip
-                return
-            log.warning("canary judges start without their history: %s: %s",
-                        type(exc).__name__, exc)  # fmt: skip
-            states = {}
+        states: dict[tuple[str, ...], dict[str, Any]] | None = await self._attempts.read(
+            lambda: read_states(self.settings), {}
+        )
+        if states is None:
+            return  # tried again at the next tick
         self.due = False
-        self._failures = 0
         merge.restore(states)
         if states:
             log.info("canary judge states read back for %d canaries", len(states))
