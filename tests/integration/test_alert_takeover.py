@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -86,11 +86,20 @@ def owner(workers: list[WorkerProcess]) -> WorkerProcess | None:
     return owning[0] if len(owning) == 1 else None
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(
+    check: Callable[[], bool], timeout_s: float, what: str, workers: Sequence[WorkerProcess] = ()
+) -> None:
+    """Wait for ``check``; on timeout the failure shows what each worker logged (but its
+    once-a-second counts), to tell a slow takeover from a lost resolve."""
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            logs = "".join(
+                f"\n--- {w.log_path.name}:\n"
+                + "\n".join(line for line in w.log.splitlines() if "  alerts: " not in line)
+                for w in workers
+            )
+            raise AssertionError(f"timed out waiting for {what}{logs}")
         time.sleep(0.2)
 
 
@@ -121,21 +130,22 @@ def test_killing_the_alerting_owner_neither_repages_nor_loses_the_resolve(
     try:
         for worker in workers:
             worker.start()
-        wait_for(lambda: owner(workers) is not None, 30, "one owner of the signals partition")
+        wait_for(lambda: owner(workers) is not None, 30, "one owner of the signals partition",
+                 workers)  # fmt: skip
         signal(window(failing, 60), window(failing, 120))
-        wait_for(lambda: len(fake_slack.messages) == 1, 30, "the alert's message")
+        wait_for(lambda: len(fake_slack.messages) == 1, 30, "the alert's message", workers)
         first = owner(workers)
         assert first is not None
         first.kill()  # SIGKILL, the alert firing
 
         signal(window(failing, 180))  # the survivors' new owner reads it, after the replay
         wait_for(lambda: (canary_scope(settings) or {}).get("mark") == 180, 40,
-                 "the next owner to take in the window of 180")  # fmt: skip
+                 "the next owner to take in the window of 180", workers)  # fmt: skip
         assert len(fake_slack.messages) == 1, "paged again after the takeover"
 
         signal(window(passing, 240), window(passing, 300))  # resolves it: the resolve waits
         wait_for(lambda: (canary_scope(settings) or {}).get("tracked") == [], 30,
-                 "the owner to resolve the alert")  # fmt: skip
+                 "the owner to resolve the alert", workers)  # fmt: skip
         second = owner(workers)
         assert second is not None
         assert second is not first
@@ -143,7 +153,7 @@ def test_killing_the_alerting_owner_neither_repages_nor_loses_the_resolve(
         second.kill()  # SIGKILL, the resolve waiting for group_interval
 
         wait_for(lambda: "RESOLVED" in fake_slack.messages[0].text.upper(),
-                 GROUP_INTERVAL_S + 30, "the resolve")  # fmt: skip
+                 GROUP_INTERVAL_S + 30, "the resolve", workers)  # fmt: skip
         time.sleep(2)  # room for a second resolve, were there one
     finally:
         producer.close()
