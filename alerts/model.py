@@ -98,6 +98,17 @@ class Notification(BaseModel):
     created_at: datetime
 
     @property
+    def notification_id(self) -> str:
+        """16 hex digits naming this notification alone (receiver, group, sequence, when
+        made): a Slack message carries it in its metadata, so a worker that is not sure a
+        notification was delivered (it took the outbox over, or the last attempt timed out)
+        can find it instead of sending it twice."""
+        key = "\x1f".join(
+            (self.receiver, self.group_key, str(self.sequence), self.created_at.isoformat())
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    @property
     def firing(self) -> tuple[Alert, ...]:
         return tuple(a for a in self.alerts if a.state == "firing")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from driftnet.alerts.model import Notification
 
@@ -58,6 +58,10 @@ class Failure:
     """One line: the exception's type and message."""
     retry_after_s: float | None = None
     """How long the receiver asked to wait (HTTP Retry-After), when it did."""
+    ambiguous: bool = True
+    """The receiver may have taken the notification in although the attempt failed: no
+    answer came back (a timeout, a dropped connection) or a 5xx did. False when it answered
+    that it refused it (a 4xx, 429, an ``ok: false`` error)."""
 
 
 def error_line(exc: BaseException) -> str:
@@ -76,15 +80,19 @@ def classify(exc: BaseException) -> Failure:
     retrying a bug only blocks the receiver."""
     wait = getattr(exc, "retry_after_s", None)
     wait = float(wait) if isinstance(wait, int | float) and wait >= 0 else None
+    status = getattr(exc, "status", None)
+    code = status if isinstance(status, int) and not isinstance(status, bool) and status else None
+    ambiguous = code is None or code >= 500  # no answer, or a 5xx: it may have got through
     flag = getattr(exc, "retryable", None)
     if isinstance(flag, bool):
-        return Failure(flag, error_line(exc), wait if flag else None)
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
-        retryable = status == 429 or status >= 500
-        return Failure(retryable, error_line(exc), wait if retryable else None)
+        return Failure(flag, error_line(exc), wait if flag else None, ambiguous)
+    if code is not None and code >= 400:
+        retryable = code == 429 or code >= 500
+        return Failure(retryable, error_line(exc), wait if retryable else None, ambiguous)
     retryable = isinstance(exc, OSError | TimeoutError)
-    return Failure(retryable, error_line(exc), wait if retryable else None)
+    return Failure(retryable, error_line(exc), wait if retryable else None, ambiguous)
+    retryable = isinstance(exc, OSError | TimeoutError)
+    return Failure(retryable, error_line(exc), wait if retryable else None, ambiguous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,10 @@ class Pending(BaseModel):
     next_at: float = 0.0
     """Not tried again before this (epoch seconds)."""
     last_error: str | None = None
+    unsure: bool = Field(default=False, exclude=True)
+    """(Not saved: whatever is read back is unsure.) It may have reached the receiver already: a previous owner of the outbox may have
+    sent it before it could record so, or the last attempt failed without a clear refusal
+    (:attr:`Failure.ambiguous`). A notifier that can look (Slack) checks before sending."""
 
     @property
     def receiver(self) -> str:
@@ -191,6 +203,7 @@ class Outbox:
     def load(self, items: Iterable[Pending]) -> None:
         """Add what a previous owner left (any order): each queue is sorted by ``seq``."""
         for pending in items:
+            pending = pending.model_copy(update={"unsure": True})  # sent, then the owner died?
             self._queues.setdefault(pending.receiver, []).append(pending)
             self._next_seq = max(self._next_seq, pending.seq + 1)
         for queue in self._queues.values():
@@ -220,7 +233,12 @@ class Outbox:
         decision = after_failure(attempts, head.queued_at, failure, now, policy)
         next_at = decision.at if isinstance(decision, Retry) else now
         queue[0] = head.model_copy(
-            update={"attempts": attempts, "next_at": next_at, "last_error": failure.error}
+            update={
+                "attempts": attempts,
+                "next_at": next_at,
+                "last_error": failure.error,
+                "unsure": head.unsure or failure.ambiguous,
+            }
         )
         return decision
 

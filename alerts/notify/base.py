@@ -49,10 +49,16 @@ class Notifier(Protocol):
     and the receiver goes on with the next one).
     """
 
-    async def deliver(self, notification: Notification, thread: Thread | None) -> Thread | None:
+    async def deliver(
+        self, notification: Notification, thread: Thread | None, *, unsure: bool = False
+    ) -> Thread | None:
         """Send one notification. ``thread`` is what this notifier returned for the group's
         previous notification (e.g. the Slack message to update), or None; what it returns
-        (JSON) is kept for the group's next one (None when there is nothing to keep)."""
+        (JSON) is kept for the group's next one (None when there is nothing to keep).
+
+        ``unsure``: the notification may have been delivered already (by a worker that died
+        before it could record so, or by an attempt that timed out). A notifier that can
+        look (Slack: the message metadata) sends only what is missing; the others send."""
 
     async def close(self) -> None:
         """Release what the notifier holds (an HTTP session...); a later :meth:`deliver` may

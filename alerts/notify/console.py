@@ -184,8 +184,11 @@ class ConsoleNotifier(Notifier):
     ) -> None:
         self.console = console or Console(file=file, no_color=no_color, emoji=False)
 
-    async def deliver(self, notification: Notification, thread: Thread | None = None) -> None:
-        """Print the notification (the thread is ignored: a console has no threads)."""
+    async def deliver(
+        self, notification: Notification, thread: Thread | None = None, *, unsure: bool = False
+    ) -> None:
+        """Print the notification (the thread is ignored: a console has no threads); printed
+        again when ``unsure``: a console cannot look back."""
         self.console.print(render_console(notification), highlight=False, soft_wrap=True)
 
     async def close(self) -> None:

@@ -77,7 +77,9 @@ class Delivery:
             error = f"no notifier {receiver!r} in this worker"
             return await self._give_up(state, receiver, GiveUp("no_notifier"), error)
         try:
-            thread = await notifier.deliver(notification, state.threads.get(where))
+            thread = await notifier.deliver(
+                notification, state.threads.get(where), unsure=pending.unsure
+            )
         except Exception as exc:
             failure = classify(exc)
             decision = state.outbox.failed(receiver, failure, self.clock(), self.retry)

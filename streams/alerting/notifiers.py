@@ -32,7 +32,11 @@ class TopicNotifier(Notifier):
     def __init__(self, topic: Any) -> None:
         self.topic = topic
 
-    async def deliver(self, notification: Notification, thread: Thread | None = None) -> None:
+    async def deliver(
+        self, notification: Notification, thread: Thread | None = None, *, unsure: bool = False
+    ) -> None:
+        """Publish it (again when ``unsure``: a consumer knows a duplicate by its group key
+        and sequence)."""
         try:
             await send_confirmed(
                 self.topic, notification.group_key.encode(), notification.model_dump_json().encode()

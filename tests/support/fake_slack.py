@@ -1,10 +1,11 @@
-"""A fake Slack on 127.0.0.1: ``chat.postMessage``, ``chat.update`` and an incoming webhook,
-served over real HTTP so the real slack-sdk client talks to it.
+"""A fake Slack on 127.0.0.1: ``chat.postMessage``, ``chat.update``, ``conversations.history``,
+``conversations.replies``, ``conversations.list`` and an incoming webhook, served over real HTTP so the real slack-sdk
+client talks to it.
 
 It behaves like Slack where the notifiers depend on it: answers carry the channel *id*
 (``chat.update`` wants the id, not ``#name``), messages keep their thread replies, updating an
 unknown message is ``message_not_found``, a payload over a Block Kit limit is
-``invalid_blocks``. It records every request, and can be told to fail the next calls
+``invalid_blocks``, message metadata is kept and read back only with ``include_all_metadata``. It records every request, and can be told to fail the next calls
 (a 5xx, a 429 with Retry-After, an ``ok: false`` error).
 """
 
@@ -119,6 +120,16 @@ class Message:
     thread_ts: str | None = None
     edits: int = 0
     replies: list[Message] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+
+    def listed(self, with_metadata: bool) -> dict[str, Any]:
+        """As ``conversations.history`` and ``conversations.replies`` list it."""
+        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.thread_ts is not None:
+            out["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = self.metadata
+        return out
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ class _Failure:
     status: int
     retry_after: float | None
     error: str | None
+    method: str | None = None
+    """Only this method fails (other requests pass it by); None: the next request, any."""
 
 
 def channel_id(channel: str) -> str:
@@ -151,6 +164,8 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._requests: list[Request] = []
         self._messages: dict[tuple[str, str], Message] = {}
+        self._names: dict[str, str] = {}
+        """Channel id -> name, for every channel posted to by ``#name``."""
         self._failures: deque[_Failure] = deque()
         self._next_ts = FIRST_TS_US
         self._server: ThreadingHTTPServer | None = None
@@ -208,11 +223,13 @@ class FakeSlack:
         status: int = 500,
         retry_after: float | None = None,
         error: str | None = None,
+        method: str | None = None,
     ) -> None:
-        """The next ``count`` requests answer ``status`` (with Retry-After, when given);
-        ``status=200, error="channel_not_found"`` is an ``ok: false`` API error."""
+        """The next ``count`` requests (of ``method``, when given) answer ``status`` (with
+        Retry-After, when given); ``status=200, error="channel_not_found"`` is an ``ok: false``
+        API error."""
         with self._lock:
-            self._failures.extend([_Failure(status, retry_after, error)] * count)
+            self._failures.extend([_Failure(status, retry_after, error, method)] * count)
 
     @property
     def requests(self) -> list[Request]:
@@ -241,7 +258,9 @@ class FakeSlack:
         webhook = method == "webhook"
         with self._lock:
             self._requests.append(Request(method, payload, authorization, content_type))
-            failure = self._failures.popleft() if self._failures else None
+            failure = None
+            if self._failures and self._failures[0].method in (None, method):
+                failure = self._failures.popleft()
             if failure is not None:
                 return self._failed(failure, webhook)
             if webhook:
@@ -254,6 +273,13 @@ class FakeSlack:
                 answer = self._post(payload)
             elif method == "chat.update":
                 answer = self._update(payload)
+            elif method == "conversations.list":
+                answer = {"ok": True, "channels": [{"id": i, "name": n, "is_channel": True}
+                                                   for i, n in self._names.items()]}  # fmt: skip
+            elif method == "conversations.history":
+                answer = self._history(payload)
+            elif method == "conversations.replies":
+                answer = self._replies(payload)
             else:
                 answer = {"ok": False, "error": "unknown_method"}
             return 200, {"Content-Type": "application/json; charset=utf-8"}, _json(answer)
@@ -281,12 +307,16 @@ class FakeSlack:
             return {"ok": False, "error": "no_text"}
         if block_kit_problems(text, blocks):
             return {"ok": False, "error": "invalid_blocks"}
-        channel = channel_id(str(payload.get("channel", "")))
+        given = str(payload.get("channel", ""))
+        channel = channel_id(given)
+        if channel != given:
+            self._names[channel] = given.lstrip("#")
         thread_ts = payload.get("thread_ts")
         parent = self._messages.get((channel, thread_ts)) if thread_ts else None
         if thread_ts and parent is None:
             return {"ok": False, "error": "thread_not_found"}
         message = Message(channel, self._new_ts(), str(text), blocks, thread_ts)
+        message.metadata = _metadata(payload)
         self._messages[(channel, message.ts)] = message
         if parent is not None:
             parent.replies.append(message)
@@ -303,8 +333,40 @@ class FakeSlack:
         if block_kit_problems(text, blocks):
             return {"ok": False, "error": "invalid_blocks"}
         message.text, message.blocks = str(text), blocks
+        if "metadata" in payload:
+            message.metadata = _metadata(payload)
         message.edits += 1
         return {"ok": True, "channel": channel, "ts": message.ts, "text": text}
+
+    def _history(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The channel's top-level messages since ``oldest``, newest first (one page)."""
+        channel = str(payload.get("channel", ""))
+        if channel_id(channel) != channel:  # Slack wants the id here, not #name
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(payload.get("oldest") or 0)
+        limit = int(payload.get("limit") or 100)
+        found = sorted(
+            (m for (c, _), m in self._messages.items()
+             if c == channel and m.thread_ts is None and float(m.ts) >= oldest),
+            key=lambda m: float(m.ts), reverse=True,
+        )  # fmt: skip
+        with_metadata = _truthy(payload.get("include_all_metadata"))
+        return {
+            "ok": True,
+            "messages": [m.listed(with_metadata) for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
+
+    def _replies(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies, oldest first (one page)."""
+        channel, ts = str(payload.get("channel", "")), str(payload.get("ts", ""))
+        parent = self._messages.get((channel, ts))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        with_metadata = _truthy(payload.get("include_all_metadata"))
+        thread = [parent, *parent.replies]
+        return {"ok": True, "messages": [m.listed(with_metadata) for m in thread],
+                "has_more": False}  # fmt: skip
 
     def _webhook(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         headers = {"Content-Type": "text/html"}
@@ -313,6 +375,17 @@ class FakeSlack:
         message = Message("webhook", self._new_ts(), payload["text"], payload.get("blocks"))
         self._messages[("webhook", message.ts)] = message
         return 200, headers, b"ok"
+
+
+def _metadata(payload: dict[str, Any]) -> dict[str, Any] | None:
+    metadata = payload.get("metadata")
+    if isinstance(metadata, str):  # form-encoded: a JSON string
+        metadata = json.loads(metadata)
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in {"1", "true"}
 
 
 def _json(answer: dict[str, Any]) -> bytes:
@@ -333,11 +406,20 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        """The read methods (slack-sdk sends ``conversations.*`` as GET, arguments in the
+        query string)."""
+        query = self.path.partition("?")[2]
+        self._answer({k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()})
+
     def do_POST(self) -> None:
-        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length", 0))
         content_type = self.headers.get("Content-Type", "")
-        payload = parse_body(self.rfile.read(length), content_type)
+        self._answer(parse_body(self.rfile.read(length), content_type))
+
+    def _answer(self, payload: dict[str, Any]) -> None:
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
+        content_type = self.headers.get("Content-Type", "")
         if self.path.startswith("/api/"):
             method = self.path.removeprefix("/api/").split("?")[0]
         elif self.path.startswith("/webhook/"):

@@ -191,3 +191,47 @@ def test_a_restored_outbox_keeps_each_queue_in_order_and_goes_on_numbering() -> 
         order.append(second.pop("slack").notification.group_key)
         assert head.seq == len(order)
     assert order == ["service=a", "service=b", "service=c", "service=d"]
+
+
+@pytest.mark.parametrize(
+    ("exc", "ambiguous"),
+    [
+        pytest.param(TimeoutError(), True, id="timeout"),
+        pytest.param(ConnectionResetError(), True, id="connection-reset"),
+        pytest.param(DeliveryError("HTTP 503", retryable=True, status=503), True, id="503"),
+        pytest.param(HttpError(502), True, id="status-502"),
+        pytest.param(DeliveryError("ratelimited", retryable=True, status=429), False, id="429"),
+        pytest.param(
+            DeliveryError(
+                "channel_not_found", retryable=False, status=200, error="channel_not_found"
+            ),
+            False,
+            id="ok-false",
+        ),
+        pytest.param(HttpError(400), False, id="status-400"),
+    ],
+)
+def test_a_failure_without_a_clear_refusal_may_have_been_delivered(
+    exc: Exception, ambiguous: bool
+) -> None:
+    """No answer, or a 5xx: the receiver may have taken the notification in; an answer that
+    refuses it (4xx, 429, ``ok: false``) says it did not."""
+    assert classify(exc).ambiguous is ambiguous
+
+
+def test_what_may_have_been_delivered_is_marked_unsure() -> None:
+    """A notification read back from a previous owner's outbox may have been sent just before
+    that owner died; one whose attempt timed out may have arrived. Both are ``unsure`` (the
+    notifier looks before sending again); one refused outright is not."""
+    fresh = Outbox()
+    fresh.put(notification("a"), T0)
+    fresh.put(notification("b"), T0)
+    assert [p.unsure for p in fresh] == [False, False]
+    refused = DeliveryError("ratelimited", retryable=True, status=429)
+    fresh.failed("slack", classify(refused), T0, RetryPolicy())
+    assert [p.unsure for p in fresh] == [False, False]
+    fresh.failed("slack", classify(TimeoutError()), T0, RetryPolicy())
+    assert [p.unsure for p in fresh] == [True, False]
+    taken_over = Outbox()
+    taken_over.load(Pending.model_validate_json(p.model_dump_json()) for p in fresh)
+    assert [p.unsure for p in taken_over] == [True, True]

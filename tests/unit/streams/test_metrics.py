@@ -132,7 +132,7 @@ def test_alert_deliveries_are_counted_per_receiver(tmp_path: Path, fake_slack: F
     failing, passing = verdicts()
     clock = Clock()
     stage = stage_for(tmp_path, fake_slack, clock)
-    fake_slack.fail_next(2, status=500)
+    fake_slack.fail_next(2, status=500, method="chat.postMessage")  # (the look-ups pass)
     step(stage, clock, 60, window(failing, 60))
     for _ in range(3):
         step(stage, clock, 10)
