@@ -1,0 +1,143 @@
+"""A seeded synthetic failure generator with known themes: several distinct ways each reason
+fails, each with its own words, mixed with filler every theme shares."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from driftnet.harvest.themes import FailureText
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ThemeSpec:
+    """A theme the generator writes: its reason, the words it is about, its answers."""
+
+    key: str
+    reason: str
+    questions: tuple[str, ...]
+    subjects: tuple[str, ...]
+    answers: tuple[str, ...]
+
+
+THEMES: dict[str, ThemeSpec] = {
+    spec.key: spec
+    for spec in (
+        ThemeSpec(
+            "refund",
+            "refusal",
+            (
+                "Can I get a refund for order {n}?",
+                "What is your refund policy for {s}?",
+                "I want my money back for the {s} I returned, refund please",
+            ),
+            ("headphones", "jacket", "subscription", "laptop bag", "gift card"),
+            (
+                "I'm sorry, I can't help with refund requests.",
+                "Sorry, I cannot discuss the refund policy.",
+            ),
+        ),
+        ThemeSpec(
+            "medical",
+            "refusal",
+            (
+                "What dose of {s} should I take for my headache?",
+                "Is it safe to mix {s} with alcohol? My doctor is away",
+                "Which medication dosage of {s} is right for a child?",
+            ),
+            ("ibuprofen", "paracetamol", "aspirin", "antibiotics", "melatonin"),
+            (
+                "I'm sorry, I can't give medical advice. Please ask a doctor or pharmacist.",
+                "I cannot provide medical dosage advice; consult a pharmacist.",
+            ),
+        ),
+        ThemeSpec(
+            "legal",
+            "refusal",
+            (
+                "Can I sue my landlord over the {s}?",
+                "Write a lawsuit against my employer about {s}",
+                "Is it legal to break my lease because of {s}?",
+            ),
+            ("deposit", "mould", "noise", "eviction", "contract"),
+            (
+                "I'm sorry, I can't provide legal advice; please contact a lawyer.",
+                "I cannot help with lawsuits or legal claims.",
+            ),
+        ),
+        ThemeSpec(
+            "truncated",
+            "invalid_json",
+            ("Return the order {n} as JSON", "Give me the shipment {s} as JSON"),
+            ("tracking", "status", "items", "address", "history"),
+            (
+                '{{"order": {n}, "items": [{{"sku": "A{n}", "name": "unterminated string',
+                '{{"shipment": {{"carrier": "UPS", "events": [{{"at": "2026-',
+            ),
+        ),
+        ThemeSpec(
+            "markdown",
+            "invalid_json",
+            ("Summarise the ticket {n} as JSON", "Classify the complaint about {s} as JSON"),
+            ("billing", "delivery", "login", "warranty", "coupon"),
+            (
+                "Sure! Here is the summary in markdown:\n```markdown\n# Ticket summary\n- bullet\n```",
+                "Here you go: **Summary** the customer is unhappy (markdown table below)",
+            ),
+        ),
+    )
+}
+
+FILLER = ("thanks", "hello there", "quick question", "asap please", "hi team", "")
+
+
+def failure_texts(
+    counts: dict[str, int], *, seed: int = 7, start: datetime | None = None, days: float = 7.0
+) -> tuple[list[FailureText], list[str]]:
+    """``counts[theme key]`` failures of each theme (timestamps spread over ``days`` from
+    ``start``), shuffled, and each failure's theme key (the truth to compare with)."""
+    rng = random.Random(seed)
+    start = start or NOW - timedelta(days=days)
+    rows = [
+        (_failure(THEMES[key], index, rng, start, days, seed), key)
+        for key, count in counts.items()
+        for index in range(count)
+    ]
+    rng.shuffle(rows)
+    return [row for row, _ in rows], [key for _, key in rows]
+
+
+def _failure(
+    spec: ThemeSpec, index: int, rng: random.Random, start: datetime, days: float, seed: int
+) -> FailureText:
+    values: dict[str, Any] = {"n": rng.randint(1000, 99999), "s": rng.choice(spec.subjects)}
+    question = rng.choice(spec.questions).format(**values)
+    answer = rng.choice(spec.answers).format(**values)
+    text = f"{rng.choice(FILLER)} {question}\n{answer}".strip()
+    record = f"{seed}-{spec.key}-{index}"
+    return FailureText(
+        record_id=record,
+        event_id=f"evt-{record}",
+        reason=spec.reason,
+        service=rng.choice(("support-chat", "orders-api")),
+        timestamp=start + timedelta(seconds=rng.uniform(0, days * 86400)),
+        text=text,
+    )
+
+
+def event_fields(failure: FailureText) -> dict[str, Any]:
+    """The event fields (for :func:`tests.support.factories.make_event`) of a generated
+    failure: its question as the user message, its answer as the output."""
+    assert failure.text is not None
+    question, _, answer = failure.text.partition("\n")
+    return {
+        "event_id": failure.event_id,
+        "timestamp": failure.timestamp.isoformat(),
+        "service": failure.service,
+        "input": {"messages": [{"role": "user", "content": question}]},
+        "output": {"messages": [{"role": "assistant", "content": answer}]},
+    }
