@@ -3,7 +3,8 @@
 :func:`find_themes` groups a period's failures by text similarity *within* each reason (a
 refusal and a truncated JSON answer are never one theme), names each theme by its top terms
 and compares it with the previous period of the same length. Pure: records in, themes out;
-the clustering itself is :mod:`driftnet.harvest.theme_clusters`.
+the clustering itself is :mod:`driftnet.harvest.theme_clusters` (imported when first used:
+the settings here are read by every command, scikit-learn takes a second to import).
 
 * **Text**: the input messages' text and the answer's. A failure without either (content
   capture off) is in its reason's explicit *no content captured* theme, never clustered as an
@@ -25,12 +26,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftnet.contract.content import content_text
-from driftnet.harvest.theme_clusters import ClusterParams, cluster_texts
+
+if TYPE_CHECKING:
+    from driftnet.harvest.theme_clusters import ClusterParams
 
 NO_CONTENT: Final = "no content captured"
 EXAMPLE_CHARS: Final = 160
@@ -78,6 +81,8 @@ class ThemeSettings(BaseModel):
     """A theme raises a signal (new or growing) only with at least this many failures."""
 
     def cluster_params(self) -> ClusterParams:
+        from driftnet.harvest.theme_clusters import ClusterParams
+
         return ClusterParams(max_themes=self.max_themes)
 
 
@@ -125,7 +130,7 @@ class Theme(BaseModel):
 
 
 class ThemeReport(BaseModel):
-    """Every theme of a period, largest reason first, largest theme first within it."""
+    """Every theme of a period, the largest first (of any reason)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -201,15 +206,14 @@ def find_themes(
         before.setdefault(failure.reason, []).append(failure)
     themes: list[Theme] = []
     members: dict[str, tuple[str, ...]] = {}
-    reasons = sorted(by_reason, key=lambda r: (-len(by_reason[r]), r))
-    for reason in reasons:
+    for reason in sorted(by_reason):
         groups = _reason_groups(by_reason[reason], before.get(reason, []), settings)
-        ranked = sorted(groups.items(), key=lambda item: (-len(item[1].members), item[0]))
-        for identifier, group in ranked:
+        for identifier, group in groups.items():
             themes.append(
                 _theme(identifier, reason, group, len(by_reason[reason]), len(current), settings)
             )
             members[identifier] = tuple(f.record_id for f in group.members)
+    themes.sort(key=lambda t: (-t.count, t.reason, t.theme_id))
     return ThemeReport(
         total=len(current), previous_total=len(previous), themes=tuple(themes), members=members
     )
@@ -219,6 +223,8 @@ def _reason_groups(
     failures: list[FailureText], previous: list[FailureText], settings: ThemeSettings
 ) -> dict[str, _Group]:
     """One reason's failures by theme ID."""
+    from driftnet.harvest.theme_clusters import cluster_texts  # scikit-learn: only when used
+
     groups: dict[str, _Group] = {}
     texts = [f for f in failures if f.text is not None]
     silent = [f for f in failures if f.text is None]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.themes import FailureText
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -141,3 +143,20 @@ def event_fields(failure: FailureText) -> dict[str, Any]:
         "input": {"messages": [{"role": "user", "content": question}]},
         "output": {"messages": [{"role": "assistant", "content": answer}]},
     }
+
+
+def write_harvest(target: Path | str, failures: list[FailureText]) -> int:
+    """Write generated ``failures`` as real harvest files (one per ``date=/service=`` folder,
+    as the sink would); returns the number of files."""
+    from driftnet.streams.sink.parquet import folder_of
+    from tests.support.harvest_data import failure, write_failures
+
+    folders: dict[str, list[FailureRecord]] = {}
+    for item in failures:
+        record = failure(reason=item.reason, **event_fields(item))
+        folders.setdefault(folder_of(record), []).append(record)
+    offset = 0
+    for records in folders.values():
+        write_failures(target, records, start_offset=offset)
+        offset += len(records)
+    return len(folders)
