@@ -25,6 +25,7 @@ from driftnet.harvest.themes import FailureText, ThemeReport, ThemeSettings, fin
 from driftnet.storage.sql import SPAN_SQL, export_condition, themes_sql
 
 if TYPE_CHECKING:
+    from driftnet.alerts.signals import ThemesSignal
     from driftnet.harvest.themes import Theme
 
 DEFAULT_SINCE = "7d"
@@ -62,6 +63,12 @@ class Period:
     @property
     def previous_since(self) -> datetime:
         return self.since - (self.until - self.since)
+
+    def scope(self) -> str:
+        """The filters, as the scope of a themes signal (``all`` without any)."""
+        parts = [f"service={'+'.join(sorted(self.service))}"] if self.service else []
+        parts += [f"reason={self.reason}"] if self.reason else []
+        return ",".join(parts) or "all"
 
     def options(self) -> str:
         """The command-line options that give this period back."""
@@ -159,6 +166,9 @@ def _reason_option(_ctx: click.Context, _param: click.Parameter, value: str | No
     default="table",
     show_default=True,
 )
+@click.option("--signal", is_flag=True,
+              help="Also send the new and growing themes to the signals topic: info alerts "
+              "driftnet.theme_new and driftnet.theme_growing, routed like any alert.")  # fmt: skip
 @pass_context
 def harvest_themes(
     context: Context,
@@ -168,6 +178,7 @@ def harvest_themes(
     reason: str | None,
     limit: int,
     output_format: str,
+    signal: bool,
 ) -> None:
     """Group a period's failures into themes by text similarity within each reason: each
     theme's top terms, count, share, first and last seen, trend against the previous period of
@@ -176,6 +187,8 @@ def harvest_themes(
     period = Period.of(since, until, service, reason)
     settings = context.settings.harvest.themes
     report = theme_report(harvest_, period, settings)
+    if signal:
+        _send(context, news_signal(report, period, settings))
     shown = report.themes[:limit] if limit else report.themes
     if output_format == "json":
         click.echo(orjson.dumps(_document(report, shown, period, settings), default=str))
@@ -184,6 +197,51 @@ def harvest_themes(
         click.echo(_nothing(harvest_, period))
         return
     click.echo(themes_text(report, shown, period), nl=False)
+
+
+def news_signal(report: ThemeReport, period: Period, settings: ThemeSettings) -> ThemesSignal:
+    """The themes of ``report`` that are news (:func:`~driftnet.harvest.themes.flag`), as
+    one signal for the alerting stage; none is news too (the earlier news is then stale)."""
+    from driftnet.alerts.signals import ThemeEntry, ThemesSignal
+
+    entries = []
+    for theme in report.themes:
+        news = flag(theme, settings)
+        if news is None:
+            continue
+        entries.append(
+            ThemeEntry(
+                theme_id=theme.theme_id,
+                reason=theme.reason,
+                terms=theme.terms,
+                flag=news,
+                count=theme.count,
+                previous=theme.previous,
+                service=next(iter(theme.services)),
+                share_of_reason=theme.share_of_reason,
+            )
+        )
+    return ThemesSignal(
+        scope=period.scope(),
+        since_ms=int(period.since.timestamp() * 1000),
+        until_ms=int(period.until.timestamp() * 1000),
+        entries=tuple(entries),
+    )
+
+
+def _send(context: Context, signal: ThemesSignal) -> None:
+    from driftnet.cli.topics import require_topics
+    from driftnet.streams.clients.send_one import SendError, send_one
+
+    settings = context.settings
+    topic = settings.topics.signals.name
+    require_topics(context, [topic])
+    try:
+        send_one(settings.kafka, topic, signal.model_dump_json().encode(), key=b"themes")
+    except SendError as exc:
+        raise click.ClickException(str(exc)) from None
+    news = ", ".join(f"{e.theme_id} {e.flag}" for e in signal.entries) or "no theme new or growing"
+    click.echo(f"sent to {topic}: {news}", err=True)
 
 
 def _nothing(harvest_: Any, period: Period) -> str:
