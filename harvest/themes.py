@@ -75,6 +75,9 @@ class ThemeSettings(BaseModel):
     """Failures of one reason clustered at most (the rest join their nearest theme)."""
     max_themes: int = Field(12, ge=1, le=50)
     """The most themes one reason is split into."""
+    merge_similarity: float = Field(0.1, gt=0, lt=1)
+    """Groups of failures whose centres are at least this cosine-similar are one theme:
+    lower gives fewer, broader themes; higher, more and narrower ones."""
     growth_factor: float = Field(3.0, gt=1)
     """A theme with this many times its previous period's failures is ``growing``."""
     min_count: int = Field(20, ge=1)
@@ -83,7 +86,7 @@ class ThemeSettings(BaseModel):
     def cluster_params(self) -> ClusterParams:
         from driftnet.harvest.theme_clusters import ClusterParams
 
-        return ClusterParams(max_themes=self.max_themes)
+        return ClusterParams(max_themes=self.max_themes, merge_similarity=self.merge_similarity)
 
 
 class Example(BaseModel):

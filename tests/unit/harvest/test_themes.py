@@ -172,6 +172,13 @@ def test_a_capped_sample_still_finds_the_themes() -> None:
     assert all(t.trend == "new" for t in report.themes)
 
 
+@pytest.mark.parametrize("key", sorted(CURRENT))
+def test_a_reason_with_one_theme_is_one_theme(key: str) -> None:
+    """A reason whose failures are all one theme is not split by how they are phrased."""
+    current, _ = failure_texts({key: 300})
+    assert len(find_themes(current, []).themes) == 1
+
+
 def test_a_handful_of_failures_is_one_theme() -> None:
     """A reason with too few failures to split is one theme, named by its own words."""
     current, _ = failure_texts({"legal": 4})
