@@ -183,6 +183,10 @@ def harvest_themes(
     """Group a period's failures into themes by text similarity within each reason: each
     theme's top terms, count, share, first and last seen, trend against the previous period of
     the same length, and examples. Export one with driftnet export --theme ID."""
+    if signal:  # a missing broker or topic is said before the theming, not after
+        from driftnet.cli.topics import require_topics
+
+        require_topics(context, [context.settings.topics.signals.name])
     harvest_ = open_harvest(context)
     period = Period.of(since, until, service, reason)
     settings = context.settings.harvest.themes
@@ -230,12 +234,10 @@ def news_signal(report: ThemeReport, period: Period, settings: ThemeSettings) ->
 
 
 def _send(context: Context, signal: ThemesSignal) -> None:
-    from driftnet.cli.topics import require_topics
     from driftnet.streams.clients.send_one import SendError, send_one
 
     settings = context.settings
     topic = settings.topics.signals.name
-    require_topics(context, [topic])
     try:
         send_one(settings.kafka, topic, signal.model_dump_json().encode(), key=b"themes")
     except SendError as exc:
