@@ -95,17 +95,32 @@ THEMES: dict[str, ThemeSpec] = {
 }
 
 FILLER = ("thanks", "hello there", "quick question", "asap please", "hi team", "")
+CONTEXT = (
+    "I am using the mobile app on android.", "My account is on the premium plan.",
+    "This is the third time I ask.", "I tried the website first but it did not work.",
+    "Please answer in English.", "My colleague had the same issue yesterday.",
+    "I am writing from Germany.", "Can you keep it short?", "I already checked the FAQ page.",
+    "Thanks in advance for your help with this.",
+)  # fmt: skip
+"""Sentences any theme's failure may carry (``noise``): words shared across themes."""
 
 
 def failure_texts(
-    counts: dict[str, int], *, seed: int = 7, start: datetime | None = None, days: float = 7.0
+    counts: dict[str, int],
+    *,
+    seed: int = 7,
+    start: datetime | None = None,
+    days: float = 7.0,
+    noise: float = 0.0,
 ) -> tuple[list[FailureText], list[str]]:
     """``counts[theme key]`` failures of each theme (timestamps spread over ``days`` from
-    ``start``), shuffled, and each failure's theme key (the truth to compare with)."""
+    ``start``), shuffled, and each failure's theme key (the truth to compare with). With
+    ``noise``, each question word is dropped with that probability and each failure carries
+    up to two :data:`CONTEXT` sentences (words shared across themes) in its question."""
     rng = random.Random(seed)
     start = start or NOW - timedelta(days=days)
     rows = [
-        (_failure(THEMES[key], index, rng, start, days, seed), key)
+        (_failure(THEMES[key], index, rng, start, days, seed, noise), key)
         for key, count in counts.items()
         for index in range(count)
     ]
@@ -114,10 +129,20 @@ def failure_texts(
 
 
 def _failure(
-    spec: ThemeSpec, index: int, rng: random.Random, start: datetime, days: float, seed: int
+    spec: ThemeSpec,
+    index: int,
+    rng: random.Random,
+    start: datetime,
+    days: float,
+    seed: int,
+    noise: float,
 ) -> FailureText:
     values: dict[str, Any] = {"n": rng.randint(1000, 99999), "s": rng.choice(spec.subjects)}
     question = rng.choice(spec.questions).format(**values)
+    if noise:
+        words = [w for w in question.split() if rng.random() >= noise] or question.split()[:1]
+        context = rng.sample(CONTEXT, rng.randint(0, 2))
+        question = " ".join([*context[:1], *words, *context[1:]])
     answer = rng.choice(spec.answers).format(**values)
     text = f"{rng.choice(FILLER)} {question}\n{answer}".strip()
     record = f"{seed}-{spec.key}-{index}"

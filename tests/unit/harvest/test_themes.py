@@ -172,6 +172,14 @@ def test_a_capped_sample_still_finds_the_themes() -> None:
     assert all(t.trend == "new" for t in report.themes)
 
 
+def test_noisy_texts_still_give_the_themes() -> None:
+    """A third of the question words dropped and sentences every theme may carry added: the
+    themes are still found (ARI >= 0.8)."""
+    current, truth = failure_texts(CURRENT, seed=2, noise=0.3)
+    where = _theme_of(find_themes(current, []))
+    assert adjusted_rand_score(truth, [where[f.record_id] for f in current]) >= 0.8
+
+
 @pytest.mark.parametrize("key", sorted(CURRENT))
 def test_a_reason_with_one_theme_is_one_theme(key: str) -> None:
     """A reason whose failures are all one theme is not split by how they are phrased."""
