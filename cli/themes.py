@@ -21,7 +21,14 @@ from driftnet.cli.context import Context, pass_context
 from driftnet.cli.harvest_access import known_reasons, nothing_between, open_harvest, run_query
 from driftnet.cli.params import Choice, Time
 from driftnet.contract.content import content_text
-from driftnet.harvest.themes import FailureText, ThemeReport, ThemeSettings, find_themes, flag
+from driftnet.harvest.themes import (
+    FailureText,
+    ThemeReport,
+    ThemeSettings,
+    failure_text,
+    find_themes,
+    flag,
+)
 from driftnet.storage.sql import SPAN_SQL, export_condition, themes_sql
 
 if TYPE_CHECKING:
@@ -83,8 +90,6 @@ def _iso(moment: datetime) -> str:
 
 
 def _failure(row: dict[str, Any], reason: str | None) -> FailureText:
-    from driftnet.harvest.themes import failure_text
-
     contents = [
         content_text(orjson.loads(value)) if is_parts and value else value
         for value, is_parts in zip(row["input_contents"], row["input_parts"], strict=True)
