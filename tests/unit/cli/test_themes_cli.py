@@ -71,6 +71,16 @@ def test_table_fits_80_columns_and_names_the_themes(run: CliRunner) -> None:
     assert "--since 2026-11-30T12:00:00Z --until 2026-12-07T12:00:00Z" in lines[-1]
 
 
+def test_limit_shows_the_largest_and_says_how_many_are_left(run: CliRunner) -> None:
+    """--limit 2: the two largest themes, in the table and in JSON, and a line saying so."""
+    result = run.invoke(cli, ["harvest", "themes", *PERIOD, "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "(2 of 6 themes; --limit 0 shows all)" in result.output
+    themes = _themes(run, "--limit", "2")["themes"]
+    assert isinstance(themes, list)
+    assert [t["count"] for t in themes] == [CURRENT["refund"], CURRENT["medical"]]
+
+
 def test_json_matches_the_pure_theming_of_the_same_failures(
     run: CliRunner, themed: tuple[Path, list[FailureText]]
 ) -> None:
