@@ -24,7 +24,7 @@ from typing import Any
 
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.model import Alert
-from driftnet.alerts.sources import WATCHDOG, Condition
+from driftnet.alerts.sources import AT_ONCE, Condition
 
 MAX_SCOPES = 50_000
 """Scopes whose last mark is remembered (each cohort and worker is one)."""
@@ -85,7 +85,7 @@ class AlertBook:
         self, fingerprint: str, condition: Condition, scope: str, now: datetime
     ) -> Alert | None:
         life = self.settings.lifecycle(condition.labels, condition.severity)
-        for_windows = 1 if condition.rule == WATCHDOG else life.for_windows
+        for_windows = 1 if condition.rule in AT_ONCE else life.for_windows
         tracked = self._tracked.get(fingerprint)
         if tracked is None or tracked.alert.state == "resolved":
             alert = Alert(

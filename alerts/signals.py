@@ -1,5 +1,6 @@
 """What the alerting stage reads from the one-partition signals topic: closed windows (with
-their findings and canary verdict) and worker health. (Findings of evidently's full drift
+their findings and canary verdict), worker health, and failure themes that are news
+(``driftnet harvest themes --signal``). (Findings of evidently's full drift
 check are not alerts of their own: the per-window drift detector alerts on the same drift,
 and the full check's finding, with its report, is on the findings topic.)
 
@@ -57,12 +58,47 @@ class HealthSignal(BaseModel):
     sink_error: str | None = None
 
 
+class ThemeEntry(BaseModel):
+    """A failure theme that is new, or grew past ``harvest.themes.growth_factor``."""
+
+    model_config = _FROZEN
+
+    theme_id: str
+    reason: str
+    terms: tuple[str, ...]
+    flag: Literal["new", "growing"]
+    count: int = Field(ge=0)
+    previous: int = Field(ge=0)
+    """Its failures in the previous period of the same length."""
+    service: str
+    """The service with most of its failures."""
+    share_of_reason: float
+
+
+class ThemesSignal(BaseModel):
+    """One run of ``driftnet harvest themes --signal``: the themes of a period that are news.
+    Every run is an observation of its ``scope`` (the filters it ran with): a theme flagged
+    before and not in this run's entries is clean for this run."""
+
+    model_config = _FROZEN
+
+    type: Literal["themes"] = "themes"
+    scope: str
+    """The filters of the run (``all``, or ``service=a,reason=b``)."""
+    since_ms: int
+    until_ms: int
+    entries: tuple[ThemeEntry, ...] = ()
+
+
+Signal = WindowsSignal | HealthSignal | ThemesSignal
+
+
 class Envelope(BaseModel):
     model_config = _FROZEN
 
-    signal: Annotated[WindowsSignal | HealthSignal, Field(discriminator="type")]
+    signal: Annotated[Signal, Field(discriminator="type")]
 
 
-def read_signal(value: bytes) -> WindowsSignal | HealthSignal:
+def read_signal(value: bytes) -> Signal:
     """A message of the signals topic (``ValueError`` when it is not one)."""
     return Envelope.model_validate_json(b'{"signal":' + value + b"}").signal

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from driftnet.alerts.config import AlertsSettings
 from driftnet.alerts.model import Details, Link, Severity, fingerprint_of
+from driftnet.alerts.signals import ThemesSignal
 from driftnet.detectors.canary.verdict import Verdict
 from driftnet.detectors.finding import Finding
 
@@ -20,6 +21,13 @@ DLQ_SPIKE = "driftnet.dlq_spike"
 CONSUMER_LAG = "driftnet.consumer_lag"
 SINK_FAILING = "driftnet.sink_failing"
 WATCHDOG = "driftnet.watchdog"
+THEME_NEW = "driftnet.theme_new"
+THEME_GROWING = "driftnet.theme_growing"
+AT_ONCE = frozenset({WATCHDOG, THEME_NEW, THEME_GROWING})
+"""Rules that fire on their first observation, whatever ``for_windows`` says: the watchdog,
+and the themes (one ``harvest themes --signal`` run is a week's worth of evidence)."""
+THEMES_SCOPE = "themes:"
+"""The scope of a ``harvest themes --signal`` run is this and its filters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,3 +199,43 @@ def watchdog_condition(settings: AlertsSettings) -> Condition:
     labels = {"rule": WATCHDOG, "source": "driftnet"}
     return Condition(WATCHDOG, labels, "info", "driftnet watchdog: alerting is alive",
                      "Always firing; page when it stops arriving.", Details(), (), None, None)  # fmt: skip
+
+
+def theme_conditions(signal: ThemesSignal, settings: AlertsSettings) -> list[Condition]:
+    """What one ``harvest themes --signal`` run raises: an ``info`` alert per theme that is
+    new (``driftnet.theme_new``) or growing (``driftnet.theme_growing``), labelled with its
+    top service, reason and theme ID; the description says how to export it."""
+    since = datetime.fromtimestamp(signal.since_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = datetime.fromtimestamp(signal.until_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found: list[Condition] = []
+    for entry in signal.entries:
+        rule = THEME_NEW if entry.flag == "new" else THEME_GROWING
+        labels = {"rule": rule, "source": "harvest", "service": entry.service,
+                  "reason": entry.reason, "theme": entry.theme_id}  # fmt: skip
+        terms = ", ".join(entry.terms)
+        trend = (
+            "new failure theme"
+            if entry.flag == "new"
+            else f"failure theme grew x{entry.count / max(entry.previous, 1):.1f}"
+        )
+        summary = f"{entry.service}: {trend} in {entry.reason}: {terms} ({entry.count:,} failures)"
+        description = (
+            f"Theme {entry.theme_id} of {entry.reason} ({terms}): {entry.count:,} failures "
+            f"from {since} to {until} ({entry.share_of_reason:.0%} of {entry.reason}), "
+            f"{entry.previous:,} in the period before.\nExport it as an eval set: driftnet "
+            f"export --format eval --theme {entry.theme_id} --since {since} --until {until}"
+        )
+        found.append(
+            Condition(
+                rule,
+                labels,
+                "info",
+                summary[:300],
+                description,
+                Details(observed=entry.count, reference=entry.previous, sample_size=entry.count),
+                _links(settings, labels),
+                None,
+                entry.theme_id,
+            )
+        )
+    return found

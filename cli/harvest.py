@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 
 import click
 import orjson
@@ -14,7 +13,8 @@ import orjson
 from driftnet.cli.context import Context, pass_context
 from driftnet.cli.files import force_option, open_output, output_target
 from driftnet.cli.group import Group
-from driftnet.cli.params import Choice, Time, choice_message
+from driftnet.cli.harvest_access import known_reasons, nothing_between, open_harvest, run_query
+from driftnet.cli.params import Choice, Time
 from driftnet.storage.sql import (
     KNOWN_EVENT_SQL,
     SHOW_SQL,
@@ -24,34 +24,6 @@ from driftnet.storage.sql import (
     export_sql,
     reasons_sql,
 )
-
-
-class SqlError(click.ClickException):
-    """A query DuckDB refused: its message, exit code 2."""
-
-    exit_code = 2
-
-
-def _harvest(context: Context) -> Any:
-    from driftnet.storage.query import Harvest, MissingDataset
-    from driftnet.storage.target import TargetError
-
-    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
-    try:
-        harvest = Harvest.at(context.settings.harvest.location)
-        harvest.require()
-    except (TargetError, MissingDataset) as exc:
-        raise click.ClickException(str(exc)) from None
-    return harvest
-
-
-def _run(action: Any) -> Any:
-    from driftnet.storage.query import QueryError
-
-    try:
-        return action()
-    except QueryError as exc:
-        raise SqlError(str(exc)) from None
 
 
 @click.command()
@@ -76,16 +48,16 @@ def query(
     failures_all (physical rows), labels. Example:
     driftnet query "select reason, count(*) from failures group by all order by 2 desc" """
     target = output_target(output, force=force, binary=output_format == "parquet")
-    harvest = _harvest(context)
+    harvest = open_harvest(context)
     if output_format == "table":
-        result, more = _run(lambda: harvest.head(sql, max_rows=max_rows))
+        result, more = run_query(lambda: harvest.head(sql, max_rows=max_rows))
         text = _table_text(result, target)
         if more:
             text += f"(the first {max_rows} rows; --max-rows 0 shows all)\n"
         _emit(text, target)
         return
     destination = target or "/dev/stdout"
-    _run(lambda: harvest.copy(sql, destination, output_format))
+    run_query(lambda: harvest.copy(sql, destination, output_format))
 
 
 def _table_text(result: Any, target: str | None) -> str:
@@ -129,44 +101,17 @@ def harvest() -> None:
 def harvest_reasons(context: Context, since: datetime, until: datetime | None, by: str) -> None:
     """Top failure reasons by service and release over a time range (event time). When none
     is in the range, says where the newest failure is."""
-    harvest_ = _harvest(context)
+    harvest_ = open_harvest(context)
     now = datetime.now(UTC)
     start = since
     end = until or now + timedelta(days=1)
-    span = _run(lambda: harvest_.run(SPAN_SQL, [start, end])).to_pylist()[0]
+    span = run_query(lambda: harvest_.run(SPAN_SQL, [start, end])).to_pylist()[0]
     if not span["in_range"]:
         click.echo(nothing_between(start, end if until else None, span["newest"], now))
         return
     sql = reasons_sql(by)
-    result, _ = _run(lambda: harvest_.head(sql, [start, end], max_rows=0))
+    result, _ = run_query(lambda: harvest_.head(sql, [start, end], max_rows=0))
     click.echo(_table_text(result, None), nl=False)
-
-
-def nothing_between(
-    start: datetime, end: datetime | None, newest: datetime | None, now: datetime
-) -> str:
-    """Why ``harvest reasons`` found nothing between ``start`` and ``end`` (None: now), and
-    the ``--since`` or ``--until`` that would find the newest failure.
-
-    >>> now = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
-    >>> nothing_between(now - timedelta(days=1), None, datetime(2026, 11, 24, 14, 7), now)
-    'no failures between 2026-12-06 22:00 and now (event time); the newest record is from 2026-11-24 14:07 UTC: try --since 14d'
-    >>> nothing_between(now - timedelta(days=1), None, None, now)
-    'no failures between 2026-12-06 22:00 and now (event time): the harvest holds none yet'
-    """
-    until = "now" if end is None else f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    head = f"no failures between {start.astimezone(UTC):%Y-%m-%d %H:%M} and {until} (event time)"
-    if newest is None:
-        return head + ": the harvest holds none yet"
-    newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-    head += f"; the newest record is from {newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    if newest < start:
-        ago = (now - newest).total_seconds()
-        hint = f"{math.ceil(ago / 3600)}h" if ago < 86_400 else f"{math.ceil(ago / 86_400)}d"
-        return head + f": try --since {hint}"
-    if end is not None and newest >= end:
-        return head + ": try a later --until, or none"
-    return head
 
 
 @harvest.command("show")
@@ -176,8 +121,8 @@ def harvest_show(context: Context, record_or_event_id: str) -> None:
     """Print the full record(s) of one failure (by record_id or event_id) as JSON."""
     from driftnet.storage.schema import record_document
 
-    harvest_ = _harvest(context)
-    table = _run(
+    harvest_ = open_harvest(context)
+    table = run_query(
         lambda: harvest_.run(
             SHOW_SQL,
             [record_or_event_id, record_or_event_id],
@@ -207,7 +152,7 @@ def harvest_compact(context: Context, retention_days: int | None) -> None:
     queries and the sink run."""
     from driftnet.storage.maintenance import compact
 
-    result = compact(_harvest(context), retention_days=retention_days)
+    result = compact(open_harvest(context), retention_days=retention_days)
     click.echo(result.summary())
 
 
@@ -220,14 +165,14 @@ def harvest_delete(context: Context, where: str, yes: bool) -> None:
     files that hold them, and the labels of their events."""
     from driftnet.storage.maintenance import delete_where
 
-    harvest_ = _harvest(context)
-    count = _run(lambda: harvest_.run(count_sql(where))).to_pylist()[0]["n"]
+    harvest_ = open_harvest(context)
+    count = run_query(lambda: harvest_.run(count_sql(where))).to_pylist()[0]["n"]
     if not count:
         click.echo("no rows match; nothing deleted")
         return
     if not yes:
         click.confirm(f"delete {count} rows matching {where!r}?", abort=True)
-    result = _run(lambda: delete_where(harvest_, where))
+    result = run_query(lambda: delete_where(harvest_, where))
     click.echo(result.summary())
 
 
@@ -248,7 +193,7 @@ def label(
     harvest_ = Harvest.at(context.settings.harvest.location)
     known = False
     if harvest_.target.exists():
-        found = _run(lambda: harvest_.run(KNOWN_EVENT_SQL, [event_id]))
+        found = run_query(lambda: harvest_.run(KNOWN_EVENT_SQL, [event_id]))
         known = found.num_rows > 0
     add_label(harvest_, event_id, label, correction=correction, note=note)
     click.echo(f"labelled {event_id} {label!r}" + ("" if known else " (not harvested yet)"))
@@ -267,13 +212,15 @@ def label(
 @click.option("--until", type=Time(), help="End of the range.")
 @click.option("--service", multiple=True)
 @click.option("--release", multiple=True)
-@click.option("--reason", multiple=True, callback=lambda _c, _p, v: _known_reasons(v),
+@click.option("--reason", multiple=True, callback=lambda _c, _p, v: known_reasons(v),
               help="A rule or detector id, e.g. refusal (any of its reasons).")  # fmt: skip
 @click.option(
     "--kind", multiple=True, type=Choice(["rule", "evidence", "regression"], "a record kind")
 )
 @click.option("--label", "labels", multiple=True, help="Only events with this label.")
 @click.option("--where", help="Any extra SQL predicate over failures columns.")
+@click.option("--theme", help="Only this theme's failures (an ID from driftnet harvest themes, "
+              "with the same --since/--until/--service/--reason; --since defaults to 7d).")  # fmt: skip
 @pass_context
 def export(
     context: Context,
@@ -288,11 +235,19 @@ def export(
     kind: tuple[str, ...],
     labels: tuple[str, ...],
     where: str | None,
+    theme: str | None,
 ) -> None:
     """Export harvested failures: an eval set, a chat fine-tuning set (input + labelled
     correction), or Parquet. Identical inputs are exported once."""
     target = output_target(output, force=force, binary=export_format == "parquet")
-    harvest_ = _harvest(context)
+    harvest_ = open_harvest(context)
+    members: list[str] | None = None
+    if theme:
+        from driftnet.cli.themes import Period, theme_members
+
+        period = Period.of(since, until, service, None)  # the period harvest themes used
+        since, until = period.since, period.until
+        members = theme_members(context, harvest_, theme, since, until, service, reason)
     condition, params = export_condition(
         since=since,
         until=until,
@@ -303,34 +258,16 @@ def export(
         reason=reason,
         where=where,
     )
+    if members is not None:
+        condition += " AND record_id IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(members)
     sql = export_sql(condition)
     if export_format == "parquet":
         assert target is not None  # output_target refuses stdout for Parquet
-        rows = _run(lambda: harvest_.write_parquet(sql, params, target))
+        rows = run_query(lambda: harvest_.write_parquet(sql, params, target))
         click.echo(f"exported {rows} rows to {target}", err=True)
         return
     _export_jsonl(harvest_, sql, params, export_format, target)
-
-
-def failure_reasons() -> list[str]:
-    """Every ``rule_id`` a failure record's reason can carry: the failure rules, the
-    detectors and the canary judge."""
-    from driftnet.detectors.canary.verdict import JUDGE
-    from driftnet.detectors.families.registry import REGISTRY
-    from driftnet.harvest.rules import RuleId
-
-    return [*get_args(RuleId), *sorted(REGISTRY), JUDGE]
-
-
-def _known_reasons(values: tuple[str, ...]) -> tuple[str, ...]:
-    known = failure_reasons() if values else []
-    for value in values:
-        if value not in known:
-            listing = "a rule such as refusal, or a detector id such as latency.p95.v1"
-            raise click.BadParameter(
-                choice_message(value, known, "a failure reason", listing), param_hint="--reason"
-            )
-    return values
 
 
 def _export_jsonl(
@@ -339,7 +276,7 @@ def _export_jsonl(
     from driftnet.harvest.exports import ExportTally, export_items
     from driftnet.storage.schema import record_document
 
-    table = _run(lambda: harvest_.run(sql, params))
+    table = run_query(lambda: harvest_.run(sql, params))
     tally = ExportTally()
     pairs = (
         (record_document(row), {k: row.get(k) for k in ("label", "correction", "label_note")})

@@ -21,8 +21,10 @@ from driftnet.cli.dlq import dlq
 from driftnet.cli.files import FolderPath, InputFile
 from driftnet.cli.group import Group
 from driftnet.cli.harvest import COMMANDS as HARVEST_COMMANDS
+from driftnet.cli.harvest import harvest as harvest_group
 from driftnet.cli.silence import silence
 from driftnet.cli.simulate import simulate
+from driftnet.cli.themes import harvest_themes
 from driftnet.cli.topics import create_topic_option, require_topics, topics
 
 
@@ -222,6 +224,7 @@ def sink(context: Context) -> None:
 
 for _command in (*HARVEST_COMMANDS, topics, simulate, canary, silence, dlq):
     cli.add_command(_command)
+harvest_group.add_command(harvest_themes)
 
 
 def _interrupt(signum: int, frame: object) -> None:

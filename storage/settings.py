@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftnet.harvest.redaction import RedactionSettings
+from driftnet.harvest.themes import ThemeSettings
 
 DEFAULT_LOCATION = "driftnet-data/harvest"
 
@@ -58,6 +59,8 @@ class HarvestSettings(BaseModel):
     """When a harvest file is written: the first of these limits reached."""
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     """Personal data masked in failing events before their records are written anywhere."""
+    themes: ThemeSettings = Field(default_factory=ThemeSettings)
+    """How ``driftnet harvest themes`` groups failures, and when a theme is news (a signal)."""
 
     def __repr_args__(self) -> Any:
         """The repr (and so a traceback's or a debugger's view) masks the URI's credentials."""

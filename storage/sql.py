@@ -89,3 +89,17 @@ def export_condition(
     if where:
         clauses.append(f"({where})")
     return " AND ".join(clauses) or "true", params
+
+
+def themes_sql(condition: str) -> str:
+    """``driftnet harvest themes`` and ``export --theme``: what theming reads of the failures
+    matching ``condition`` (SQL): ids, reason, service, event time, the input messages'
+    contents (a string, or a list of parts as JSON) and the answer's text."""
+    return (
+        "SELECT record_id, event_id, reason, service, timestamp, "
+        "list_transform(coalesce(input.messages, []), "
+        "lambda m: coalesce(m.content, m.content_json)) AS input_contents, "
+        "list_transform(coalesce(input.messages, []), "
+        "lambda m: m.content IS NULL AND m.content_json IS NOT NULL) AS input_parts, "
+        f"output_text FROM failures WHERE {condition} ORDER BY record_id"
+    )

@@ -43,13 +43,15 @@ from driftnet.alerts.model import Notification
 from driftnet.alerts.notify.base import Notifier
 from driftnet.alerts.outbox import Outbox, RetryPolicy
 from driftnet.alerts.pipeline import Pipeline
-from driftnet.alerts.signals import HealthSignal, WindowsSignal, read_signal
+from driftnet.alerts.signals import HealthSignal, ThemesSignal, WindowsSignal, read_signal
 from driftnet.alerts.silences import Silence, SilenceCommand, fold, prune
 from driftnet.alerts.sources import (
+    THEMES_SCOPE,
     Condition,
     finding_condition,
     health_conditions,
     scope_of,
+    theme_conditions,
     verdict_condition,
     watchdog_condition,
 )
@@ -228,6 +230,9 @@ class AlertStage:
             )
             self._observe(f"{WORKER_SCOPE}{signal.worker}", signal.at_ms, conditions, now)
             self._expire_workers(signal.at_ms, now)
+        elif isinstance(signal, ThemesSignal):
+            conditions = theme_conditions(signal, self.alerts)
+            self._observe(f"{THEMES_SCOPE}{signal.scope}", signal.until_ms, conditions, now)
 
     def _expire_workers(self, at_ms: int, now: datetime) -> None:
         """Resolve the alerts of the workers gone silent: those whose last health check is

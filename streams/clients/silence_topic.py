@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from driftnet.alerts.silences import SilenceCommand
-from driftnet.streams.clients.kafka_config import KafkaUnreachable, kafka_python_options, probe
+from driftnet.streams.clients.send_one import SendError, send_one
 from driftnet.streams.settings import KafkaSettings
 
 
@@ -13,19 +13,7 @@ class SilenceTopicError(Exception):
 
 def publish_command(kafka: KafkaSettings, topic: str, command: SilenceCommand) -> None:
     """Send ``command`` to ``topic`` and wait for the broker's acknowledgement."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
     try:
-        probe(kafka)
-    except KafkaUnreachable as exc:
+        send_one(kafka, topic, command.model_dump_json().encode())
+    except SendError as exc:
         raise SilenceTopicError(str(exc)) from None
-    try:
-        producer = KafkaProducer(**kafka_python_options(kafka), acks="all")
-        producer.send(topic, command.model_dump_json().encode()).get(timeout=30)
-        producer.close()
-    except KafkaError as exc:
-        raise SilenceTopicError(
-            f"cannot publish to {topic} at {kafka.bootstrap_servers} ({type(exc).__name__}); "
-            "is a broker running and the topic created (`driftnet topics create`)?"
-        ) from None

@@ -28,6 +28,7 @@ COMMANDS = {
     "canary-status": ["canary", "status"],
     "silence-list": ["silence", "list"],
     "silence-add": ["silence", "add", "--match", "service=chat"],
+    "harvest-themes-signal": ["harvest", "themes", "--signal"],
     "worker": ["worker"],
     "sink": ["sink"],
 }
