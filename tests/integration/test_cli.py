@@ -168,7 +168,7 @@ def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> 
         except subprocess.TimeoutExpired:
             process.kill()
             out, _ = process.communicate()
-            raise AssertionError(f"still running 60 s after {stop.name}: {seen + [out]}") from None
+            raise AssertionError(f"still running 60 s after {stop.name}: {[*seen, out]}") from None
         assert code == 0
     finally:
         if process.poll() is None:
