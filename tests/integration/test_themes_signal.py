@@ -30,7 +30,9 @@ class Recorder:
     def __init__(self) -> None:
         self.got: list[Notification] = []
 
-    async def deliver(self, notification: Notification, thread: Any = None) -> None:
+    async def deliver(
+        self, notification: Notification, thread: Any = None, *, unsure: bool = False
+    ) -> None:
         self.got.append(notification)
 
 
