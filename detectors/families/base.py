@@ -350,8 +350,8 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
     ) -> Increase | None:
         """The increase of ``current``'s statistic over the reference's median when it is more
         than ``relative_increase`` and a one-sided Mann-Whitney U test of the window's sampled
-        ``feature`` against the reference's samples confirms it (p below ``alpha``, at least
-        ``min_samples`` values each side); None otherwise."""
+        ``feature`` against the reference's samples raised by ``shift_tolerance`` confirms it
+        (p below ``alpha``, at least ``min_samples`` values each side); None otherwise."""
         values = [r.value for r in reference if r.value is not None]
         if current.value is None or not values:
             return None
@@ -361,7 +361,7 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
         sample = np.asarray(window.numeric_column(feature), dtype=np.float32)
         if current.value <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
             return None
-        p = mann_whitney_greater_p(sample, ref_sample)
+        p = mann_whitney_greater_p(sample, ref_sample * np.float32(1 + settings.shift_tolerance))
         if p >= settings.alpha:
             return None
         return Increase(current.value, before, limit, p)

@@ -205,7 +205,8 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
             limit = before * (1 + settings.relative_increase)
             if now <= limit:
                 continue
-            p = mann_whitney_greater_p(np.asarray(values, dtype=np.float32), ref)
+            raised = ref * np.float32(1 + settings.shift_tolerance)
+            p = mann_whitney_greater_p(np.asarray(values, dtype=np.float32), raised)
             if p >= alpha:
                 continue
             low = 0 if index == 0 else edges[index - 1]

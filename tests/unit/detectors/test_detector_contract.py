@@ -29,30 +29,34 @@ WARM_UP: Final = 12
 STEPS: Final[dict[str, Traffic]] = {
     "volume.drop.v1": STATIONARY.step(events=0),
     "volume.spike.v1": STATIONARY.step(events=1000),
-    "latency.p50.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.p95.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.p99.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.ttft_p95.v1": STATIONARY.step(ttft_scale=1.3),
-    "latency.by_input_size.v1": STATIONARY.step(latency_scale_above_500_tokens=1.3),
+    "latency.p50.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.p95.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.p99.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.ttft_p95.v1": STATIONARY.step(ttft_scale=1.5),
+    "latency.by_input_size.v1": STATIONARY.step(latency_scale_above_500_tokens=1.5),
     "cost.per_request.v1": STATIONARY.step(cost_scale=2.0),
     "cost.input_tokens.v1": STATIONARY.step(input_scale=2.0),
     "cost.output_tokens.v1": STATIONARY.step(output_scale=2.0),
     "cost.spend_per_hour.v1": STATIONARY.step(cost_scale=2.0),
-    "quality.error_rate.v1": STATIONARY.step(error_rate=0.07),
-    "quality.refusal_rate.v1": STATIONARY.step(refusal_rate=0.06),
-    "quality.empty_rate.v1": STATIONARY.step(empty_rate=0.06),
-    "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.07),
-    "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.06),
+    "quality.error_rate.v1": STATIONARY.step(error_rate=0.09),
+    "quality.refusal_rate.v1": STATIONARY.step(refusal_rate=0.08),
+    "quality.empty_rate.v1": STATIONARY.step(empty_rate=0.08),
+    "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.09),
+    "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.08),
     "quality.negative_feedback_rate.v1": STATIONARY.step(negative_feedback_rate=0.30),
     "quality.uncaptured_rate.v1": STATIONARY.step(uncaptured_rate=0.05),
     "quality.score_breach_rate.v1": STATIONARY.step(breach_rate=0.13),
     "quality.score_mean.v1": STATIONARY.step(score_shift=0.1),
     "drift.features.v1": STATIONARY.step(input_scale=2.0),
 }
-"""The step each detector must catch: +30% latency, +5 points of an event rate, cost x2, input
-length x2, traffic to zero or x5. Rates of rarer denominators need bigger steps to be provable
-at alpha 1e-3 within 2 windows: negative feedback +20 points (about 100 rated events a window),
-score breaches +8 points."""
+"""The step each detector must catch: latency x1.5, an event rate 7 points up, cost x2, input
+length x2, traffic to zero or x5. (They were +30% latency and 5 points when every test ran at
+alpha 1e-3: at the alphas, the 10% latency tolerance and the pooled past that keep a healthy
+day quiet (``test_healthy_day.py``), those smaller steps are found within 2 windows of about
+200 events against this suite's 12-window warm-up only most of the time; the issue's own
+should-catch sizes, on a realistic reference, are ``test_should_catch.py``'s.) Rates of rarer
+denominators need bigger steps to be provable within 2 windows: negative feedback 20 points up
+(about 100 rated events a window), score breaches 8 points."""
 
 
 @pytest.fixture(scope="module")
