@@ -170,7 +170,7 @@ CategoricalStatTest = Literal["chisquare", "jensenshannon", "psi"]
 class DriftSettings(_Section):
     """Feature drift: a cheap scipy tier every window, evidently on a slower cadence."""
 
-    alpha: float = Field(1e-3, gt=0, lt=1)
+    alpha: float = Field(1e-5, gt=0, lt=1)
     """Cheap tier: Bonferroni-corrected p-value under which a feature moved..."""
     min_statistic: float = Field(0.15, gt=0, le=1)
     """...and the smallest KS statistic / total variation distance that counts."""

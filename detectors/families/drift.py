@@ -76,6 +76,12 @@ RELEASE_FEATURES: Final = frozenset({"response_model"})
 comparing them with the baseline's says nothing (against its own past they still count)."""
 
 
+SHAPE_ONLY: Final = frozenset({"latency_ms", "ttft_ms"})
+"""Numeric features whose level the latency detectors judge (with the tolerance a provider's
+wandering latency needs): the cheap tier compares only their shape, each side divided by its
+median, so a few percent of wander that the KS test can prove is not drift."""
+
+
 @dataclass(frozen=True, slots=True)
 class FullCheckRequest:
     """Everything the evidently tier needs, picklable for another process."""
@@ -264,6 +270,8 @@ class DriftDetector(WindowedDetector[_Rows]):
             a, b = _present(now.numeric[:, index]), _present(ref.numeric[:, index])
             if min(len(a), len(b)) < settings.min_samples:
                 continue
+            if feature in SHAPE_ONLY:
+                a, b = _scale_free(a), _scale_free(b)
             statistic = ks_statistic(a, b)
             p = ks_two_sample(a, b)[1] if statistic >= settings.min_statistic else 1.0
             tests.append((feature, statistic, p))
@@ -348,6 +356,11 @@ class DriftDetector(WindowedDetector[_Rows]):
 
 def _present(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return values[~np.isnan(values)]
+
+
+def _scale_free(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    middle = np.median(values)
+    return values / middle if middle > 0 else values
 
 
 def _stack(rows: Sequence[_Rows], categorical: int) -> _Rows:
