@@ -156,11 +156,15 @@ class QualitySettings(_Section):
     """Smallest increase of a rate (absolute, 0.02 = 2 points) worth a finding."""
     score_min_delta: float = Field(0.05, gt=0)
     """Smallest drop of a mean score worth a finding."""
-    alpha: float = Field(1e-3, gt=0, lt=1)
+    alpha: float = Field(1e-5, gt=0, lt=1)
     """p-value under which the one-sided test confirms an increase of a rate (or a drop of a
     score)."""
     min_samples: int = Field(50, gt=0)
     """Events (or rated events, or scored events) needed in the window and in the reference."""
+    min_events: int = Field(10, ge=0)
+    """Bad events (errors, refusals, breaches...) a rate finding needs in the window (or the
+    two windows) it judges: 6 of 57 scored events is a tenfold rate that a healthy day shows
+    now and then; a regression worth a page shows in more requests than that."""
 
 
 NumericStatTest = Literal["ks", "wasserstein", "psi", "jensenshannon"]
@@ -199,6 +203,12 @@ class DetectorSettings(_Section):
     """The reference of a cohort: its own trailing windows."""
     min_reference_windows: int = Field(3, ge=1)
     """Windows of history needed before a detector compares against the reference."""
+    long_reference_windows: int = Field(120, ge=0)
+    """Windows before the trailing ones that the count-based detectors (event rates, score
+    breaches and means) still pool into their reference, summed in blocks of
+    ``reference_windows`` (12 sums at the defaults, two hours of 60-s windows): a rate of 1%
+    over ten windows of a quiet cohort is a few dozen events, and its own noise made
+    findings. 0: the trailing windows alone."""
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
     cost: CostSettings = Field(default_factory=CostSettings)

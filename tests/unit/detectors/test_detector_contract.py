@@ -19,6 +19,7 @@ from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.registry import REGISTRY, create
 from driftnet.detectors.families.snapshot import SnapshotError
 from driftnet.detectors.finding import Finding
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.partials import Partial
 from tests.support.detector_streams import STATIONARY, Traffic, stream
 
@@ -250,14 +251,21 @@ def test_restoring_garbage_raises_a_value_error_and_changes_nothing(name: str) -
     assert _findings(original, windows[WARM_UP:]) == _findings(twin, windows[WARM_UP:])
 
 
+@functools.cache
+def _long_stream() -> tuple[Partial, ...]:
+    return tuple(stream(11, 90))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_a_snapshot_holds_the_reference_not_every_window_seen(name: str) -> None:
-    """A snapshot is bounded by ``reference_windows``: after 5 x that many windows it is no
-    larger (within 10%) than once the reference first filled."""
-    detector = create(name)
-    windows = stream(11, 50)
-    reference = detector.settings.reference_windows
-    _findings(detector, windows[:reference])
+    """A snapshot is bounded by the reference (``reference_windows``, and the pooled blocks of
+    ``long_reference_windows`` of the detectors that keep them): after 3 x that many windows it
+    is no larger (within 10%) than once the reference first filled."""
+    settings = DetectorSettings(long_reference_windows=20)
+    detector = create(name, settings)
+    windows = _long_stream()
+    reference = settings.reference_windows + settings.long_reference_windows
+    _findings(detector, list(windows[:reference]))
     full = len(json.dumps(detector.snapshot()))
-    _findings(detector, windows[reference:])
+    _findings(detector, list(windows[reference:]))
     assert len(json.dumps(detector.snapshot())) <= 1.1 * full
