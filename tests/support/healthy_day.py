@@ -130,14 +130,26 @@ def wander_factor(
     return np.asarray(np.exp(sine + smooth), dtype=np.float64)
 
 
+class Traffic:
+    """A cohort's traffic, window by window, from one seeded generator; ``copy.deepcopy`` forks
+    it (the same healthy past, then different futures)."""
+
+    def __init__(self, seed: int, wander: bool, span_windows: int = DAY_WINDOWS) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.factor = wander_factor(self.rng, span_windows * WINDOW_S) if wander else None
+
+    def window(self, index: int, change: Change | None = None) -> Partial:
+        """The merged aggregate of window ``index`` (its start is ``index`` minutes after
+        midnight), with ``change`` on top of the healthy traffic."""
+        return _window(self.rng, index, change or Change(), self.factor)
+
+
 def windows(day: Day) -> Iterator[Partial]:
     """The merged aggregate of each window of ``day``, in order."""
-    rng = np.random.default_rng(day.seed)
-    span = (day.first + day.windows) * WINDOW_S
-    factor = wander_factor(rng, span) if day.wander else None
+    traffic = Traffic(day.seed, day.wander, day.first + day.windows)
     for index in range(day.first, day.first + day.windows):
         changed = day.onset is not None and index >= day.onset
-        yield _window(rng, index, day.change if changed else Change(), factor)
+        yield traffic.window(index, day.change if changed else None)
 
 
 def _window(

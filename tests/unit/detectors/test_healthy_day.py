@@ -47,7 +47,6 @@ def test_the_simulated_day_is_what_it_says() -> None:
     assert np.abs(np.diff(np.log(minute))).max() < 0.03  # smooth: at most 3% a minute
 
 
-@pytest.mark.xfail(strict=True, reason="measured before the fix: the detectors are noisy")
 @pytest.mark.parametrize("wander", [False, True], ids=["stationary", "wandering"])
 def test_a_healthy_day_raises_at_most_one_finding(wander: bool) -> None:
     """At most one false finding per cohort over a seeded healthy day of 1,440 windows."""
