@@ -205,10 +205,10 @@ class DetectorSettings(_Section):
     """Windows of history needed before a detector compares against the reference."""
     long_reference_windows: int = Field(120, ge=0)
     """Windows before the trailing ones that the count-based detectors (event rates, score
-    breaches and means) still pool into their reference, summed in blocks of
-    ``reference_windows`` (12 sums at the defaults, two hours of 60-s windows): a rate of 1%
-    over ten windows of a quiet cohort is a few dozen events, and its own noise made
-    findings. 0: the trailing windows alone."""
+    breaches and means) still pool into their reference, at most: two sums of half as many
+    windows each, the last full one and the one filling (between one and two hours of 60-s
+    windows at the default): a rate of 1% over ten windows of a quiet cohort is a few dozen
+    events, and its own noise made findings. 0: the trailing windows alone."""
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
     cost: CostSettings = Field(default_factory=CostSettings)

@@ -1,11 +1,13 @@
 """A longer past for detectors whose window summaries add up (counts, sums): the windows that
-leave the trailing reference are summed in blocks of ``reference_windows`` and kept, up to
-``long_reference_windows`` windows, as a handful of summaries.
+leave the trailing reference are summed into blocks of ``long_reference_windows / 2`` windows,
+of which the reference keeps the last closed one and the one being filled: between one and two
+hours of windows at the defaults, as two summaries.
 
 A rate of 1% judged against ten windows of a quiet cohort is judged against a few dozen
-events: the reference's own noise was a finding now and then. Two hours of the same counts,
-summed, cost 12 more summaries and make the reference's rate nearly exact, while the trailing
-windows keep their own place (and the two-window test its neighbour).
+events: the reference's own noise was a finding now and then. An hour or two of the same
+counts, summed, make the reference's rate nearly exact for two more summaries (a few hundred
+bytes a detector), while the trailing windows keep their own place (and the two-window test
+its neighbour).
 
 >>> from driftnet.detectors.families.quality import Rate
 >>> from driftnet.detectors.settings import DetectorSettings
@@ -14,7 +16,7 @@ windows keep their own place (and the two-window test its neighbour).
 >>> for hits in range(7):
 ...     rate.keep((hits, 100))
 >>> rate.long_past(), rate.remembered()
-([(1, 200), (5, 200)], [(5, 100), (6, 100)])
+([(5, 200), (4, 100)], [(5, 100), (6, 100)])
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ S = TypeVar("S")
 
 
 class PooledPast(WindowedDetector[S]):
-    """A windowed detector whose reference also holds the summed blocks of older windows."""
+    """A windowed detector whose reference also holds two summed blocks of older windows."""
 
     __slots__ = ("_blocks", "_open", "_open_windows")
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         super().__init__(settings)
         self._blocks: list[S] = []
-        """Closed blocks of ``reference_windows`` windows each, oldest first."""
+        """The last closed block (none before the first closes, or with no long past)."""
         self._open: S | None = None
         """The block being filled."""
         self._open_windows = 0
@@ -48,17 +50,16 @@ class PooledPast(WindowedDetector[S]):
         """Two summaries as one: what both windows saw together."""
 
     @property
-    def _block_limit(self) -> int:
-        return self.settings.long_reference_windows // self.settings.reference_windows
+    def _block_windows(self) -> int:
+        return self.settings.long_reference_windows // 2
 
     def retire(self, summary: S) -> None:
-        if self._block_limit == 0:
+        if self._block_windows == 0:
             return
         self._open = summary if self._open is None else self.pool(self._open, summary)
         self._open_windows += 1
-        if self._open_windows >= self.settings.reference_windows:
-            self._blocks.append(self._open)
-            del self._blocks[: -self._block_limit]
+        if self._open_windows >= self._block_windows:
+            self._blocks = [self._open]
             self._open, self._open_windows = None, 0
 
     def long_past(self) -> list[S]:
@@ -91,7 +92,7 @@ class PooledPast(WindowedDetector[S]):
 
         def load() -> None:
             load_windows()  # first: the windows it keeps retire nothing (at most the ring)
-            self._blocks = blocks[-self._block_limit :] if self._block_limit else []
+            self._blocks = blocks[-1:] if self._block_windows else []
             self._open, self._open_windows = open_block, open_windows
 
         return load
