@@ -1,9 +1,10 @@
 """Quality detectors: rates of bad outcomes and evaluation scores vs the reference.
 
-A rate fires when it is at least ``min_delta`` (absolute) above the reference's pooled rate and
-a one-sided two-proportion z-test agrees (p below ``alpha``), with at least ``min_samples``
-events in the window and in the reference. Mean scores fire on a drop of ``score_min_delta``
-confirmed by a one-sided Welch test.
+A rate fires when it is at least ``min_delta`` (absolute) above the reference's pooled rate, a
+one-sided Fisher exact test agrees (p below ``alpha``) and ``min_events`` bad events show it,
+with at least ``min_samples`` events in the window and in the reference. Mean scores fire on a
+drop of ``score_min_delta`` confirmed by a one-sided Welch test. The reference is the trailing
+windows and, summed, the hour or two before them (:mod:`~driftnet.detectors.families.pooled`).
 
 >>> import random
 >>> from driftnet.detectors.windowing.observation import Observation
@@ -18,7 +19,7 @@ confirmed by a one-sided Welch test.
 >>> detector = Rate("error_rate")
 >>> [detector.update(window(i, 0.02)).drift_detected for i in range(4)]
 [False, False, False, False]
->>> detector.update(window(4, 0.07)).findings[0].metric
+>>> detector.update(window(4, 0.09)).findings[0].metric
 'error_rate'
 """
 
