@@ -112,8 +112,13 @@ class LatencySettings(_Section):
     """The same for the 95th percentile time to first token."""
     relative_increase: float = Field(0.2, gt=0)
     """A quantile this much above the reference's (0.2 = +20%) is a candidate..."""
-    alpha: float = Field(1e-3, gt=0, lt=1)
-    """...confirmed when a one-sided Mann-Whitney U test on the samples gives p below alpha."""
+    alpha: float = Field(1e-4, gt=0, lt=1)
+    """...confirmed when a one-sided Mann-Whitney U test on the samples gives p below alpha..."""
+    shift_tolerance: float = Field(0.10, ge=0)
+    """...that the window's latencies are above the reference's raised by this much (0.10 =
+    10%): a provider's latency wanders 10-15% with its load over tens of minutes, and the
+    trailing reference lags it by minutes; a shift within this is ordinary wander, not a
+    regression, however many samples prove it."""
     min_samples: int = Field(30, gt=0)
     """Latencies a window needs (and, for latency by input size, each bucket on both sides)
     before it is judged."""
@@ -124,13 +129,24 @@ class CostSettings(_Section):
 
     budget_usd_per_hour: float | None = Field(None, gt=0)
     """A window's spend, scaled to an hour, above this is a finding; unset: no budget."""
-    relative_increase: float = Field(0.5, gt=0)
-    """Cost or tokens per request, or spend per hour, this much above the reference's
-    (0.5 = +50%) is a candidate (spend: a finding)..."""
-    alpha: float = Field(1e-3, gt=0, lt=1)
-    """...confirmed, per request, when a one-sided Mann-Whitney U test gives p below alpha."""
+    relative_increase: float = Field(0.25, gt=0)
+    """Cost or tokens per request this much above the reference's (0.25 = +25%) is a
+    candidate..."""
+    alpha: float = Field(1e-4, gt=0, lt=1)
+    """...confirmed, per request, when a one-sided Mann-Whitney U test gives p below alpha..."""
+    shift_tolerance: float = Field(0.0, ge=0)
+    """...that the window's values are above the reference's raised by this much (0.05 = 5%);
+    0: above the reference itself."""
     min_samples: int = Field(30, gt=0)
     """Values a window needs (and each side of the test) before it is judged."""
+    spend_relative_increase: float = Field(0.5, gt=0)
+    """Spend per hour this much above the reference's (0.5 = +50%) is a finding, once it has
+    lasted ``spend_windows``."""
+    spend_windows: int = Field(2, ge=1)
+    """Consecutive windows the spend per hour must stay above ``spend_relative_increase`` over
+    the reference before it is a finding: spend has no test (it is the traffic times the cost per
+    request, each judged on its own), and a one-minute burst of traffic is no cost regression.
+    """
 
 
 class QualitySettings(_Section):
@@ -140,11 +156,15 @@ class QualitySettings(_Section):
     """Smallest increase of a rate (absolute, 0.02 = 2 points) worth a finding."""
     score_min_delta: float = Field(0.05, gt=0)
     """Smallest drop of a mean score worth a finding."""
-    alpha: float = Field(1e-3, gt=0, lt=1)
+    alpha: float = Field(1e-5, gt=0, lt=1)
     """p-value under which the one-sided test confirms an increase of a rate (or a drop of a
     score)."""
     min_samples: int = Field(50, gt=0)
     """Events (or rated events, or scored events) needed in the window and in the reference."""
+    min_events: int = Field(10, ge=0)
+    """Bad events (errors, refusals, breaches...) a rate finding needs in the window (or the
+    two windows) it judges: 6 of 57 scored events is a tenfold rate that a healthy day shows
+    now and then; a regression worth a page shows in more requests than that."""
 
 
 NumericStatTest = Literal["ks", "wasserstein", "psi", "jensenshannon"]
@@ -154,7 +174,7 @@ CategoricalStatTest = Literal["chisquare", "jensenshannon", "psi"]
 class DriftSettings(_Section):
     """Feature drift: a cheap scipy tier every window, evidently on a slower cadence."""
 
-    alpha: float = Field(1e-3, gt=0, lt=1)
+    alpha: float = Field(1e-5, gt=0, lt=1)
     """Cheap tier: Bonferroni-corrected p-value under which a feature moved..."""
     min_statistic: float = Field(0.15, gt=0, le=1)
     """...and the smallest KS statistic / total variation distance that counts."""
@@ -183,6 +203,12 @@ class DetectorSettings(_Section):
     """The reference of a cohort: its own trailing windows."""
     min_reference_windows: int = Field(3, ge=1)
     """Windows of history needed before a detector compares against the reference."""
+    long_reference_windows: int = Field(120, ge=0)
+    """Windows before the trailing ones that the count-based detectors (event rates, score
+    breaches and means) still pool into their reference, at most: two sums of half as many
+    windows each, the last full one and the one filling (between one and two hours of 60-s
+    windows at the default): a rate of 1% over ten windows of a quiet cohort is a few dozen
+    events, and its own noise made findings. 0: the trailing windows alone."""
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
     cost: CostSettings = Field(default_factory=CostSettings)

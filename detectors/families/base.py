@@ -156,7 +156,7 @@ class WindowedDetector(Detector, Generic[S]):
         if size >= minimum and (judgeable or (size > minimum and self._combines)):
             history = self.remembered()
             if judgeable:
-                findings += self.judge(window, current, history, "trailing")
+                findings += self.judge(window, current, self.long_past() + history, "trailing")
             if not findings and size > minimum:
                 findings += self._judge_two_windows(window, current, history)
         if baseline is not None and judgeable:
@@ -182,10 +182,22 @@ class WindowedDetector(Detector, Generic[S]):
         return self._history.copy()
 
     def keep(self, summary: S) -> None:
-        """Add a window's summary to the reference, dropping the oldest beyond its length.
-        Detectors with sampled values override this trio to keep them in a :class:`SampleRing`."""
+        """Add a window's summary to the reference, dropping the oldest beyond its length (to
+        :meth:`retire`). Detectors with sampled values override this trio to keep them in a
+        :class:`SampleRing`."""
         self._history.append(summary)
+        for old in self._history[: -self.settings.reference_windows]:
+            self.retire(old)
         del self._history[: -self.settings.reference_windows]
+
+    def retire(self, summary: S) -> None:
+        """A window's summary leaving the trailing reference: forgotten, unless a detector keeps
+        a longer past (:class:`~driftnet.detectors.families.pooled.PooledPast`)."""
+
+    def long_past(self) -> list[S]:
+        """Summaries of the windows before the trailing ones that the reference also holds,
+        oldest first (none by default)."""
+        return []
 
     def forget(self) -> None:
         """Drop the whole reference."""
@@ -203,7 +215,7 @@ class WindowedDetector(Detector, Generic[S]):
         both = self.combine(history[-1], current)
         if both is None:
             return []
-        found = self.judge(window, both, history[:-1], "trailing")
+        found = self.judge(window, both, self.long_past() + history[:-1], "trailing")
         return [
             f.model_copy(update={"message": f"{f.message}, over the last 2 windows"}) for f in found
         ]
@@ -350,8 +362,8 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
     ) -> Increase | None:
         """The increase of ``current``'s statistic over the reference's median when it is more
         than ``relative_increase`` and a one-sided Mann-Whitney U test of the window's sampled
-        ``feature`` against the reference's samples confirms it (p below ``alpha``, at least
-        ``min_samples`` values each side); None otherwise."""
+        ``feature`` against the reference's samples raised by ``shift_tolerance`` confirms it
+        (p below ``alpha``, at least ``min_samples`` values each side); None otherwise."""
         values = [r.value for r in reference if r.value is not None]
         if current.value is None or not values:
             return None
@@ -361,7 +373,7 @@ class SampledStatisticDetector(WindowedDetector[Sampled]):
         sample = np.asarray(window.numeric_column(feature), dtype=np.float32)
         if current.value <= limit or min(len(sample), len(ref_sample)) < settings.min_samples:
             return None
-        p = mann_whitney_greater_p(sample, ref_sample)
+        p = mann_whitney_greater_p(sample, ref_sample * np.float32(1 + settings.shift_tolerance))
         if p >= settings.alpha:
             return None
         return Increase(current.value, before, limit, p)

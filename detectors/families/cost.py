@@ -128,8 +128,13 @@ class SpendPerHour(WindowedDetector[float]):
         if kind == "baseline":
             return []  # spend scales with the traffic share; per-request cost compares arms
         before = median(reference)
-        limit = before * (1 + self.settings.cost.relative_increase)
+        limit = before * (1 + self.settings.cost.spend_relative_increase)
         if before <= 0 or current <= limit or window.count < self.settings.cost.min_samples:
+            return []
+        sustained = self.settings.cost.spend_windows - 1  # windows before this one, also above
+        if sustained > len(reference) or any(
+            s <= limit for s in reference[len(reference) - sustained :]
+        ):
             return []
         return [
             self.finding(

@@ -76,6 +76,13 @@ RELEASE_FEATURES: Final = frozenset({"response_model"})
 comparing them with the baseline's says nothing (against its own past they still count)."""
 
 
+WANDERING: Final = frozenset({"latency_ms", "ttft_ms"})
+"""Numeric features whose level wanders with a provider's load (10-15% over tens of minutes):
+before their KS test, up to ``latency.shift_tolerance`` of a change of their median is taken
+out of the window's values, as the latency detectors discount it, so a few percent of wander
+that 128 vs 320 samples can prove is not drift (a doubled latency still is)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FullCheckRequest:
     """Everything the evidently tier needs, picklable for another process."""
@@ -264,6 +271,8 @@ class DriftDetector(WindowedDetector[_Rows]):
             a, b = _present(now.numeric[:, index]), _present(ref.numeric[:, index])
             if min(len(a), len(b)) < settings.min_samples:
                 continue
+            if feature in WANDERING:
+                a = _wander_discounted(a, b, self.settings.latency.shift_tolerance)
             statistic = ks_statistic(a, b)
             p = ks_two_sample(a, b)[1] if statistic >= settings.min_statistic else 1.0
             tests.append((feature, statistic, p))
@@ -348,6 +357,19 @@ class DriftDetector(WindowedDetector[_Rows]):
 
 def _present(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return values[~np.isnan(values)]
+
+
+def _wander_discounted(
+    values: npt.NDArray[np.float32], reference: npt.NDArray[np.float32], tolerance: float
+) -> npt.NDArray[np.float32]:
+    """``values`` divided by the ratio of their median to the reference's, clipped to
+    ``1 +- tolerance``: a level change within the tolerance is taken out, a larger one is
+    reduced by the tolerance."""
+    before = float(np.median(reference))
+    if before <= 0:
+        return values
+    ratio = float(np.median(values)) / before
+    return values / np.float32(min(max(ratio, 1 / (1 + tolerance)), 1 + tolerance))
 
 
 def _stack(rows: Sequence[_Rows], categorical: int) -> _Rows:

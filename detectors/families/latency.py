@@ -2,7 +2,9 @@
 
 A quantile is a candidate when it is ``relative_increase`` above the reference's (the median of
 the trailing windows' quantiles, or the baseline's); it becomes a finding when a one-sided
-Mann-Whitney U test on the sampled latencies confirms the shift (p below ``alpha``).
+Mann-Whitney U test confirms that the sampled latencies are above the reference's raised by
+``shift_tolerance`` (p below ``alpha``): a provider's latency wanders 10-15% with its load, and
+a shift within the tolerance is no regression however many samples prove it.
 
 >>> import numpy as np
 >>> from driftnet.detectors.windowing.observation import Observation
@@ -205,7 +207,8 @@ class LatencyByInputSize(WindowedDetector[_Buckets]):
             limit = before * (1 + settings.relative_increase)
             if now <= limit:
                 continue
-            p = mann_whitney_greater_p(np.asarray(values, dtype=np.float32), ref)
+            raised = ref * np.float32(1 + settings.shift_tolerance)
+            p = mann_whitney_greater_p(np.asarray(values, dtype=np.float32), raised)
             if p >= alpha:
                 continue
             low = 0 if index == 0 else edges[index - 1]

@@ -1,9 +1,10 @@
 """Quality detectors: rates of bad outcomes and evaluation scores vs the reference.
 
-A rate fires when it is at least ``min_delta`` (absolute) above the reference's pooled rate and
-a one-sided two-proportion z-test agrees (p below ``alpha``), with at least ``min_samples``
-events in the window and in the reference. Mean scores fire on a drop of ``score_min_delta``
-confirmed by a one-sided Welch test.
+A rate fires when it is at least ``min_delta`` (absolute) above the reference's pooled rate, a
+one-sided Fisher exact test agrees (p below ``alpha``) and ``min_events`` bad events show it,
+with at least ``min_samples`` events in the window and in the reference. Mean scores fire on a
+drop of ``score_min_delta`` confirmed by a one-sided Welch test. The reference is the trailing
+windows and, summed, the hour or two before them (:mod:`~driftnet.detectors.families.pooled`).
 
 >>> import random
 >>> from driftnet.detectors.windowing.observation import Observation
@@ -18,7 +19,7 @@ confirmed by a one-sided Welch test.
 >>> detector = Rate("error_rate")
 >>> [detector.update(window(i, 0.02)).drift_detected for i in range(4)]
 [False, False, False, False]
->>> detector.update(window(4, 0.07)).findings[0].metric
+>>> detector.update(window(4, 0.09)).findings[0].metric
 'error_rate'
 """
 
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from driftnet.detectors.families.base import WindowedDetector
+from driftnet.detectors.families.pooled import PooledPast
 from driftnet.detectors.families.snapshot import as_float, as_int, as_list, as_mapping
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings
@@ -75,7 +76,7 @@ def _rate_finding(
     if min(n, ref_n) < settings.min_samples:
         return []
     rate, before = hits / n, ref_hits / ref_n
-    if rate - before < settings.min_delta:
+    if rate - before < settings.min_delta or hits < settings.min_events:
         return []
     p = proportion_increase_p(hits, n, ref_hits, ref_n)
     if p >= settings.alpha:
@@ -99,7 +100,7 @@ def _rate_finding(
     ]
 
 
-class Rate(WindowedDetector[tuple[int, int]]):
+class Rate(PooledPast[tuple[int, int]]):
     """One rate of bad outcomes: errors, refusals, empty, truncated or invalid-JSON outputs,
     answers without captured content (per event), or negative feedback (per rated event)."""
 
@@ -124,6 +125,9 @@ class Rate(WindowedDetector[tuple[int, int]]):
     def decode_summary(self, data: Any) -> tuple[int, int]:
         hits, total = as_list(data, 2)
         return as_int(hits), as_int(total)
+
+    def pool(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int]:
+        return earlier[0] + later[0], earlier[1] + later[1]
 
     def combine(self, earlier: tuple[int, int], later: tuple[int, int]) -> tuple[int, int] | None:
         if later[1] < self.settings.quality.min_samples:
@@ -170,7 +174,7 @@ def _pool(reference: Sequence[dict[str, _Score]], name: str) -> _Score:
     )
 
 
-class _PerScore(WindowedDetector[dict[str, _Score]]):
+class _PerScore(PooledPast[dict[str, _Score]]):
     """A detector of each evaluation score: a window's summary is its scores' running sums,
     which add up over windows."""
 
@@ -191,6 +195,9 @@ class _PerScore(WindowedDetector[dict[str, _Score]]):
             n, total, squares, breaches = as_list(value, 4)
             scores[name] = _Score(as_int(n), as_float(total), as_float(squares), as_int(breaches))
         return scores
+
+    def pool(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
+        return {name: _pool([earlier, later], name) for name in {**earlier, **later}}
 
     def combine(self, earlier: dict[str, _Score], later: dict[str, _Score]) -> dict[str, _Score]:
         return _combine(earlier, later, self.settings.quality.min_samples)

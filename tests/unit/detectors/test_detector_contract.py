@@ -19,6 +19,7 @@ from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.registry import REGISTRY, create
 from driftnet.detectors.families.snapshot import SnapshotError
 from driftnet.detectors.finding import Finding
+from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.partials import Partial
 from tests.support.detector_streams import STATIONARY, Traffic, stream
 
@@ -29,30 +30,34 @@ WARM_UP: Final = 12
 STEPS: Final[dict[str, Traffic]] = {
     "volume.drop.v1": STATIONARY.step(events=0),
     "volume.spike.v1": STATIONARY.step(events=1000),
-    "latency.p50.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.p95.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.p99.v1": STATIONARY.step(latency_scale=1.3),
-    "latency.ttft_p95.v1": STATIONARY.step(ttft_scale=1.3),
-    "latency.by_input_size.v1": STATIONARY.step(latency_scale_above_500_tokens=1.3),
+    "latency.p50.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.p95.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.p99.v1": STATIONARY.step(latency_scale=1.5),
+    "latency.ttft_p95.v1": STATIONARY.step(ttft_scale=1.5),
+    "latency.by_input_size.v1": STATIONARY.step(latency_scale_above_500_tokens=1.5),
     "cost.per_request.v1": STATIONARY.step(cost_scale=2.0),
     "cost.input_tokens.v1": STATIONARY.step(input_scale=2.0),
     "cost.output_tokens.v1": STATIONARY.step(output_scale=2.0),
     "cost.spend_per_hour.v1": STATIONARY.step(cost_scale=2.0),
-    "quality.error_rate.v1": STATIONARY.step(error_rate=0.07),
-    "quality.refusal_rate.v1": STATIONARY.step(refusal_rate=0.06),
-    "quality.empty_rate.v1": STATIONARY.step(empty_rate=0.06),
-    "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.07),
-    "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.06),
+    "quality.error_rate.v1": STATIONARY.step(error_rate=0.09),
+    "quality.refusal_rate.v1": STATIONARY.step(refusal_rate=0.08),
+    "quality.empty_rate.v1": STATIONARY.step(empty_rate=0.08),
+    "quality.truncated_rate.v1": STATIONARY.step(truncated_rate=0.09),
+    "quality.invalid_json_rate.v1": STATIONARY.step(invalid_json_rate=0.08),
     "quality.negative_feedback_rate.v1": STATIONARY.step(negative_feedback_rate=0.30),
     "quality.uncaptured_rate.v1": STATIONARY.step(uncaptured_rate=0.05),
     "quality.score_breach_rate.v1": STATIONARY.step(breach_rate=0.13),
     "quality.score_mean.v1": STATIONARY.step(score_shift=0.1),
     "drift.features.v1": STATIONARY.step(input_scale=2.0),
 }
-"""The step each detector must catch: +30% latency, +5 points of an event rate, cost x2, input
-length x2, traffic to zero or x5. Rates of rarer denominators need bigger steps to be provable
-at alpha 1e-3 within 2 windows: negative feedback +20 points (about 100 rated events a window),
-score breaches +8 points."""
+"""The step each detector must catch: latency x1.5, an event rate 7 points up, cost x2, input
+length x2, traffic to zero or x5. (They were +30% latency and 5 points when every test ran at
+alpha 1e-3: at the alphas, the 10% latency tolerance and the pooled past that keep a healthy
+day quiet (``test_healthy_day.py``), those smaller steps are found within 2 windows of about
+200 events against this suite's 12-window warm-up only most of the time; the issue's own
+should-catch sizes, on a realistic reference, are ``test_should_catch.py``'s.) Rates of rarer
+denominators need bigger steps to be provable within 2 windows: negative feedback 20 points up
+(about 100 rated events a window), score breaches 8 points."""
 
 
 @pytest.fixture(scope="module")
@@ -246,14 +251,21 @@ def test_restoring_garbage_raises_a_value_error_and_changes_nothing(name: str) -
     assert _findings(original, windows[WARM_UP:]) == _findings(twin, windows[WARM_UP:])
 
 
+@functools.cache
+def _long_stream() -> tuple[Partial, ...]:
+    return tuple(stream(11, 90))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_a_snapshot_holds_the_reference_not_every_window_seen(name: str) -> None:
-    """A snapshot is bounded by ``reference_windows``: after 5 x that many windows it is no
-    larger (within 10%) than once the reference first filled."""
-    detector = create(name)
-    windows = stream(11, 50)
-    reference = detector.settings.reference_windows
-    _findings(detector, windows[:reference])
+    """A snapshot is bounded by the reference (``reference_windows``, and the pooled blocks of
+    ``long_reference_windows`` of the detectors that keep them): after 3 x that many windows it
+    is no larger (within 10%) than once the reference first filled."""
+    settings = DetectorSettings(long_reference_windows=20)
+    detector = create(name, settings)
+    windows = _long_stream()
+    reference = settings.reference_windows + settings.long_reference_windows
+    _findings(detector, list(windows[:reference]))
     full = len(json.dumps(detector.snapshot()))
-    _findings(detector, windows[reference:])
+    _findings(detector, list(windows[reference:]))
     assert len(json.dumps(detector.snapshot())) <= 1.1 * full
