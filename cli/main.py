@@ -103,7 +103,11 @@ def broker(port: int, host: str) -> None:
         embedded.start()
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from None
-    signal.signal(signal.SIGTERM, _interrupt)  # before "ready": a caller may stop it at once
+    # before "ready": a caller may stop it at once. SIGINT too: a process started with it
+    # ignored or blocked (inherited from a parent) would otherwise never see Ctrl-C
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _interrupt)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         click.echo(f"broker ready on {embedded.bootstrap_servers} (in memory; Ctrl-C stops it)")
         code = embedded.wait()
@@ -228,7 +232,7 @@ harvest_group.add_command(harvest_themes)
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    """SIGINT and SIGTERM: the clean stop of Ctrl-C (KeyboardInterrupt)."""
     raise KeyboardInterrupt
 
 

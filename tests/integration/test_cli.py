@@ -140,10 +140,22 @@ def test_broker_port_in_use_is_one_line() -> None:
     )
 
 
+def _deaf() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """What a parent may hand down: SIGINT ignored (a background job, nohup) and blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @pytest.mark.integration
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> None:
-    """`driftnet broker` serves Kafka until Ctrl-C or SIGTERM, then stops and leaves no broker behind."""
+@pytest.mark.parametrize(
+    ("stop", "deaf"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-inherited-ignored"],
+)
+def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals, deaf: bool) -> None:
+    """`driftnet broker` serves Kafka until Ctrl-C or SIGTERM, then stops and leaves no broker
+    behind -- also when it was started with SIGINT ignored and blocked (a full suite run in the
+    background hung here twice: Python leaves an inherited ignored SIGINT ignored)."""
     from driftnet.sandbox.broker import free_port
 
     port = free_port()
@@ -152,6 +164,7 @@ def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_deaf if deaf else None,
     )
     try:
         assert process.stdout is not None
@@ -164,11 +177,11 @@ def test_broker_runs_in_foreground_and_stops_on_signal(stop: signal.Signals) -> 
             pass
         process.send_signal(stop)
         try:
-            code = process.wait(timeout=60)  # ~1 s; CI's 2 cores under a full suite: far more
+            code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             out, _ = process.communicate()
-            raise AssertionError(f"still running 60 s after {stop.name}: {[*seen, out]}") from None
+            raise AssertionError(f"still running 30 s after {stop.name}: {[*seen, out]}") from None
         assert code == 0
     finally:
         if process.poll() is None:
