@@ -185,10 +185,10 @@ class TextDriftSettings(_Section):
     check_every_windows: int = Field(5, gt=0)
     """Test the texts sampled since the last test (these windows) against the
     ``reference_windows`` before them this often, and whenever the cheap drift tier moves."""
-    reference_windows: int = Field(8, gt=0, le=100)
+    reference_windows: int = Field(6, gt=0, le=100)
     """Windows of texts in the reference (the detector keeps these plus the windows since
     the last test)."""
-    texts_per_window: int = Field(8, gt=0, le=256)
+    texts_per_window: int = Field(6, gt=0, le=256)
     """Texts the reference keeps of each window (the newest window is tested with all of
     its sampled texts)."""
     min_texts: int = Field(24, ge=5)

@@ -22,7 +22,8 @@ reference of the next.
 ...         text = SampledText(f"question {j}?", f"answer {j}", 12, 9)
 ...         p.add(Observation(f"e{i}-{j}", 60.0 * i, cohort, texts=lambda t=text: t))
 ...     return p
->>> settings = DriftSettings(text=TextDriftSettings(check_every_windows=2, reference_windows=3))
+>>> text = TextDriftSettings(check_every_windows=2, reference_windows=3, texts_per_window=8)
+>>> settings = DriftSettings(text=text)
 >>> texts = TextReference()
 >>> requests = [texts.update(window(i), settings) for i in range(7)]
 >>> [request is not None for request in requests]  # once 24 reference texts, every 2nd window
@@ -47,6 +48,10 @@ from driftnet.detectors.windowing.samples import seed_of
 from driftnet.detectors.windowing.texts import SampledText, pack_texts, unpack_texts
 from driftnet.detectors.windowing.windows import Window
 
+NO_TEXT: Final = (
+    "no text sampled in this window (content not captured, or text_samples = 0): text drift "
+    "cannot judge it"
+)
 SIDES: Final = ("input", "output")
 """What the users asked (the last user message), what the model answered."""
 MAX_CANDIDATES: Final = 16
@@ -64,6 +69,9 @@ class TextCheckRequest:
     reference: tuple[bytes, ...]
     """The reference windows' texts, packed likewise."""
     settings: DriftSettings
+    chars: int
+    """Characters the texts were cut to (the window's ``text_chars``): the evidence
+    candidates are cut alike."""
     examples: tuple[tuple[str, bytes], ...]
     """(event id, zlib-compressed JSON) of the newest window's kept records: the evidence a
     finding is backed by is picked among them."""
@@ -119,12 +127,7 @@ class TextReference:
         text = settings.text
         sampled = [item.text for item in window.texts.items]
         if not sampled:
-            self._reason = (
-                "no text sampled in this window (content not captured, or text_samples = 0): "
-                "text drift cannot judge it"
-                if window.count
-                else None
-            )
+            self._reason = NO_TEXT if window.count else None
             return None
         request = None
         self._reason = None
@@ -140,6 +143,7 @@ class TextReference:
                     current=(*self._ring[split:], pack_texts(sampled)),
                     reference=tuple(self._ring[reference]),
                     settings=settings,
+                    chars=window.settings.text_chars,
                     examples=_candidates(window),
                     triggered=triggered,
                 )

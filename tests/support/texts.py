@@ -10,6 +10,7 @@ code, markdown), at comparable lengths. Every function takes its own generator.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -18,6 +19,8 @@ import numpy as np
 
 from driftnet.detectors.families.text_drift import TextCheckRequest
 from driftnet.detectors.settings import DriftSettings
+from driftnet.detectors.windowing.observation import Observation
+from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.texts import SampledText, pack_texts
 from driftnet.detectors.windowing.windows import Window
 from tests.support.detector_streams import COHORT
@@ -293,6 +296,36 @@ def check_request(
         current=(pack_texts(window),),
         reference=(pack_texts(reference),),
         settings=settings or DriftSettings(),
+        chars=256,
         examples=tuple(examples),
         triggered=False,
     )
+
+
+def text_stream(
+    seed: int, windows: int, mix: Mix = HEALTHY, first: int = 0, events: int = 100
+) -> list[Partial]:
+    """``windows`` merged windows of one cohort whose ``events`` calls each carry texts of
+    ``mix`` (and latencies, so that the numeric drift tier has something to read)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for index in range(first, first + windows):
+        partial = Partial.empty(COHORT, Window(60 * index, 60 * index + 60), "*")
+        texts = sampled_texts(rng, events, mix)
+        latencies = rng.lognormal(7, 0.4, events)
+        for i, (text, latency) in enumerate(zip(texts, latencies, strict=True)):
+            partial.add(
+                Observation(
+                    f"w{index}-{i}",
+                    60.0 * index + i * 60 / events,
+                    COHORT,
+                    latency_ms=float(latency),
+                    texts=functools.partial(_same, text),
+                )
+            )
+        out.append(partial)
+    return out
+
+
+def _same(text: SampledText) -> SampledText:
+    return text
