@@ -54,12 +54,13 @@ class AggregateSettings(_Section):
     """Event attributes watched for drift as categorical features (low cardinality)."""
     input_size_buckets: tuple[int, ...] = (500, 2_000, 8_000)
     """Input-token bucket edges for latency by input size."""
-    text_samples: int = Field(32, ge=0, le=256)
+    text_samples: int = Field(16, ge=0, le=256)
     """Calls whose texts are sampled per window (the last user message and the answer, cut
     to ``text_chars`` and redacted), for text drift; 0 samples none (text drift is off). A
     uniform sample, made only for the calls kept."""
-    text_chars: int = Field(256, ge=16, le=4_096)
-    """Characters kept of each sampled text (its whole length is kept as a number)."""
+    text_chars: int = Field(200, ge=16, le=4_096)
+    """Characters kept of each sampled text (its whole length is kept as a number). 16 texts
+    of 200 characters a side cost about 11 KB per open window."""
 
 
 class PriceEntry(_Section):
@@ -191,7 +192,7 @@ class TextDriftSettings(_Section):
     texts_per_window: int = Field(6, gt=0, le=256)
     """Texts the reference keeps of each window (the newest window is tested with all of
     its sampled texts)."""
-    min_texts: int = Field(24, ge=5)
+    min_texts: int = Field(16, ge=5)
     """Texts with content needed on each side (window and reference) for a test; fewer (or
     content not captured) and the check says it cannot judge."""
     alpha: float = Field(1e-3, gt=0, lt=1)

@@ -26,10 +26,10 @@ reference of the next.
 >>> settings = DriftSettings(text=text)
 >>> texts = TextReference()
 >>> requests = [texts.update(window(i), settings) for i in range(7)]
->>> [request is not None for request in requests]  # once 24 reference texts, every 2nd window
-[False, False, False, False, True, False, True]
->>> [len(side) for side in requests[-1].texts()]  # 32 of the newest window + 8, vs 3 x 8
-[40, 24]
+>>> [request is not None for request in requests]  # once 16 reference texts, every 2nd window
+[False, False, False, True, False, True, False]
+>>> [len(side) for side in requests[5].texts()]  # 16 of the newest window + 8, vs 3 x 8
+[24, 24]
 """
 
 from __future__ import annotations

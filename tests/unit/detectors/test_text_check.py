@@ -19,9 +19,9 @@ from driftnet.detectors.settings import DriftSettings, TextDriftSettings
 from driftnet.detectors.windowing.texts import SampledText
 from tests.support.texts import HEALTHY, Mix, check_request, sampled_texts
 
-WINDOW, REFERENCE = 56, 64
-"""Texts on each side of a check at the defaults: a window's 32 and 3 earlier windows' 8,
-against 8 reference windows' 8."""
+WINDOW, REFERENCE = 40, 36
+"""Texts on each side of a check at the defaults: a window's 16 and 4 earlier windows' 6,
+against 6 reference windows' 6."""
 
 
 @pytest.mark.parametrize(

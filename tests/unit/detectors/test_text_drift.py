@@ -35,16 +35,16 @@ def _json(snapshot: dict[str, Any]) -> Any:
 
 
 def test_a_check_every_five_windows_once_the_reference_holds_enough_texts() -> None:
-    """With 6 texts a window kept and 24 needed, the reference (the windows before the group
-    of the last 4) has enough at the 9th window; then a check every 5 windows, comparing the
-    newest window's 32 texts and 4 x 6 before it with up to 6 x 6."""
+    """With 6 texts a window kept and 16 needed, the reference (the windows before the group
+    of the last 4) has enough at the 8th window; then a check every 5 windows, comparing the
+    newest window's 16 texts and 4 x 6 before it with up to 6 x 6."""
     detector = DriftDetector()
-    windows = text_stream(1, 24)
-    assert _checks(detector, windows) == [8, 13, 18, 23]
+    windows = text_stream(1, 23)
+    assert _checks(detector, windows) == [7, 12, 17, 22]
     request = detector.text_check
     assert request is not None
     current, reference = request.texts()
-    assert (len(current), len(reference)) == (32 + 4 * 6, 6 * 6)
+    assert (len(current), len(reference)) == (16 + 4 * 6, 6 * 6)
     assert not request.triggered
     assert request.examples  # the window's kept records, to pick evidence from
 
@@ -53,8 +53,8 @@ def test_a_drift_after_one_check_is_not_in_the_next_checks_reference() -> None:
     """Answers switch to Spanish the window after a check: the next check compares the
     Spanish windows with English ones only, and the classifier fires."""
     detector = DriftDetector()
-    assert _checks(detector, text_stream(4, 9)) == [8]
-    spanish = text_stream(5, 5, HEALTHY.with_(language="es"), first=9)
+    assert _checks(detector, text_stream(4, 8)) == [7]
+    spanish = text_stream(5, 5, HEALTHY.with_(language="es"), first=8)
     requests = [detector.update(w).text_check for w in spanish]
     assert [r is not None for r in requests] == [False] * 4 + [True]
     request = requests[-1]
@@ -70,9 +70,9 @@ def test_the_cheap_tier_moving_asks_for_a_text_check_at_once() -> None:
     """A window whose latencies tripled (the cheap tier fires) asks for a text check before
     it is due, marked triggered (it goes first in the budget queue)."""
     detector = DriftDetector()
-    windows = text_stream(6, 10)
-    assert _checks(detector, windows) == [8]
-    (slow,) = text_stream(7, 1, first=10)
+    windows = text_stream(6, 9)
+    assert _checks(detector, windows) == [7]
+    (slow,) = text_stream(7, 1, first=9)
     slow.reservoir.numeric[:, 0] *= 3.0  # latency_ms
     request = detector.update(slow).text_check
     assert detector.drift_detected
@@ -97,8 +97,8 @@ def test_too_few_texts_so_far_is_said_too() -> None:
     for window in text_stream(9, 5):
         detector.update(window)
     assert detector.text_reason == (
-        "text drift cannot judge yet: 56 texts since the last check and 0 in the reference, "
-        "24 needed on each side"
+        "text drift cannot judge yet: 40 texts since the last check and 0 in the reference, "
+        "16 needed on each side"
     )
 
 

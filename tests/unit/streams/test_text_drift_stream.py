@@ -61,7 +61,7 @@ def test_sampled_texts_are_redacted_before_they_travel() -> None:
     state); a call without content samples no text."""
     redactor = Redactor()
     stage = MapStage(DetectorsConfig(), "events", lambda t: redactor.redact_text(t)[0])
-    answer = "x" * 240 + " write to ana.lopez@example.com for the refund"
+    answer = "x" * 185 + " mail ana.lopez@example.com for the refund"  # cut at 200
     asking = make_event(
         input={"messages": [{"role": "user", "content": "I am bob@example.org, help"}]},
         output={"text": answer},
@@ -75,8 +75,7 @@ def test_sampled_texts_are_redacted_before_they_travel() -> None:
     assert item.text.input == "I am [REDACTED:email], help"
     assert item.text.output is not None
     assert "ana.lopez" not in item.text.output
-    assert item.text.output.startswith("x" * 240 + " write to [REDAC")
-    assert len(item.text.output) == 256
+    assert item.text.output == "x" * 185 + " mail [REDACTED"
 
 
 def _events(windows: int, language: str, first: int, seed: int) -> list[dict[str, Any]]:
@@ -101,9 +100,8 @@ def _events(windows: int, language: str, first: int, seed: int) -> list[dict[str
 
 @pytest.fixture(scope="module")
 def spanish_check() -> TextCheckRequest:
-    """The first text check the merge stage asks for after the answers turned Spanish (in
-    the second window of Spanish: its newest 32 texts and 6 of the window before it are
-    Spanish, 18 of the 3 before it English)."""
+    """The first text check the merge stage asks for once every window since the last one
+    had Spanish answers (its reference: 5 English windows and the first Spanish one)."""
     events = [*_events(12, "en", 0, seed=1), *_events(6, "es", 12, seed=2)]
     judged = run_stages(events, DetectorsConfig())
     checks = [
@@ -113,8 +111,8 @@ def spanish_check() -> TextCheckRequest:
         if isinstance(c, TextCheckRequest)
     ]
     assert checks, "the merge stage asked for no text check"
-    first_spanish = START.timestamp() + 60 * 12
-    return next(c for start, c in checks if start >= first_spanish)
+    spanish_group = START.timestamp() + 60 * (12 + 4)
+    return next(c for start, c in checks if start >= spanish_group)
 
 
 def test_a_language_switch_is_checked_found_and_harvested_as_drift_records(
