@@ -31,7 +31,8 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class SampledText:
     """What one call asked (the last user message) and answered, each cut to a few hundred
-    characters and redacted like every failure record; None where it was not captured."""
+    characters; None where it was not captured. The map side redacts them like every failure
+    record when the window is done, before its partial leaves."""
 
     input: str | None
     output: str | None
@@ -103,6 +104,11 @@ class TextSample:
             heapq.heappush(self._heap, item)
         elif self.capacity and item > self._heap[0]:
             heapq.heapreplace(self._heap, item)
+
+    def rewrite(self, change: Callable[[SampledText], SampledText]) -> None:
+        """Replace every kept text by ``change`` of it (its rank kept): the map side redacts
+        and cuts them once, when the window is done, not each time one is kept."""
+        self._heap = [Ranked(i.rank, i.event_id, change(i.text)) for i in self._heap]
 
     @property
     def items(self) -> list[Ranked]:

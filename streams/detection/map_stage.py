@@ -18,7 +18,12 @@ from driftnet.streams.detection.aggregate_messages import (
     partial_message,
 )
 from driftnet.streams.detection.merge_stage import window_spec
-from driftnet.streams.detection.observations import observation_of, texts_of
+from driftnet.streams.detection.observations import (
+    REDACTION_MARGIN,
+    finish_texts,
+    observation_of,
+    texts_of,
+)
 
 
 @dataclass(slots=True)
@@ -40,8 +45,9 @@ class MapStage:
         events_topic: str,
         redact: Callable[[str], str] | None = None,
     ) -> None:
-        """``redact`` masks personal data in the texts a window samples (as in failure
-        records: they travel on the aggregates topic and stay in the detectors' state)."""
+        """``redact`` masks personal data in the texts a window samples, once the window is
+        done (as in failure records: they travel on the aggregates topic and stay in the
+        detectors' state)."""
         self.config = config
         self._redact = redact
         self.spec = window_spec(config)
@@ -75,7 +81,9 @@ class MapStage:
         """Aggregate one valid event; False when it was late for its window (counted)."""
         aggregate = self.config.aggregate
         texts = (
-            _texts(event, aggregate.text_chars, self._redact) if aggregate.text_samples else None
+            _texts(event, aggregate.text_chars + REDACTION_MARGIN)
+            if aggregate.text_samples
+            else None
         )
         obs = observation_of(event, reasons, raw, aggregate.attributes, texts)
         cap = self._caps.get(partition)
@@ -100,6 +108,7 @@ class MapStage:
         out = Outgoing()
         for partition, side in self._sides.items():
             for partial in side.close_due(now):
+                finish_texts(partial.texts, partial.settings.text_chars, self._redact)
                 out.add("aggregates", aggregate_key(partial.cohort), partial_message(partial))
             mark = side.watermark(now)
             if mark is None:
@@ -131,8 +140,6 @@ class MapStage:
         return sum(side.late_events for side in self._sides.values())
 
 
-def _texts(
-    event: InferenceEvent, chars: int, redact: Callable[[str], str] | None
-) -> Callable[[], SampledText]:
+def _texts(event: InferenceEvent, chars: int) -> Callable[[], SampledText]:
     """What makes the event's texts, called only if the window's text sample keeps it."""
-    return lambda: texts_of(event, chars, redact)
+    return lambda: texts_of(event, chars)

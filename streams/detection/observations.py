@@ -12,14 +12,15 @@ from typing import Final
 from driftnet.contract.content import content_text
 from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.windowing.observation import Observation
-from driftnet.detectors.windowing.texts import SampledText
+from driftnet.detectors.windowing.texts import SampledText, TextSample
 from driftnet.harvest.records import Reason
 
 ATTRIBUTE_MAX_CHARS: Final = 64
 """Attribute values are cut to this length: they are labels, not content."""
 REDACTION_MARGIN: Final = 64
-"""Characters past the cut that are redacted with the text, so that an e-mail address or a
-key the cut goes through is still recognised (and masked) before it is cut."""
+"""Characters a sampled text keeps past its cut until the window is done: they are redacted
+with it, so that an e-mail address or a key the cut goes through is still recognised (and
+masked) before it is cut (:func:`finish_texts`)."""
 
 _FLAGS: Final = {
     "status_error": "is_error",
@@ -90,12 +91,9 @@ def _labels(values: dict[str, object], names: Sequence[str]) -> dict[str, str]:
     return labels
 
 
-def texts_of(
-    event: InferenceEvent, chars: int, redact: Callable[[str], str] | None = None
-) -> SampledText:
+def texts_of(event: InferenceEvent, chars: int) -> SampledText:
     """What ``event`` asked (its last user message: a system prompt says little about the
-    topic) and answered, each cut to ``chars`` and passed through ``redact``; None where
-    that side was not captured."""
+    topic) and answered, each cut to ``chars``; None where that side was not captured."""
     asked: str | None = None
     if event.input_captured:
         messages = event.input.messages
@@ -104,15 +102,24 @@ def texts_of(
         asked = content_text(last.content) if last is not None else ""
     said = event.output_text if event.output_captured else None
     return SampledText(
-        _cut(asked, chars, redact),
-        _cut(said, chars, redact),
+        None if asked is None else asked[:chars],
+        None if said is None else said[:chars],
         len(asked or ""),
         len(said or ""),
     )
 
 
-def _cut(text: str | None, chars: int, redact: Callable[[str], str] | None) -> str | None:
-    if text is None:
-        return None
-    head = text[: chars + REDACTION_MARGIN]
-    return (redact(head) if redact else head)[:chars]
+def finish_texts(sample: TextSample, chars: int, redact: Callable[[str], str] | None) -> None:
+    """A done window's sampled texts (kept :data:`REDACTION_MARGIN` characters past the cut)
+    redacted, then cut to ``chars``: redacting past the cut masks an e-mail address or a key
+    the cut goes through; redacting once per window, not once per text kept, keeps it off the
+    per-event path."""
+
+    def cut(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return (redact(text) if redact else text)[:chars]
+
+    sample.rewrite(
+        lambda t: SampledText(cut(t.input), cut(t.output), t.input_chars, t.output_chars)
+    )

@@ -17,8 +17,10 @@ from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.text_check import text_check_findings
 from driftnet.detectors.families.text_drift import TextCheckRequest
 from driftnet.detectors.finding import Finding
+from driftnet.detectors.windowing.partials import Partial
 from driftnet.harvest.records import FailureRecord
 from driftnet.harvest.redaction import Redactor
+from driftnet.streams.detection.aggregate_messages import read_aggregate
 from driftnet.streams.detection.full_checks import FullChecks, run_text_check
 from driftnet.streams.detection.map_stage import MapStage
 from driftnet.streams.detection.observations import texts_of
@@ -57,8 +59,8 @@ def test_the_texts_are_the_last_question_and_the_answer() -> None:
 
 def test_sampled_texts_are_redacted_before_they_travel() -> None:
     """An e-mail address in the question, and one the cut goes through, are masked in the
-    window's text sample (it travels on the aggregates topic and stays in the detectors'
-    state); a call without content samples no text."""
+    window's text sample as it leaves the map side (it travels on the aggregates topic and
+    stays in the detectors' state); a call without content samples no text."""
     redactor = Redactor()
     stage = MapStage(DetectorsConfig(), "events", lambda t: redactor.redact_text(t)[0])
     answer = "x" * 185 + " mail ana.lopez@example.com for the refund"  # cut at 200
@@ -69,7 +71,9 @@ def test_sampled_texts_are_redacted_before_they_travel() -> None:
     silent = make_event(event_id="evt-2", output=None, input={})
     for i, document in enumerate((asking, silent)):
         stage.observe(0, i, InferenceEvent.model_validate(document), [], b"{}", now=0.0)
-    [partial] = stage._sides[0].close_due(START.timestamp() + 10_000)
+    [message, *_] = stage.due(START.timestamp() + 10_000, 1).messages
+    partial = read_aggregate(message[2])
+    assert isinstance(partial, Partial)
     [item] = partial.texts.items
     assert item.event_id == "evt-1"
     assert item.text.input == "I am [REDACTED:email], help"
