@@ -5,9 +5,10 @@ about 200 events each), plus the cohort's open merged window (a Partial with its
 reservoir, worst examples and sampled texts), measured as the process's resident-memory
 growth. 200 cohorts are fed distinct seeded windows; the other cohorts are unpickled copies of
 them (same sizes, no object shared, as cohorts fed their own events would be). Each window
-samples 32 texts cut from this repository's docs (English prose, a question of 60-256
-characters and an answer of 256: less repetitive than a real cohort's, so their packed
-reference is a pessimistic size); ``--no-texts`` leaves them out (content not captured).
+samples its texts (16, cut to 200 characters, by default) from this repository's docs
+(English prose, a question of 60-200 characters and an answer of 200: less repetitive than a
+real cohort's, so their packed reference is a pessimistic size); ``--no-texts`` leaves them
+out (content not captured).
 
 Drift CPU (process CPU time, one core): the cheap tier on 1,000 cohorts' windows (every window,
 i.e. per minute with 60 s windows), and the evidently tier per report, scaled to the default
@@ -98,8 +99,9 @@ def _prose() -> str:
 
 
 def _with_texts(windows: list[Partial], seed: int) -> list[Partial]:
-    """``windows`` with each one's text sample filled as a cohort capturing content fills it:
-    32 of its events, each a question and an answer cut from the docs."""
+    """``windows`` with each one's text sample filled as a cohort capturing content fills it
+    (``text_samples`` of its calls), each a question and an answer cut from the docs to
+    ``text_chars``."""
     prose, rng = _prose(), random.Random(seed)
 
     def cut(size: int) -> str:
@@ -107,12 +109,17 @@ def _with_texts(windows: list[Partial], seed: int) -> list[Partial]:
         return prose[start : start + size]
 
     for window in windows:
+        chars = window.settings.text_chars
         for i in range(window.texts.capacity):
-            asked, said = cut(rng.randint(60, 256)), cut(256)
+            asked, said = cut(rng.randint(60, chars)), cut(chars)
             event_id = f"{window.window.start}-{i}"
             text = SampledText(asked, said, len(asked), 900)
-            window.texts.offer(uniform_rank(event_id), event_id, lambda t=text: t)
+            window.texts.offer(uniform_rank(event_id), event_id, functools.partial(_same, text))
     return windows
+
+
+def _same(text: SampledText) -> SampledText:
+    return text
 
 
 def memory_per_cohort(cohorts: int, texts: bool = True) -> float:
