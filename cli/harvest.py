@@ -215,7 +215,9 @@ def label(
 @click.option("--reason", multiple=True, callback=lambda _c, _p, v: known_reasons(v),
               help="A rule or detector id, e.g. refusal (any of its reasons).")  # fmt: skip
 @click.option(
-    "--kind", multiple=True, type=Choice(["rule", "evidence", "regression"], "a record kind")
+    "--kind",
+    multiple=True,
+    type=Choice(["rule", "evidence", "regression", "drift"], "a record kind"),
 )
 @click.option("--label", "labels", multiple=True, help="Only events with this label.")
 @click.option("--where", help="Any extra SQL predicate over failures columns.")

@@ -28,6 +28,7 @@ from driftnet.detectors.families.base import Detector
 from driftnet.detectors.families.drift import DriftDetector, FullCheckRequest
 from driftnet.detectors.families.registry import BASELINE_ONLY, REGISTRY, check_names, create
 from driftnet.detectors.families.snapshot import SnapshotError, as_int, as_mapping
+from driftnet.detectors.families.text_drift import TextCheckRequest
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.settings import DetectorSettings
 from driftnet.detectors.windowing.observation import Cohort
@@ -80,6 +81,23 @@ class CohortDetectors:
             for d in self.detectors.values()
             if isinstance(d, DriftDetector) and d.full_check is not None
         ]
+
+    @property
+    def text_checks(self) -> list[TextCheckRequest]:
+        """Text drift checks the last update asks for (run them with
+        :func:`driftnet.detectors.families.text_check.text_drift_check`, in another process)."""
+        return [
+            d.text_check
+            for d in self.detectors.values()
+            if isinstance(d, DriftDetector) and d.text_check is not None
+        ]
+
+    @property
+    def text_reason(self) -> str | None:
+        """Why the last update asked for no text check though one was due, or kept no texts
+        (content not captured); None otherwise, or without a drift detector."""
+        drift = next((d for d in self.detectors.values() if isinstance(d, DriftDetector)), None)
+        return None if drift is None else drift.text_reason
 
     def reset(self) -> None:
         """Forget every window of every detector."""

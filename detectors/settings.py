@@ -54,6 +54,13 @@ class AggregateSettings(_Section):
     """Event attributes watched for drift as categorical features (low cardinality)."""
     input_size_buckets: tuple[int, ...] = (500, 2_000, 8_000)
     """Input-token bucket edges for latency by input size."""
+    text_samples: int = Field(16, ge=0, le=256)
+    """Calls whose texts are sampled per window (the last user message and the answer, cut
+    to ``text_chars`` and redacted), for text drift; 0 samples none (text drift is off). A
+    uniform sample, made only for the calls kept."""
+    text_chars: int = Field(200, ge=16, le=4_096)
+    """Characters kept of each sampled text (its whole length is kept as a number). 16 texts
+    of 200 characters a side cost about 11 KB per open window."""
 
 
 class PriceEntry(_Section):
@@ -171,6 +178,35 @@ NumericStatTest = Literal["ks", "wasserstein", "psi", "jensenshannon"]
 CategoricalStatTest = Literal["chisquare", "jensenshannon", "psi"]
 
 
+class TextDriftSettings(_Section):
+    """Text drift: what users ask and the model answers, sampled per window (``[aggregate]
+    text_samples``), tested in the drift checker process on a cadence: a domain classifier
+    (topic, language, format) and text descriptors."""
+
+    check_every_windows: int = Field(5, gt=0)
+    """Test the texts sampled since the last test (these windows) against the
+    ``reference_windows`` before them this often, and whenever the cheap drift tier moves."""
+    reference_windows: int = Field(6, gt=0, le=100)
+    """Windows of texts in the reference (the detector keeps these plus the windows since
+    the last test)."""
+    texts_per_window: int = Field(6, gt=0, le=256)
+    """Texts the reference keeps of each window (the newest window is tested with all of
+    its sampled texts)."""
+    min_texts: int = Field(16, ge=5)
+    """Texts with content needed on each side (window and reference) for a test; fewer (or
+    content not captured) and the check says it cannot judge."""
+    alpha: float = Field(1e-3, gt=0, lt=1)
+    """The classifier test fires when its Mann-Whitney p-value is below this..."""
+    min_auc: float = Field(0.75, gt=0.5, le=1)
+    """...and its cross-validated ROC AUC is at least this (0.5 is chance): a practical size,
+    so that a difference nobody would care about does not fire on a large sample."""
+    terms: int = Field(6, ge=1, le=50)
+    """Terms of the window (and of the reference) named in a finding."""
+    evidence: int = Field(3, ge=0, le=20)
+    """Kept records of the window that read most like its texts, harvested as ``drift``
+    evidence per finding."""
+
+
 class DriftSettings(_Section):
     """Feature drift: a cheap scipy tier every window, evidently on a slower cadence."""
 
@@ -194,6 +230,9 @@ class DriftSettings(_Section):
     threshold of 0.1 was crossed by 3 of 59 (128 current vs 640 reference rows)."""
     drift_share: float = Field(0.5, gt=0, le=1)
     """evidently's share of drifted columns that makes the dataset drifted (reported)."""
+    text: TextDriftSettings = Field(default_factory=TextDriftSettings)
+    """Text drift (tested in the drift checker process, not per window); its descriptor
+    tests use ``alpha`` and ``min_statistic`` above."""
 
 
 class DetectorSettings(_Section):

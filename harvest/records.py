@@ -21,9 +21,11 @@ MAX_EVENT_DEPTH: Final = 128
 the record adds a level, and the sink's JSON reader (pydantic's) stops at 200, its writer at
 255. A failing event nested deeper is a ``processing_failed`` dead letter instead."""
 
-RecordKind = Literal["rule", "evidence", "regression"]
+RecordKind = Literal["rule", "evidence", "regression", "drift"]
 """``rule``: a per-event rule fired. ``evidence``: an example kept to back a detector finding
-or a canary verdict. ``regression``: an event of a release judged to have regressed."""
+or a canary verdict. ``regression``: an event of a release judged to have regressed.
+``drift``: a call whose text is typical of a window whose texts drifted (a new topic, another
+language or format), backing a text drift finding."""
 
 
 class Reason(BaseModel):

@@ -351,9 +351,11 @@ class Redactor:
             _Pass(self._rules).scan_once
         )
 
-    def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
-        """``text`` with every hit replaced by its marker, and the number of hits by kind."""
-        run = _Pass(self._rules, self._remembered)
+    def redact_text(self, text: str, *, remember: bool = True) -> tuple[str, dict[str, int]]:
+        """``text`` with every hit replaced by its marker, and the number of hits by kind.
+        ``remember=False`` for texts seen once (a sampled answer): they would push the
+        prompts met again and again out of the cache."""
+        run = _Pass(self._rules, self._remembered if remember else None)
         return run.text(text), run.counts
 
     def redact_event(self, event: InferenceEvent) -> tuple[InferenceEvent, dict[str, int]]:

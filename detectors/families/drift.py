@@ -50,6 +50,7 @@ from driftnet.detectors.families.snapshot import (
     pack,
     unpack,
 )
+from driftnet.detectors.families.text_drift import TextCheckRequest, TextReference
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings, DriftSettings
 from driftnet.detectors.stats import chi_square_counts, ks_statistic, ks_two_sample, total_variation
@@ -104,7 +105,15 @@ class DriftDetector(WindowedDetector[_Rows]):
     """Drift of the sampled numeric and categorical features vs the trailing windows (or the
     baseline cohort's window)."""
 
-    __slots__ = ("_codes", "_full_check", "_ring", "_since_full_check", "_vocabulary")
+    __slots__ = (
+        "_codes",
+        "_full_check",
+        "_ring",
+        "_since_full_check",
+        "_text_check",
+        "_texts",
+        "_vocabulary",
+    )
 
     name = "drift.features.v1"
 
@@ -117,6 +126,8 @@ class DriftDetector(WindowedDetector[_Rows]):
         """Per window: the numeric features (float32)."""
         self._codes: SampleRing | None = None
         """Per window: the categorical features' vocabulary codes (int8)."""
+        self._texts = TextReference()
+        self._text_check: TextCheckRequest | None = None
 
     def remembered(self) -> list[_Rows]:
         if self._ring is None or self._codes is None:
@@ -146,6 +157,8 @@ class DriftDetector(WindowedDetector[_Rows]):
         self._vocabulary = {}
         self._since_full_check = 0
         self._full_check = None
+        self._texts.clear()
+        self._text_check = None
 
     def encode_summary(self, summary: _Rows) -> Any:
         # codes below VOCABULARY_LIMIT (64) fit int8, as in the ring
@@ -167,6 +180,7 @@ class DriftDetector(WindowedDetector[_Rows]):
             **super()._state(),
             "vocabulary": self._vocabulary,
             "since_full_check": self._since_full_check,
+            "text": self._texts.state(),
         }
 
     def _parse_state(self, state: Any) -> Callable[[], None]:
@@ -176,12 +190,15 @@ class DriftDetector(WindowedDetector[_Rows]):
             for feature, codes in as_mapping(body["vocabulary"]).items()
         }
         since = as_int(body["since_full_check"])
+        # a snapshot from before text drift has no texts: they start afresh
+        texts = TextReference.parse(body["text"]) if "text" in body else TextReference()
         load_windows = super()._parse_state(state)
 
         def load() -> None:
             load_windows()
             self._vocabulary = vocabulary
             self._since_full_check = since
+            self._texts = texts
 
         return load
 
@@ -189,6 +206,18 @@ class DriftDetector(WindowedDetector[_Rows]):
     def full_check(self) -> FullCheckRequest | None:
         """The evidently check the last update asks for (None: not due)."""
         return self._full_check
+
+    @property
+    def text_check(self) -> TextCheckRequest | None:
+        """The text drift check the last update asks for (None: not due, or cannot judge:
+        :attr:`text_reason` says why)."""
+        return self._text_check
+
+    @property
+    def text_reason(self) -> str | None:
+        """Why the last update asked for no text check though one was due, or kept no texts
+        (content not captured); None otherwise."""
+        return self._texts.reason
 
     def _code(self, feature: str, value: str | None) -> int:
         if value is None:
@@ -235,6 +264,7 @@ class DriftDetector(WindowedDetector[_Rows]):
 
     def update(self, window: Partial, baseline: Partial | None = None) -> Self:
         self._full_check = None
+        self._text_check = None
         ready = self.history_size >= self.settings.min_reference_windows
         # the reference before this window joins it: read only when a full check can be due
         # (on cadence, or because the window drifted, which needs a judgeable window)
@@ -256,6 +286,9 @@ class DriftDetector(WindowedDetector[_Rows]):
                 reference, kind = [self._rows(baseline)], "baseline"
             self._full_check = self._request(window, reference, kind)
             self._since_full_check = 0
+        self._text_check = self._texts.update(
+            window, self.settings.drift, triggered=ready and self.drift_detected
+        )
         return self
 
     def judge(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from driftnet.detectors.windowing.texts import SampledText
+
 Cohort = tuple[str, str, str, str]
 """(service, environment, release, variant), as ``driftnet.contract.events.Cohort``."""
 
@@ -69,6 +71,9 @@ class Observation:
     """The event's JSON, kept for worst-example evidence; or a function that makes it, called
     only for the few events that are kept (encoding every event would cost more than the
     rest of its aggregation)."""
+    texts: Callable[[], SampledText] | None = None
+    """What the call asked and answered (cut, redacted), made only if the window's text
+    sample keeps it; None when neither was captured."""
 
     @property
     def failed(self) -> bool:

@@ -42,6 +42,7 @@ from driftnet.detectors.windowing.samples import (
     uniform_rank,
 )
 from driftnet.detectors.windowing.sketch import Sketch
+from driftnet.detectors.windowing.texts import TextSample
 from driftnet.detectors.windowing.windows import Window
 
 FORMAT_VERSION: Final = 1
@@ -132,6 +133,8 @@ class Partial:
     """Per input-token bucket: ``[events, latency sum]`` (edges in ``settings``)."""
     reservoir: Reservoir = field(default_factory=lambda: Reservoir(1, ""))
     examples: WorstExamples = field(default_factory=lambda: WorstExamples(0))
+    texts: TextSample = field(default_factory=lambda: TextSample(0))
+    """What a uniform sample of the window's calls asked and answered (text drift)."""
 
     @classmethod
     def empty(
@@ -159,6 +162,7 @@ class Partial:
                 len(NUMERIC_FEATURES),
             ),
             examples=WorstExamples(settings.top_k),
+            texts=TextSample(settings.text_samples),
         )
 
     @property
@@ -252,10 +256,15 @@ class Partial:
         else:
             labels = tuple(obs.categorical(c) for c in self.categorical)
         self.reservoir.add((numeric, labels))
+        rank = None
+        if obs.texts is not None and settings.text_samples:
+            rank = uniform_rank(obs.event_id)
+            self.texts.offer(rank, obs.event_id, obs.texts)
         if settings.top_k:
             examples, event_id, raw = self.examples, obs.event_id, obs.raw
             if size_bucket is not None and settings.typical_examples:
-                examples.offer(typical_kind(size_bucket), uniform_rank(event_id), event_id, raw)
+                rank = uniform_rank(event_id) if rank is None else rank
+                examples.offer(typical_kind(size_bucket), rank, event_id, raw)
             if latency_ms is not None:
                 examples.offer("slowest", latency_ms, event_id, raw)
             if cost is not None:
@@ -306,6 +315,7 @@ class Partial:
             _reservoir_seed(first.cohort, first.window, source),
         )
         merged.examples.merge(p.examples for p in ordered)
+        merged.texts.merge(p.texts for p in ordered)
         return merged
 
     def numeric_column(self, name: str) -> list[float]:
@@ -341,6 +351,7 @@ class Partial:
             "by_input_size": self.by_input_size,
             "reservoir": self.reservoir.to_dict(),
             "examples": self.examples.to_dict(),
+            "texts": self.texts.to_dict(),
         }
 
     @classmethod
@@ -377,6 +388,8 @@ class Partial:
             data["reservoir"], settings.reservoir_size, len(NUMERIC_FEATURES)
         )
         partial.examples = WorstExamples.from_dict(data["examples"], settings.top_k)
+        # a partial from before texts were sampled has none
+        partial.texts = TextSample.from_dict(data.get("texts", ()), settings.text_samples)
         return partial
 
 

@@ -10,6 +10,7 @@ from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.windowing.cohort_cap import CohortCap
 from driftnet.detectors.windowing.merge import PartitionWindows
+from driftnet.detectors.windowing.texts import SampledText
 from driftnet.harvest.records import Reason
 from driftnet.streams.detection.aggregate_messages import (
     aggregate_key,
@@ -17,7 +18,12 @@ from driftnet.streams.detection.aggregate_messages import (
     partial_message,
 )
 from driftnet.streams.detection.merge_stage import window_spec
-from driftnet.streams.detection.observations import observation_of
+from driftnet.streams.detection.observations import (
+    REDACTION_MARGIN,
+    finish_texts,
+    observation_of,
+    texts_of,
+)
 
 
 @dataclass(slots=True)
@@ -33,8 +39,17 @@ class Outgoing:
 class MapStage:
     """Map side of every events partition this worker owns."""
 
-    def __init__(self, config: DetectorsConfig, events_topic: str) -> None:
+    def __init__(
+        self,
+        config: DetectorsConfig,
+        events_topic: str,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        """``redact`` masks personal data in the texts a window samples, once the window is
+        done (as in failure records: they travel on the aggregates topic and stay in the
+        detectors' state)."""
         self.config = config
+        self._redact = redact
         self.spec = window_spec(config)
         self.events_topic = events_topic
         self._sides: dict[int, PartitionWindows] = {}
@@ -64,7 +79,13 @@ class MapStage:
         now: float,
     ) -> bool:
         """Aggregate one valid event; False when it was late for its window (counted)."""
-        obs = observation_of(event, reasons, raw, self.config.aggregate.attributes)
+        aggregate = self.config.aggregate
+        texts = (
+            _texts(event, aggregate.text_chars + REDACTION_MARGIN)
+            if aggregate.text_samples
+            else None
+        )
+        obs = observation_of(event, reasons, raw, aggregate.attributes, texts)
         cap = self._caps.get(partition)
         if cap is None:
             windows = self.config.windows
@@ -87,6 +108,7 @@ class MapStage:
         out = Outgoing()
         for partition, side in self._sides.items():
             for partial in side.close_due(now):
+                finish_texts(partial.texts, partial.settings.text_chars, self._redact)
                 out.add("aggregates", aggregate_key(partial.cohort), partial_message(partial))
             mark = side.watermark(now)
             if mark is None:
@@ -116,3 +138,8 @@ class MapStage:
     @property
     def late_events(self) -> int:
         return sum(side.late_events for side in self._sides.values())
+
+
+def _texts(event: InferenceEvent, chars: int) -> Callable[[], SampledText]:
+    """What makes the event's texts, called only if the window's text sample keeps it."""
+    return lambda: texts_of(event, chars)

@@ -38,6 +38,7 @@ from driftnet.detectors.canary.verdict import Verdict
 from driftnet.detectors.cohort import CohortDetectors
 from driftnet.detectors.config import DetectorsConfig
 from driftnet.detectors.families.drift import FullCheckRequest
+from driftnet.detectors.families.text_drift import TextCheckRequest
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.windowing.cohort_cap import is_overflow
 from driftnet.detectors.windowing.merge import ClosedWindow, WindowMerge
@@ -80,17 +81,21 @@ def window_spec(config: DetectorsConfig) -> WindowSpec:
 
 @dataclass(slots=True)
 class Judged:
-    """What one closed window gave: findings, the evidence behind them, the full drift checks
-    (evidently) its drift detector asks for, and for a canary its verdict and regression pack."""
+    """What one closed window gave: findings, the evidence behind them, the slow drift checks
+    (evidently, text) its drift detector asks for, and for a canary its verdict and regression
+    pack."""
 
     window: ClosedWindow
     findings: list[Finding]
     evidence: list[FailureRecord]
-    full_checks: list[FullCheckRequest] = field(default_factory=list)
+    full_checks: list[FullCheckRequest | TextCheckRequest] = field(default_factory=list)
     verdict: Verdict | None = None
     regressions: list[FailureRecord] = field(default_factory=list)
     judge_state: dict[str, Any] | None = None
     """The canary judge's state after this window (it travels with the verdict)."""
+    text_reason: str | None = None
+    """Why text drift asked for no check of this window though one was due, or could not
+    keep its texts (content not captured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,16 +230,19 @@ class MergeStage:
         if closed.sources or closed.cohort not in self._watch_seen:
             self._watch_seen[closed.cohort] = (partition, closed.window.start)
         findings: list[Finding] = []
-        checks: list[FullCheckRequest] = []
+        checks: list[FullCheckRequest | TextCheckRequest] = []
+        text_reason = None
         if watch.last_window_end is None or closed.window.end > watch.last_window_end:
-            findings, checks = watch.update(closed.aggregate, baseline), watch.full_checks
+            findings = watch.update(closed.aggregate, baseline)
+            checks = [*watch.full_checks, *watch.text_checks]
+            text_reason = watch.text_reason
             self.saved.changed(partition, watch)
         # else a replay after a restart brought back a window already in the restored
         # references: its findings were sent before they were saved
         evidence = [
             record for finding in findings for record in self.records.evidence(finding, closed, at)
         ]
-        judged = Judged(closed, findings, evidence, checks)
+        judged = Judged(closed, findings, evidence, checks, text_reason=text_reason)
         if closed.cohort[3] == self.baseline_variant:
             self._remember_baseline(closed)
         elif self.config.canary.enabled:

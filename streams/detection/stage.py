@@ -25,6 +25,7 @@ from typing import Any
 
 from driftnet.contract.events import InferenceEvent
 from driftnet.detectors.canary.verdict import Verdict
+from driftnet.detectors.families.text_drift import NO_TEXT
 from driftnet.detectors.finding import Finding
 from driftnet.detectors.stats import warm_up
 from driftnet.harvest.records import FailureRecord
@@ -77,22 +78,24 @@ class Detection:
         self.topics: Topics = {}
         """Where the stages send (partials, findings, verdicts...): the app's, once attached."""
         self.aggregate_partitions = settings.topics.aggregates.partitions
-        self.map = MapStage(settings.detectors, settings.topics.events.name)
+        self._redactor = Redactor(settings.harvest.redaction)
+        self.map = MapStage(settings.detectors, settings.topics.events.name, self._redact_sampled)
         self.merge = MergeStage(
             with_score_directions(settings.detectors, settings.rules),
             settings.topics.events.name,
             settings.topics.events.partitions,
         )
-        self._redactor = Redactor(settings.harvest.redaction)
         self.tally = DetectionTally()
         self._reported = DetectionTally()
         self._reported_late = 0
-        self._full_checks = FullChecks(Path(settings.worker.data_dir))
+        self._full_checks = FullChecks(Path(settings.worker.data_dir), self.merge.records)
         self._events_pending: dict[int, deque[tuple[int, Any]]] = {}
         self._aggregates_pending: dict[int, deque[tuple[int, Any, int | None]]] = {}
         self._outcomes: dict[str, str] = {}
         """The last verdict of each canary (its changes are logged at info), the
         :data:`OUTCOMES_KEPT` most recent."""
+        self._blind: dict[str, None] = {}
+        """Cohorts whose windows had no text to sample, said once (:meth:`_without_text`)."""
         self.sends = ConfirmedSends("detection", give_up_after_s=settings.worker.send_give_up_s)
         self._app: Any = None
         self._restore = JudgeRestore(settings)
@@ -142,6 +145,10 @@ class Detection:
                 detection.close()
 
     # -- map side (called by the triage agent) -------------------------------------------------
+
+    def _redact_sampled(self, text: str) -> str:
+        """A sampled text, redacted like a failure record (seen once: not cached)."""
+        return self._redactor.redact_text(text, remember=False)[0]
 
     def observe(self, event: Any, triaged: Triaged, hold: Any = None) -> None:
         """Aggregate a message's valid events; hold its ack until its windows are done (then
@@ -251,7 +258,7 @@ class Detection:
         if not await settle(self._app, self.sends, wait=True):
             return  # a finding, verdict or record of these windows is undelivered: not acked
         self._ack_aggregates()
-        await self._full_checks.step(now, self._publish)
+        await self._full_checks.step(now, self._publish, self._harvest_drift)
 
     async def _judge_slice(self, now: float, entries: list[dict[str, Any]]) -> None:
         """Close the windows due and judge them for at most :data:`JUDGE_SLICE_S`; publish
@@ -265,6 +272,8 @@ class Detection:
             entries.append(window_entry(judged))
             for request in judged.full_checks:
                 self._full_checks.push(request)
+            if judged.text_reason == NO_TEXT:
+                self._without_text(judged.window.cohort)
             for finding in judged.findings:
                 await self._publish(finding)
             for record in judged.evidence:
@@ -276,6 +285,19 @@ class Detection:
                 self.tally.regressions += 1
                 await self._harvest(record)
 
+    def _without_text(self, cohort: tuple[str, ...]) -> None:
+        """A window with calls and no text: counted, and said once per cohort (the
+        :data:`OUTCOMES_KEPT` most recent): a producer that does not capture content leaves
+        text drift blind, not quiet."""
+        self.tally.without_text += 1
+        name = "/".join(cohort)
+        if name in self._blind:
+            return
+        self._blind[name] = None
+        if len(self._blind) > OUTCOMES_KEPT:
+            del self._blind[next(iter(self._blind))]
+        log.info("%s: %s", name, NO_TEXT)
+
     def assigned(self, topic_partitions: Any) -> None:
         """Partitions given to this worker: new aggregates partitions bring canaries whose
         judges are restored before the next window closes."""
@@ -283,6 +305,10 @@ class Detection:
         if any(tp.topic == aggregates for tp in topic_partitions):
             self._restore.due = True
         self._restore_states.assigned(topic_partitions)
+
+    async def _harvest_drift(self, record: FailureRecord) -> None:
+        self.tally.drift_evidence += 1
+        await self._harvest(record)
 
     async def _harvest(self, record: FailureRecord) -> None:
         await self.sends.send(

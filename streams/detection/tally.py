@@ -17,6 +17,10 @@ class DetectionTally:
     regressions: int = 0
     late_partials: int = 0
     bad_aggregates: int = 0
+    drift_evidence: int = 0
+    """Records backing text drift findings (``drift``)."""
+    without_text: int = 0
+    """Windows with calls but no text sampled: text drift cannot judge them."""
 
     def copy(self) -> DetectionTally:
         return DetectionTally(
@@ -27,6 +31,8 @@ class DetectionTally:
             self.regressions,
             self.late_partials,
             self.bad_aggregates,
+            self.drift_evidence,
+            self.without_text,
         )
 
     def lines(self, since: DetectionTally, late_events: int) -> list[str]:
@@ -38,6 +44,11 @@ class DetectionTally:
         for label, count in (
             ("evidence records", self.evidence - since.evidence),
             ("regression records", self.regressions - since.regressions),
+            ("drift records", self.drift_evidence - since.drift_evidence),
+            (
+                "windows without text (text drift cannot judge)",
+                self.without_text - since.without_text,
+            ),
             ("late partials", self.late_partials - since.late_partials),
             ("unreadable aggregates", self.bad_aggregates - since.bad_aggregates),
         ):

@@ -3,6 +3,7 @@ regression pack of a canary's verdict, made from the examples the window kept.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -85,8 +86,23 @@ class WindowRecords:
         )
 
     def evidence(self, finding: Finding, closed: ClosedWindow, at: datetime) -> list[FailureRecord]:
+        """The ``evidence`` records of a finding: its example events, from the closed window."""
         if finding.example_kind is None or not finding.example_event_ids:
             return []
+        examples = closed.aggregate.examples.of(finding.example_kind)
+        return self._backing(finding, "evidence", examples, at)
+
+    def drift_evidence(
+        self, finding: Finding, examples: Sequence[tuple[str, bytes]], at: datetime
+    ) -> list[FailureRecord]:
+        """The ``drift`` records of a text drift finding: its example events, from the
+        window's kept records (``examples``: event id and zlib-compressed JSON)."""
+        kept = [Example(0.0, event_id, packed) for event_id, packed in examples]
+        return self._backing(finding, "drift", kept, at)
+
+    def _backing(
+        self, finding: Finding, kind: RecordKind, examples: Sequence[Example], at: datetime
+    ) -> list[FailureRecord]:
         wanted = set(finding.example_event_ids)
         reason = Reason(
             rule_id=finding.detector,
@@ -96,8 +112,8 @@ class WindowRecords:
             threshold=finding.threshold,
         )
         records = [
-            self._record(example, "evidence", finding.finding_id, None, [reason], at)
-            for example in closed.aggregate.examples.of(finding.example_kind)
+            self._record(example, kind, finding.finding_id, None, [reason], at)
+            for example in examples
             if example.event_id in wanted
         ]
         return [r for r in records if r is not None]

@@ -44,7 +44,9 @@ LIBRARIES: dict[str, frozenset[str]] = {
     "slack_sdk": frozenset({"driftnet.alerts.notify"}),
     "evidently": frozenset({"driftnet.detectors.families.drift_report"}),
     "click": frozenset({"driftnet.cli"}),
-    "sklearn": frozenset({"driftnet.harvest.theme_clusters"}),
+    "sklearn": frozenset(
+        {"driftnet.harvest.theme_clusters", "driftnet.detectors.families.text_check"}
+    ),
 }
 """An I/O or heavy library -> the only packages (or modules) that may import it."""
 
