@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from driftnet.detectors.families.drift import DriftDetector
 from driftnet.detectors.families.text_descriptors import (
     CATEGORICAL_DESCRIPTORS,
     NUMERIC_DESCRIPTORS,
@@ -344,7 +345,7 @@ def text_check_findings(request: TextCheckRequest, result: TextDriftResult) -> l
 
     def finding(metric: str, observed: float, **rest: Any) -> Finding:
         return Finding(
-            detector="drift.features.v1",
+            detector=DriftDetector.name,
             cohort=request.cohort,
             window_start=request.window.start,
             window_end=request.window.end,
