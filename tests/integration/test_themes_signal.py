@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from driftnet.alerts.config import AlertsSettings
-from driftnet.alerts.model import Notification
 from driftnet.alerts.sources import THEME_NEW
 from driftnet.alerts.state import MemoryStore
 from driftnet.cli.main import cli
@@ -22,18 +21,9 @@ from driftnet.streams.clients.topics import create_topics
 from driftnet.streams.settings import Settings, WorkerSettings
 from tests.support.failure_themes import NOW, failure_texts, write_harvest
 from tests.support.kafka_helpers import read_topic, settings_env, stream_settings, unique_topics
+from tests.support.recording_notifier import Recorder
 
 PERIOD = ["--since", "2026-11-30T12:00:00Z", "--until", "2026-12-07T12:00:00Z"]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.got: list[Notification] = []
-
-    async def deliver(
-        self, notification: Notification, thread: Any = None, *, unsure: bool = False
-    ) -> None:
-        self.got.append(notification)
 
 
 def test_a_new_theme_goes_from_the_command_to_the_routed_receiver(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from driftnet.alerts.config import AlertsSettings
-from driftnet.alerts.model import Notification
 from driftnet.alerts.signals import ThemeEntry, ThemesSignal, read_signal
 from driftnet.alerts.sources import THEME_GROWING, THEME_NEW, theme_conditions
 from driftnet.alerts.state import MemoryStore
@@ -18,6 +17,7 @@ from driftnet.harvest.themes import ThemeSettings, find_themes
 from driftnet.streams.alerting.stage import AlertStage
 from driftnet.streams.settings import Settings, WorkerSettings
 from tests.support.failure_themes import NOW, failure_texts
+from tests.support.recording_notifier import Recorder
 
 WEEK_MS = 7 * 86_400_000
 UNTIL_MS = int(NOW.timestamp() * 1000)
@@ -83,16 +83,6 @@ def test_news_signal_holds_only_new_and_growing_themes() -> None:
     assert set(flags) == {"new", "growing"}
     assert "legal" in flags["new"].terms
     assert any("refund" in term for term in flags["growing"].terms)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.got: list[Notification] = []
-
-    async def deliver(
-        self, notification: Notification, thread: Any = None, *, unsure: bool = False
-    ) -> None:
-        self.got.append(notification)
 
 
 def _stage(tmp_path: Path) -> tuple[AlertStage, Recorder]:

@@ -25,6 +25,7 @@ from driftnet.streams.settings import Settings, WorkerSettings
 from tests.support.canary_sim import CANARY, Arm, Rollout, run
 from tests.support.fake_slack import TOKEN, FakeSlack
 from tests.support.fake_slack import fake_slack as fake_slack  # the fixture
+from tests.support.recording_notifier import Recorder
 
 T0 = 1_795_000_000.0
 
@@ -84,16 +85,6 @@ def stage_for(
         "topic": Recorder(),
     }
     return AlertStage(settings, notifiers, clock=clock, store=store or MemoryStore())
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.got: list[Notification] = []
-
-    async def deliver(
-        self, notification: Notification, thread: Any = None, *, unsure: bool = False
-    ) -> None:
-        self.got.append(notification)
 
 
 def step(
