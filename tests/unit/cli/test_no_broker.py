@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from driftnet.cli.main import cli
 from driftnet.sandbox.broker import free_port
@@ -34,12 +34,14 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("command", list(COMMANDS.values()), ids=list(COMMANDS))
-def test_no_broker_is_one_line_within_3_s(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
-) -> None:
-    """Connection refused: one line naming the address and `driftnet broker`, exit 1, < 3 s."""
-    address = f"127.0.0.1:{free_port()}"
+def invoke_against(
+    address: str,
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+) -> tuple[Result, float]:
+    """Run ``command`` with Kafka at ``address`` (no HTTP endpoint): its result and seconds."""
     monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", address)
     monkeypatch.setenv("DRIFTNET_WORKER__DATA_DIR", str(tmp_path / "worker"))
     monkeypatch.setenv("DRIFTNET_HTTP__ENABLED", "false")
@@ -47,6 +49,16 @@ def test_no_broker_is_one_line_within_3_s(
     result = runner.invoke(cli, command)
     took = time.monotonic() - started
     join_publisher_threads()
+    return result, took
+
+
+@pytest.mark.parametrize("command", list(COMMANDS.values()), ids=list(COMMANDS))
+def test_no_broker_is_one_line_within_3_s(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    """Connection refused: one line naming the address and `driftnet broker`, exit 1, < 3 s."""
+    address = f"127.0.0.1:{free_port()}"
+    result, took = invoke_against(address, runner, monkeypatch, tmp_path, command)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     [line] = result.output.strip().splitlines()
@@ -88,13 +100,7 @@ def test_something_that_is_not_kafka_is_said_within_about_3_s(
 ) -> None:
     """A port where something listens that does not speak Kafka took 10.8 s and said
     `(KafkaTimeoutError)`: now one line in about 3 s that says what is there."""
-    monkeypatch.setenv("DRIFTNET_KAFKA__BOOTSTRAP_SERVERS", not_kafka)
-    monkeypatch.setenv("DRIFTNET_WORKER__DATA_DIR", str(tmp_path / "worker"))
-    monkeypatch.setenv("DRIFTNET_HTTP__ENABLED", "false")
-    started = time.monotonic()
-    result = runner.invoke(cli, command)
-    took = time.monotonic() - started
-    join_publisher_threads()
+    result, took = invoke_against(not_kafka, runner, monkeypatch, tmp_path, command)
     assert result.exit_code == 1, result.output
     [line] = result.output.strip().splitlines()
     assert line == (
