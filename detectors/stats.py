@@ -107,3 +107,21 @@ def poisson_high_p(count: int, expected: float) -> float:
     from scipy.stats import poisson
 
     return float(poisson.sf(count - 1, expected))
+
+
+def present(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The values that are not NaN (a feature the event did not have)."""
+    return values[~np.isnan(values)]
+
+
+def wander_discounted(
+    values: npt.NDArray[np.float32], reference: npt.NDArray[np.float32], tolerance: float
+) -> npt.NDArray[np.float32]:
+    """``values`` divided by the ratio of their median to the reference's, clipped to
+    ``1 +- tolerance``: a level change within the tolerance is taken out, a larger one is
+    reduced by the tolerance."""
+    before = float(np.median(reference))
+    if before <= 0:
+        return values
+    ratio = float(np.median(values)) / before
+    return values / np.float32(min(max(ratio, 1 / (1 + tolerance)), 1 + tolerance))

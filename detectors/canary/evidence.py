@@ -37,7 +37,8 @@ from driftnet.detectors.canary.sequential import (
 )
 from driftnet.detectors.canary.state import RATE_TOTALS, Arm, Sides
 from driftnet.detectors.canary.two_arm import bins_for, drift_p_value, exceedances, mean_difference
-from driftnet.detectors.windowing.partials import Partial, ScoreStats
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.score_stats import ScoreStats
 
 SCORE_BATCH: Final = 100
 """Scores each arm needs before a batch of windows feeds the score test: the normal

@@ -8,7 +8,8 @@ from typing import Any, Final
 
 from driftnet.detectors.canary.config import MetricSpec
 from driftnet.detectors.canary.sequential import EFFECT_SIZES, KAPPAS, ODDS_RATIOS, EProcess
-from driftnet.detectors.windowing.partials import Partial, ScoreStats
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.score_stats import ScoreStats
 from driftnet.detectors.windowing.sketch import Sketch
 
 RECENT_WINDOWS: Final = 3

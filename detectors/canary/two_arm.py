@@ -37,7 +37,8 @@ import numpy as np
 from driftnet.detectors.families.drift import RELEASE_FEATURES
 from driftnet.detectors.stats import chi_square_counts, ks_statistic, ks_two_sample
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES
-from driftnet.detectors.windowing.partials import Partial, ScoreStats
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.score_stats import ScoreStats
 from driftnet.detectors.windowing.sketch import Sketch
 
 DRIFT_NUMERIC = ("input_tokens", "output_tokens", "input_chars")

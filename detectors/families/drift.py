@@ -53,7 +53,14 @@ from driftnet.detectors.families.snapshot import (
 from driftnet.detectors.families.text_drift import TextCheckRequest, TextReference
 from driftnet.detectors.finding import Finding, ReferenceKind
 from driftnet.detectors.settings import DetectorSettings, DriftSettings
-from driftnet.detectors.stats import chi_square_counts, ks_statistic, ks_two_sample, total_variation
+from driftnet.detectors.stats import (
+    chi_square_counts,
+    ks_statistic,
+    ks_two_sample,
+    present,
+    total_variation,
+    wander_discounted,
+)
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES, Cohort
 from driftnet.detectors.windowing.partials import Partial
 from driftnet.detectors.windowing.windows import Window
@@ -301,11 +308,11 @@ class DriftDetector(WindowedDetector[_Rows]):
         # microseconds each, runs only on features whose effect could make a finding.
         tests: list[tuple[str, float, float]] = []
         for index, feature in enumerate(NUMERIC_FEATURES):
-            a, b = _present(now.numeric[:, index]), _present(ref.numeric[:, index])
+            a, b = present(now.numeric[:, index]), present(ref.numeric[:, index])
             if min(len(a), len(b)) < settings.min_samples:
                 continue
             if feature in WANDERING:
-                a = _wander_discounted(a, b, self.settings.latency.shift_tolerance)
+                a = wander_discounted(a, b, self.settings.latency.shift_tolerance)
             statistic = ks_statistic(a, b)
             p = ks_two_sample(a, b)[1] if statistic >= settings.min_statistic else 1.0
             tests.append((feature, statistic, p))
@@ -386,23 +393,6 @@ class DriftDetector(WindowedDetector[_Rows]):
             triggered=self.drift_detected,
             price_table_version=window.price_table_version if window.priced else None,
         )
-
-
-def _present(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return values[~np.isnan(values)]
-
-
-def _wander_discounted(
-    values: npt.NDArray[np.float32], reference: npt.NDArray[np.float32], tolerance: float
-) -> npt.NDArray[np.float32]:
-    """``values`` divided by the ratio of their median to the reference's, clipped to
-    ``1 +- tolerance``: a level change within the tolerance is taken out, a larger one is
-    reduced by the tolerance."""
-    before = float(np.median(reference))
-    if before <= 0:
-        return values
-    ratio = float(np.median(values)) / before
-    return values / np.float32(min(max(ratio, 1 / (1 + tolerance)), 1 + tolerance))
 
 
 def _stack(rows: Sequence[_Rows], categorical: int) -> _Rows:

@@ -41,6 +41,7 @@ from driftnet.detectors.windowing.samples import (
     typical_kind,
     uniform_rank,
 )
+from driftnet.detectors.windowing.score_stats import ScoreStats
 from driftnet.detectors.windowing.sketch import Sketch
 from driftnet.detectors.windowing.texts import TextSample
 from driftnet.detectors.windowing.windows import Window
@@ -70,26 +71,6 @@ _ANSWERED_COUNTERS: Final = ("with_content", "with_output_size")
 """Counters a partial written before they existed lacks: read as every answered event (what
 the rates were over then)."""
 _SUMS: Final = ("input_tokens_sum", "output_tokens_sum", "cost_sum")
-
-
-@dataclass(slots=True)
-class ScoreStats:
-    """Count, sum and sum of squares of one evaluation score, and how often it breached."""
-
-    n: int = 0
-    total: float = 0.0
-    squares: float = 0.0
-    breaches: int = 0
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-    def merge(self, other: ScoreStats) -> None:
-        self.n += other.n
-        self.total += other.total
-        self.squares += other.squares
-        self.breaches += other.breaches
 
 
 @dataclass(slots=True)

@@ -14,7 +14,8 @@ from driftnet.detectors.canary.judge import CanaryJudge
 from driftnet.detectors.canary.state import ARM_COUNTERS
 from driftnet.detectors.canary.verdict import Verdict
 from driftnet.detectors.windowing.observation import NUMERIC_FEATURES, Cohort
-from driftnet.detectors.windowing.partials import Partial, ScoreStats
+from driftnet.detectors.windowing.partials import Partial
+from driftnet.detectors.windowing.score_stats import ScoreStats
 from driftnet.detectors.windowing.sketch import Sketch
 from driftnet.detectors.windowing.windows import Window
 
